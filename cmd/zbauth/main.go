@@ -1,0 +1,237 @@
+// Command zbauth fetches Camunda 8 access tokens and cluster topology, and
+// runs the embedded dev cluster.
+//
+//	zbauth topology [--json]     print the cluster topology (like zbctl status)
+//	zbauth token                 print an access token
+//	zbauth dev-cluster [flags] [-- command args...]
+//	zbauth version
+//
+// Configuration comes from the ZEEBE_* environment variables. Exit codes:
+// 0 success, 1 internal error, 2 usage, 3 configuration, 4 authentication,
+// 5 REST API error, 6 transport, 7 timeout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/devcluster"
+	"github.com/zbauth/zbauth/internal/jsonx"
+)
+
+const usage = `usage: zbauth <command> [flags]
+
+commands:
+  topology [--json]   print the cluster topology
+  token               print an access token
+  dev-cluster [flags] [-- command args...]
+                      run the local dev cluster; with a command, run it with
+                      the cluster's environment and exit with its status
+  version             print the version
+
+Configuration comes from ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET,
+ZEEBE_AUTHORIZATION_SERVER_URL, ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE and
+ZEEBE_REST_ADDRESS (or CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID).
+`
+
+// Version of the CLI and library.
+const Version = "0.1.0"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "topology":
+		return cmdTopology(args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
+	case "dev-cluster":
+		return cmdDevCluster(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "zbauth", Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "zbauth: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+// exitCode maps an error kind to the documented exit status.
+func exitCode(err error) int {
+	switch core.KindOf(err) {
+	case core.KindConfig, core.KindArgument:
+		return 3
+	case core.KindAuth:
+		return 4
+	case core.KindAPI:
+		return 5
+	case core.KindTransport:
+		return 6
+	case core.KindTimeout:
+		return 7
+	}
+	return 1
+}
+
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, err)
+	return exitCode(err)
+}
+
+func newClient() (*core.Client, error) { return core.New(core.Config{}) }
+
+func cmdTopology(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("topology", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if fs.Parse(args) != nil || fs.NArg() > 0 {
+		return 2
+	}
+	c, err := newClient()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer c.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	t, err := c.Topology(ctx)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *asJSON {
+		b, err := jsonx.Marshal(t)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprintln(stdout, string(b))
+		return 0
+	}
+	printTopology(stdout, t)
+	return 0
+}
+
+// printTopology writes t in the layout of zbctl status.
+func printTopology(w io.Writer, t *core.Topology) {
+	fmt.Fprintf(w, "Cluster size: %d\n", t.ClusterSize)
+	fmt.Fprintf(w, "Partitions count: %d\n", t.PartitionsCount)
+	fmt.Fprintf(w, "Replication factor: %d\n", t.ReplicationFactor)
+	fmt.Fprintf(w, "Gateway version: %s\n", t.GatewayVersion)
+	fmt.Fprintln(w, "Brokers:")
+	for _, b := range t.Brokers {
+		fmt.Fprintf(w, "  Broker %d - %s:%d\n", b.NodeID, b.Host, b.Port)
+		fmt.Fprintf(w, "    Version: %s\n", b.Version)
+		for _, p := range b.Partitions {
+			fmt.Fprintf(w, "    Partition %d : %s, %s\n", p.PartitionID, title(p.Role), title(p.Health))
+		}
+	}
+}
+
+func title(s string) string {
+	if s == "" {
+		return "Unknown"
+	}
+	return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
+}
+
+func cmdToken(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "usage: zbauth token")
+		return 2
+	}
+	c, err := newClient()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer c.Close()
+	tok, err := c.Token(context.Background())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return 0
+}
+
+func cmdDevCluster(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev-cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := fs.Int("port", 0, "loopback port (0: a free one)")
+	id := fs.String("client-id", "", "accepted client id (default zbauth-dev)")
+	secret := fs.String("client-secret", "", "accepted client secret (default zbauth-dev-secret)")
+	aud := fs.String("audience", "", "accepted audience (default zeebe.camunda.io)")
+	lifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of issued tokens")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	cl, err := devcluster.Start(devcluster.Options{
+		Addr:     fmt.Sprintf("127.0.0.1:%d", *port),
+		ClientID: *id, ClientSecret: *secret, Audience: *aud, TokenLifetime: *lifetime,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "zbauth: dev-cluster:", err)
+		return 1
+	}
+	defer cl.Close()
+	env := append(cl.Env(), "ZBAUTH_DEV_URL="+cl.URL())
+	if cmd := fs.Args(); len(cmd) > 0 {
+		return runWith(cmd, env, stdout, stderr)
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(stdout, "export %s=%s\n", k, shellQuote(v))
+	}
+	if f, ok := stdout.(*os.File); ok {
+		f.Sync()
+	}
+	fmt.Fprintln(stderr, "zbauth: dev cluster listening on", cl.URL(), "(Ctrl-C to stop)")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	return 0
+}
+
+// runWith runs cmd with env added and returns its exit status.
+func runWith(cmd, env []string, stdout, stderr io.Writer) int {
+	c := exec.Command(cmd[0], cmd[1:]...)
+	c.Env = append(os.Environ(), env...)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, stdout, stderr
+	signal.Ignore(os.Interrupt) // the child gets it from the terminal
+	if err := c.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ee.ExitCode() >= 0 {
+				return ee.ExitCode()
+			}
+			return 1
+		}
+		fmt.Fprintln(stderr, "zbauth: dev-cluster:", err)
+		return 1
+	}
+	return 0
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

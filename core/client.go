@@ -1,0 +1,311 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultMaxBody caps how much of a REST API response is read.
+const DefaultMaxBody = 16 << 20
+
+// Client authenticates to one Camunda 8 cluster. It is safe for concurrent
+// use by many goroutines; share one per set of credentials, as it holds the
+// token cache and a keep-alive connection pool.
+type Client struct {
+	cfg      Config
+	tr       Transport
+	tokens   *tokenSource
+	form     string // the token request body; holds the secret
+	red      redactor
+	margin   time.Duration
+	maxBody  int64
+	closed   atomic.Bool
+	ownsConn interface{ CloseIdleConnections() }
+}
+
+// Option adjusts a Client beyond its Config.
+type Option func(*options)
+
+type options struct {
+	transport Transport
+	margin    time.Duration
+	lookup    func(string) (string, bool)
+	maxBody   int64
+}
+
+// WithTransport routes every request through t instead of a new
+// net/http-based transport. The Wasm guest uses this to reach its host.
+func WithTransport(t Transport) Option { return func(o *options) { o.transport = t } }
+
+// WithRefreshMargin sets how long before expiry a token is refreshed in the
+// background (default DefaultRefreshMargin, capped at a quarter of the
+// token's lifetime).
+func WithRefreshMargin(d time.Duration) Option { return func(o *options) { o.margin = d } }
+
+// WithLookupEnv replaces os.LookupEnv as the source of environment
+// variables; tests and embedders use it.
+func WithLookupEnv(f func(string) (string, bool)) Option { return func(o *options) { o.lookup = f } }
+
+// WithMaxBody caps REST API response bodies (default DefaultMaxBody).
+func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// New resolves cfg against the environment (see Config.Resolve), validates
+// it and returns a Client. It makes no network request.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	o := options{margin: DefaultRefreshMargin, maxBody: DefaultMaxBody}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := cfg.Resolve(o.lookup)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, tr: o.transport, margin: o.margin, maxBody: o.maxBody}
+	if c.tr == nil {
+		c.tr = defaultTransport()
+		if c.tr == nil {
+			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "no transport: this platform needs WithTransport"}
+		}
+		c.ownsConn, _ = c.tr.(interface{ CloseIdleConnections() })
+	}
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"audience":      {cfg.Audience},
+		"client_id":     {cfg.ClientID},
+		"client_secret": {cfg.ClientSecret},
+	}
+	if cfg.Scope != "" {
+		form.Set("scope", cfg.Scope)
+	}
+	c.form = form.Encode()
+	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret)}
+	c.tokens = newTokenSource(c.fetchToken, cfg.Timeout)
+	return c, nil
+}
+
+// Config returns the resolved configuration. Its String and MarshalJSON
+// redact the secret.
+func (c *Client) Config() Config { return c.cfg }
+
+// String describes the client without secrets.
+func (c *Client) String() string {
+	return "zbauth.Client{rest=" + c.cfg.RESTAddress + " client_id=" + c.cfg.ClientID + "}"
+}
+
+// Close releases the client's idle connections and stops background work.
+// Calls after Close fail with KindArgument. Close is idempotent.
+func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.tokens.close()
+	if c.ownsConn != nil {
+		c.ownsConn.CloseIdleConnections()
+	}
+	return nil
+}
+
+func (c *Client) checkOpen(op string) error {
+	if c == nil || c.closed.Load() {
+		return &Error{Kind: KindArgument, Op: op, Msg: "client is closed"}
+	}
+	return nil
+}
+
+// Token returns a valid access token. A cached token is returned at once
+// (lock-free); a token in its refresh window is returned at once while one
+// background request renews it; only with no usable token does the caller
+// wait, sharing one request with every other waiting caller.
+func (c *Client) Token(ctx context.Context) (string, error) {
+	if err := c.checkOpen("token"); err != nil {
+		return "", err
+	}
+	return c.tokens.token(ctx)
+}
+
+// fetchToken makes one token request. ctx is the flight's own context.
+func (c *Client) fetchToken(ctx context.Context) (*tokenState, error) {
+	sentAt := time.Now()
+	resp, err := c.tr.RoundTrip(ctx, &Request{
+		Method: "POST",
+		URL:    c.cfg.AuthorizationServerURL,
+		Header: map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded",
+			"Accept":       "application/json",
+		},
+		Body:    []byte(c.form),
+		MaxBody: MaxTokenBody,
+	})
+	if err != nil {
+		return nil, c.transportError("token", ctx, err)
+	}
+	tr, err := ParseTokenResponse(resp.Status, resp.Body)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.OAuthDescription = c.red.clean(e.OAuthDescription)
+			e.OAuthError = c.red.clean(e.OAuthError)
+		}
+		return nil, err
+	}
+	refreshAt, expiry := lifetime(sentAt, tr.ExpiresIn, c.margin)
+	return &tokenState{value: tr.AccessToken, refreshAt: refreshAt, expiry: expiry}, nil
+}
+
+// transportError classifies a Transport failure as KindTimeout or
+// KindTransport, with secrets removed from its text.
+func (c *Client) transportError(op string, ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || ctx.Err() != nil || isTimeout(err) {
+		return &Error{Kind: KindTimeout, Op: op, Msg: "request timed out or was cancelled", Err: c.red.cleanErr(err)}
+	}
+	return &Error{Kind: KindTransport, Op: op, Msg: "request failed", Err: c.red.cleanErr(err)}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func ctxError(op string, err error) error {
+	return &Error{Kind: KindTimeout, Op: op, Msg: "request timed out or was cancelled", Err: err}
+}
+
+// Do makes an authenticated request to the REST API: method, a path
+// relative to the REST address (such as "/v2/topology"), and an optional
+// JSON body. On a 401 it fetches a new token and retries once, and only if
+// the token changed. A status of 400 or more returns the response and a
+// KindAPI error carrying the status and the problem document.
+func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Response, error) {
+	return c.do(ctx, "request", method, path, body)
+}
+
+func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (*Response, error) {
+	if err := c.checkOpen(op); err != nil {
+		return nil, err
+	}
+	if !validMethod(method) {
+		return nil, &Error{Kind: KindArgument, Op: op, Msg: "invalid HTTP method"}
+	}
+	u, err := c.resolvePath(path)
+	if err != nil {
+		return nil, &Error{Kind: KindArgument, Op: op, Msg: err.Error()}
+	}
+	tok, err := c.tokens.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.send(ctx, op, method, u, body, tok)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status == 401 {
+		c.tokens.invalidate(tok)
+		fresh, err := c.tokens.token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if fresh != tok {
+			resp, err = c.send(ctx, op, method, u, body, fresh)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if resp.Status >= 400 {
+		return resp, apiError(op, resp, c.red)
+	}
+	return resp, nil
+}
+
+func (c *Client) send(ctx context.Context, op, method, u string, body []byte, tok string) (*Response, error) {
+	h := map[string]string{
+		"Authorization": "Bearer " + tok,
+		"Accept":        "application/json",
+	}
+	if body != nil {
+		h["Content-Type"] = "application/json"
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	resp, err := c.tr.RoundTrip(rctx, &Request{Method: method, URL: u, Header: h, Body: body, MaxBody: c.maxBody})
+	if err != nil {
+		return nil, c.transportError(op, rctx, redactorWith(c.red, tok).cleanErr(err))
+	}
+	return resp, nil
+}
+
+func redactorWith(r redactor, tok string) redactor {
+	return append(r[:len(r):len(r)], tok)
+}
+
+// resolvePath joins a REST path to the REST address. Absolute URLs are
+// refused: the bearer token must only go to the configured cluster.
+func (c *Client) resolvePath(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("path is empty")
+	}
+	if strings.Contains(path, "://") || strings.HasPrefix(path, "//") {
+		return "", errors.New("path must be relative to the REST address, not an absolute URL")
+	}
+	for _, r := range path {
+		if r <= 0x20 || r == 0x7f {
+			return "", errors.New("path contains spaces or control characters")
+		}
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	return c.cfg.RESTAddress + path, nil
+}
+
+func validMethod(m string) bool {
+	if m == "" || len(m) > 32 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		ch := m[i]
+		if !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch == '-' || ch == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func apiError(op string, resp *Response, red redactor) error {
+	e := &Error{Kind: KindAPI, Op: op, Msg: "REST API returned an error", Status: resp.Status}
+	if p := ParseProblem(resp.Body); p != nil {
+		p.Title = red.clean(printable(p.Title, 200))
+		p.Detail = red.clean(printable(p.Detail, 1000))
+		e.Problem = p
+	} else if resp.Status == 401 {
+		e.Msg = "REST API rejected the token"
+	}
+	return e
+}
+
+// ParseProblem decodes an RFC 9457 problem document, or returns nil when
+// body is not one.
+func ParseProblem(body []byte) *Problem {
+	var p Problem
+	if err := jsonUnmarshal(body, &p); err != nil || (p.Title == "" && p.Detail == "" && p.Type == "") {
+		return nil
+	}
+	return &p
+}
+
+// Topology fetches GET /v1/topology.
+func (c *Client) Topology(ctx context.Context) (*Topology, error) {
+	resp, err := c.do(ctx, "topology", "GET", "/v1/topology", nil)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ParseTopology(resp.Body)
+	if err != nil {
+		return nil, &Error{Kind: KindAPI, Op: "topology", Msg: "malformed topology response", Status: resp.Status, Err: err}
+	}
+	return t, nil
+}

@@ -1,0 +1,276 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zbauth/zbauth/internal/jsonx"
+)
+
+// MaxTokenBody caps how much of a token endpoint response is read.
+const MaxTokenBody = 1 << 20
+
+// DefaultRefreshMargin is how long before expiry a token is refreshed in
+// the background. Short-lived tokens use a quarter of their lifetime instead
+// when that is smaller.
+const DefaultRefreshMargin = 30 * time.Second
+
+// minFetchInterval is the least time between two token requests of one
+// client, however many callers ask and whatever fails. Camunda SaaS allows
+// about one per second per client address.
+const minFetchInterval = time.Second
+
+// tokenState is one cached token. It is immutable once published.
+type tokenState struct {
+	value     string
+	refreshAt time.Time // from here on, refresh in the background
+	expiry    time.Time // from here on, unusable; zero: no expiry known
+}
+
+func (t *tokenState) usable(now time.Time) bool {
+	return t.expiry.IsZero() || now.Before(t.expiry)
+}
+
+// flight is one token request in progress; waiters block on done.
+type flight struct {
+	done chan struct{}
+	tok  *tokenState
+	err  error
+}
+
+// tokenSource caches one token and refreshes it with at most one request
+// in flight. The fast path (a fresh token) is one atomic load: no lock, no
+// allocation.
+type tokenSource struct {
+	fetch   func(ctx context.Context) (*tokenState, error)
+	timeout time.Duration // bounds each fetch, independent of any caller
+
+	cur atomic.Pointer[tokenState]
+
+	mu        sync.Mutex
+	flight    *flight   // non-nil while a request runs (or waits its turn)
+	lastFetch time.Time // when the last request started
+	closed    chan struct{}
+}
+
+func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout time.Duration) *tokenSource {
+	return &tokenSource{fetch: fetch, timeout: timeout, closed: make(chan struct{})}
+}
+
+// token returns a usable token, waiting only when none is cached.
+func (s *tokenSource) token(ctx context.Context) (string, error) {
+	t := s.cur.Load()
+	if t != nil {
+		now := time.Now()
+		if now.Before(t.refreshAt) {
+			return t.value, nil
+		}
+		if t.usable(now) {
+			s.startFlight() // early refresh; do not wait for it
+			return t.value, nil
+		}
+	}
+	return s.wait(ctx)
+}
+
+// wait joins (or starts) the request in flight and waits for its result or
+// for ctx. A caller that gives up does not cancel the request: others may
+// be waiting on it, and its token will be cached for the next caller.
+func (s *tokenSource) wait(ctx context.Context) (string, error) {
+	f := s.startFlight()
+	if f == nil { // a request finished between our load and the lock
+		if t := s.cur.Load(); t != nil && t.usable(time.Now()) {
+			return t.value, nil
+		}
+		f = s.startFlight()
+	}
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return "", f.err
+		}
+		return f.tok.value, nil
+	case <-ctx.Done():
+		return "", ctxError("token", ctx.Err())
+	}
+}
+
+// startFlight returns the request in flight, starting one if there is none.
+// It returns nil when a fresh token is already cached.
+func (s *tokenSource) startFlight() *flight {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flight != nil {
+		return s.flight
+	}
+	if t := s.cur.Load(); t != nil && time.Now().Before(t.refreshAt) {
+		return nil
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flight = f
+	delay := time.Until(s.lastFetch.Add(minFetchInterval))
+	go s.run(f, delay)
+	return f
+}
+
+func (s *tokenSource) run(f *flight, delay time.Duration) {
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case <-s.closed:
+			timer.Stop()
+		}
+	}
+	var tok *tokenState
+	var err error
+	select {
+	case <-s.closed:
+		err = &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"}
+	default:
+		s.mu.Lock()
+		s.lastFetch = time.Now()
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		tok, err = s.fetch(ctx)
+		cancel()
+	}
+	s.mu.Lock()
+	if err == nil {
+		s.cur.Store(tok)
+	}
+	s.flight = nil
+	s.mu.Unlock()
+	f.tok, f.err = tok, err
+	close(f.done)
+}
+
+// invalidate drops the cached token if it is still old, so that the next
+// call fetches a new one. It reports whether it dropped anything.
+func (s *tokenSource) invalidate(old string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.cur.Load(); t != nil && t.value == old {
+		s.cur.Store(nil)
+		return true
+	}
+	return false
+}
+
+func (s *tokenSource) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+}
+
+// TokenResponse is the decoded answer of a token endpoint.
+type TokenResponse struct {
+	AccessToken string
+	TokenType   string
+	// ExpiresIn is the lifetime the server announced; 0 means none was given
+	// (or it was 0), and the token is kept until the REST API rejects it.
+	ExpiresIn time.Duration
+}
+
+// String never shows the token.
+func (r TokenResponse) String() string {
+	return "TokenResponse{AccessToken:[REDACTED] TokenType:" + strconv.Quote(r.TokenType) + " ExpiresIn:" + r.ExpiresIn.String() + "}"
+}
+
+// GoString makes %#v redact too.
+func (r TokenResponse) GoString() string { return r.String() }
+
+type tokenWire struct {
+	AccessToken      *string     `json:"access_token"`
+	TokenType        string      `json:"token_type"`
+	ExpiresIn        flexSeconds `json:"expires_in"`
+	Error            string      `json:"error"`
+	ErrorDescription string      `json:"error_description"`
+}
+
+// flexSeconds accepts a JSON number or a numeric string, as some identity
+// providers send expires_in as "300".
+type flexSeconds float64
+
+func (f *flexSeconds) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	if s == "null" {
+		return nil
+	}
+	s = strings.Trim(s, `"`)
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || v < 0 || v > 1e9 {
+		return &Error{Kind: KindAuth, Msg: "expires_in is not a valid number of seconds"}
+	}
+	*f = flexSeconds(v)
+	return nil
+}
+
+// ParseTokenResponse interprets a token endpoint's answer. A non-2xx status
+// gives a KindAuth error carrying the status and the OAuth error fields; so
+// does a 2xx answer without access_token or with a token_type other than
+// Bearer. Error texts never include the token.
+func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
+	if status < 200 || status > 299 {
+		e := &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint refused the request", Status: status}
+		var w tokenWire
+		if jsonx.Unmarshal(body, &w) == nil {
+			e.OAuthError = printable(w.Error, 200)
+			e.OAuthDescription = printable(w.ErrorDescription, 500)
+		}
+		return TokenResponse{}, e
+	}
+	var w tokenWire
+	if err := jsonx.Unmarshal(body, &w); err != nil {
+		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint sent malformed JSON", Status: status}
+	}
+	if w.AccessToken == nil || *w.AccessToken == "" {
+		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token response has no access_token", Status: status,
+			OAuthError: printable(w.Error, 200), OAuthDescription: printable(w.ErrorDescription, 500)}
+	}
+	if w.TokenType != "" && !strings.EqualFold(w.TokenType, "bearer") {
+		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+			Msg: "token_type " + strconv.Quote(printable(w.TokenType, 40)) + " is not Bearer"}
+	}
+	return TokenResponse{
+		AccessToken: *w.AccessToken,
+		TokenType:   w.TokenType,
+		ExpiresIn:   time.Duration(float64(w.ExpiresIn) * float64(time.Second)),
+	}, nil
+}
+
+// printable shortens s and drops control characters, for server-supplied
+// text that goes into error messages.
+func printable(s string, max int) string {
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// lifetime turns a token response sent at sentAt into cache times.
+func lifetime(sentAt time.Time, expiresIn, margin time.Duration) (refreshAt, expiry time.Time) {
+	if expiresIn <= 0 {
+		far := sentAt.Add(100 * 365 * 24 * time.Hour)
+		return far, time.Time{}
+	}
+	m := margin
+	if q := expiresIn / 4; q < m {
+		m = q
+	}
+	return sentAt.Add(expiresIn - m), sentAt.Add(expiresIn)
+}

@@ -1,0 +1,41 @@
+package core
+
+import (
+	"context"
+	"errors"
+)
+
+// Transport performs one HTTP exchange. The core talks to the network only
+// through this interface, so that the WebAssembly guest can hand requests to
+// its host without linking net/http. Native builds use NewHTTPTransport.
+//
+// Implementations must be safe for concurrent use, must honour ctx, and must
+// read at most req.MaxBody bytes of the response body, failing with
+// ErrBodyTooLarge beyond that. They must not follow redirects.
+type Transport interface {
+	RoundTrip(ctx context.Context, req *Request) (*Response, error)
+}
+
+// Request is one outgoing HTTP request.
+type Request struct {
+	Method string
+	URL    string
+	// Header holds single-valued request headers.
+	Header map[string]string
+	Body   []byte
+	// MaxBody caps the response body the transport may read.
+	MaxBody int64
+}
+
+// Response is one HTTP response, its body fully read.
+type Response struct {
+	Status int
+	// Header holds the response headers that zbauth reads, canonicalised
+	// (Content-Type, Retry-After, Location, ...), first value only.
+	Header map[string]string
+	Body   []byte
+}
+
+// ErrBodyTooLarge is returned (wrapped) by a Transport when a response body
+// exceeds Request.MaxBody.
+var ErrBodyTooLarge = errors.New("response body exceeds the size limit")

@@ -1,0 +1,6 @@
+//go:build wasip1
+
+package core
+
+// The WebAssembly guest has no sockets: Options.Transport must be set.
+func defaultTransport() Transport { return nil }
