@@ -1,0 +1,69 @@
+# zbauth — build, demo and test every surface.
+#
+#   make demo    run the main job against the embedded dev cluster
+#   make test    all test suites (what CI runs)
+#   make bench   benchmarks, written to docs/BENCHMARKS.md
+#   make help    this list
+#
+# Each surface adds its own targets from its fragment (capi/capi.mk,
+# wasm/wasm.mk, bindings/python/python.mk, bindings/node/node.mk) and
+# appends to DEMOS, TESTS and BENCHES.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BIN := $(CURDIR)/bin
+BUILD := $(CURDIR)/build
+ZBAUTH := $(BIN)/zbauth
+GO_SOURCES := go.mod go.sum $(shell find core internal cmd -name '*.go' 2>/dev/null)
+# Runs a command against a fresh dev cluster on a free loopback port.
+WITH_CLUSTER := $(ZBAUTH) dev-cluster --
+
+DEMOS :=
+TESTS :=
+BENCHES :=
+
+.DEFAULT_GOAL := help
+.PHONY: help build demo test bench bench-smoke demo-cli test-go test-race test-fuzz
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | expand -t 18
+
+build: $(ZBAUTH) ## build the zbauth CLI into bin/
+
+$(ZBAUTH): $(GO_SOURCES)
+	$(GO) build -o $@ ./cmd/zbauth
+
+demo-cli: $(ZBAUTH) ## the CLI prints the dev cluster's topology
+	@echo "== zbauth topology (CLI) against the dev cluster"
+	$(WITH_CLUSTER) $(ZBAUTH) topology
+DEMOS += demo-cli
+
+test-go: ## Go tests with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+TESTS += test-go
+
+FUZZTIME ?= 5s
+FUZZ_TARGETS := core:FuzzParseConfigJSON core:FuzzParseTokenResponse core:FuzzParseTopology core:FuzzParseProblem
+test-fuzz: ## run each fuzz target for FUZZTIME (seed corpus in testdata/fuzz)
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "== fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) >/dev/null || exit 1; done
+TESTS += test-fuzz
+
+-include capi/capi.mk
+-include wasm/wasm.mk
+-include bindings/python/python.mk
+-include bindings/node/node.mk
+-include bench/bench.mk
+
+demo: $(DEMOS) ## run every surface against the embedded dev cluster
+
+test: $(TESTS) ## all test suites
+	@echo "make test: all suites passed ($(TESTS))"
+
+bench: build $(BENCHES) ## benchmarks → docs/BENCHMARKS.md
+
+clean: ## remove build outputs
+	rm -rf $(BIN) $(BUILD)
