@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/zbauth/zbauth/internal/jsonx"
 )
 
 // DefaultMaxBody caps how much of a REST API response is read.
@@ -189,6 +191,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	}
 	if !validMethod(method) {
 		return nil, &Error{Kind: KindArgument, Op: op, Msg: "invalid HTTP method"}
+	}
+	if body != nil && !jsonx.Valid(body) {
+		return nil, &Error{Kind: KindArgument, Op: op, Msg: "request body is not valid JSON"}
 	}
 	u, err := c.resolvePath(path)
 	if err != nil {

@@ -44,9 +44,6 @@ ZEEBE_AUTHORIZATION_SERVER_URL, ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE and
 ZEEBE_REST_ADDRESS (or CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID).
 `
 
-// Version of the CLI and library.
-const Version = "0.1.0"
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -64,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "dev-cluster":
 		return cmdDevCluster(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "zbauth", Version)
+		fmt.Fprintln(stdout, "zbauth", core.Version)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -17,4 +17,7 @@ func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 // Unmarshal decodes data into v, ignoring fields v does not know.
 func Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
+// Valid reports whether data is one valid JSON value.
+func Valid(data []byte) bool { return json.Valid(data) }
+
 func newDecoder(r io.Reader) *json.Decoder { return json.NewDecoder(r) }

@@ -1,0 +1,239 @@
+// Command capi is libzbauth, the C shared library over zbauth's Go core.
+// Build it with -buildmode=c-shared; its contract is the hand-written
+// header zbauth.h beside this file (the header cgo generates is not
+// shipped: it lacks const and the enum).
+//
+// Everything here only converts: C strings to Go and back, core errors to
+// zbauth_status codes. Behaviour lives in package core.
+package main
+
+/*
+#include <stdlib.h>
+#include <stdint.h>
+
+// Static strings for zbauth_version and zbauth_status_name, filled once
+// from Go at load time. They live in C statics so that leak checkers see
+// them as reachable; they are never freed.
+#define ZB_NAMES 8
+static char *zb_names[ZB_NAMES];
+static char *zb_version_str;
+static void zb_set_static(int i, char *s) { if (i < 0) zb_version_str = s; else zb_names[i] = s; }
+static char *zb_status_name(int s) {
+	if (s < 0 || s >= ZB_NAMES || !zb_names[s]) return (char *)"ZBAUTH_UNKNOWN";
+	return zb_names[s];
+}
+static char *zb_version(void) { return zb_version_str; }
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/jsonx"
+)
+
+func main() {}
+
+func init() {
+	C.zb_set_static(-1, C.CString(core.Version))
+	for k := core.KindOK; k <= core.KindInternal; k++ {
+		name := "ZBAUTH_ERR_" + k.String()
+		if k == core.KindOK {
+			name = "ZBAUTH_OK"
+		}
+		C.zb_set_static(C.int(k), C.CString(name))
+	}
+}
+
+// Status codes are core.Kind numbers (see zbauth.h).
+const (
+	statusOK       = C.int(core.KindOK)
+	statusArgument = C.int(core.KindArgument)
+	statusInternal = C.int(core.KindInternal)
+)
+
+// handles maps the opaque zbauth_client values handed to C onto clients.
+// IDs are never reused, so a freed or forged handle is simply not found
+// (runtime/cgo.Handle would panic on it instead).
+var handles struct {
+	sync.RWMutex
+	next uintptr
+	m    map[uintptr]*core.Client
+}
+
+// lookup resolves a handle. The C side passes zbauth_client pointers; they
+// arrive here as integers (same size and calling convention) and are never
+// dereferenced.
+func lookup(h C.uintptr_t) *core.Client {
+	handles.RLock()
+	defer handles.RUnlock()
+	return handles.m[uintptr(h)]
+}
+
+//export zbauth_version
+func zbauth_version() *C.char { return C.zb_version() }
+
+//export zbauth_status_name
+func zbauth_status_name(s C.int) *C.char { return C.zb_status_name(s) }
+
+// call runs f with panics recovered, writes the error text to errOut (when
+// not NULL) and returns the status.
+func call(errOut **C.char, f func() error) (status C.int) {
+	if errOut != nil {
+		*errOut = nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value is not printed: it could hold anything.
+			status = setErr(errOut, &core.Error{Kind: core.KindInternal, Msg: fmt.Sprintf("internal error (recovered panic of type %T)", r)})
+		}
+	}()
+	return setErr(errOut, f())
+}
+
+func setErr(errOut **C.char, err error) C.int {
+	if err == nil {
+		return statusOK
+	}
+	if errOut != nil {
+		*errOut = C.CString(err.Error())
+	}
+	return C.int(core.KindOf(err))
+}
+
+func argError(msg string) error { return &core.Error{Kind: core.KindArgument, Msg: msg} }
+
+var errBadHandle = argError("invalid client handle (NULL, freed or never created)")
+
+//export zbauth_client_new
+func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.int {
+	return call(errOut, func() error {
+		if out == nil {
+			return argError("out is NULL")
+		}
+		*out = 0
+		var cfg core.Config
+		if configJSON != nil {
+			var err error
+			if cfg, err = core.ParseConfigJSON([]byte(C.GoString(configJSON))); err != nil {
+				return err
+			}
+		}
+		c, err := core.New(cfg)
+		if err != nil {
+			return err
+		}
+		handles.Lock()
+		defer handles.Unlock()
+		if handles.m == nil {
+			handles.m = map[uintptr]*core.Client{}
+		}
+		// Handles are small odd integers, never valid addresses a caller
+		// could confuse with memory they own.
+		handles.next += 2
+		id := handles.next + 0x2af1
+		handles.m[id] = c
+		*out = C.uintptr_t(id)
+		return nil
+	})
+}
+
+//export zbauth_client_free
+func zbauth_client_free(h C.uintptr_t) {
+	defer func() { recover() }()
+	handles.Lock()
+	c := handles.m[uintptr(h)]
+	delete(handles.m, uintptr(h))
+	handles.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+//export zbauth_free
+func zbauth_free(s *C.char) {
+	if s != nil {
+		C.free(unsafe.Pointer(s))
+	}
+}
+
+//export zbauth_client_token
+func zbauth_client_token(h C.uintptr_t, token **C.char, errOut **C.char) C.int {
+	return call(errOut, func() error {
+		if token == nil {
+			return argError("token is NULL")
+		}
+		*token = nil
+		c := lookup(h)
+		if c == nil {
+			return errBadHandle
+		}
+		t, err := c.Token(context.Background())
+		if err != nil {
+			return err
+		}
+		*token = C.CString(t)
+		return nil
+	})
+}
+
+//export zbauth_client_topology
+func zbauth_client_topology(h C.uintptr_t, out **C.char, errOut **C.char) C.int {
+	return call(errOut, func() error {
+		if out == nil {
+			return argError("topology_json is NULL")
+		}
+		*out = nil
+		c := lookup(h)
+		if c == nil {
+			return errBadHandle
+		}
+		t, err := c.Topology(context.Background())
+		if err != nil {
+			return err
+		}
+		b, err := jsonx.Marshal(t)
+		if err != nil {
+			return err
+		}
+		*out = C.CString(string(b))
+		return nil
+	})
+}
+
+//export zbauth_client_request
+func zbauth_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpStatus *C.int, respBody **C.char, errOut **C.char) C.int {
+	return call(errOut, func() error {
+		if httpStatus != nil {
+			*httpStatus = 0
+		}
+		if respBody != nil {
+			*respBody = nil
+		}
+		if method == nil || path == nil {
+			return argError("method and path are required")
+		}
+		c := lookup(h)
+		if c == nil {
+			return errBadHandle
+		}
+		var body []byte
+		if bodyJSON != nil {
+			body = []byte(C.GoString(bodyJSON))
+		}
+		resp, err := c.Do(context.Background(), C.GoString(method), C.GoString(path), body)
+		if resp != nil {
+			if httpStatus != nil {
+				*httpStatus = C.int(resp.Status)
+			}
+			if respBody != nil {
+				*respBody = C.CString(string(resp.Body))
+			}
+		}
+		return err
+	})
+}

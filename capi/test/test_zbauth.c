@@ -1,0 +1,425 @@
+/* test_zbauth.c — tests of libzbauth's C ABI against the real dev cluster.
+ *
+ * Run under `zbauth dev-cluster -- ./test_zbauth`, which sets the ZEEBE_*
+ * variables and ZBAUTH_DEV_URL (the cluster's control endpoints). Built with
+ * AddressSanitizer/LeakSanitizer by `make test-c`. Ends with the line
+ * "N passed, N failed".
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zbauth.h>
+
+static int passed, failed;
+static const char *current;
+
+#define CHECK(cond) check((cond), #cond, __LINE__)
+static void check(int ok, const char *what, int line) {
+    if (!ok) {
+        failed++;
+        fprintf(stderr, "FAIL %s (line %d): %s\n", current, line, what);
+    } else {
+        passed++;
+    }
+}
+
+/* ---- a tiny HTTP client for the dev cluster's control endpoints ---- */
+
+static int dev_port(void) {
+    const char *u = getenv("ZBAUTH_DEV_URL"); /* http://127.0.0.1:PORT */
+    if (!u) {
+        fprintf(stderr, "ZBAUTH_DEV_URL is not set: run under `zbauth dev-cluster --`\n");
+        exit(2);
+    }
+    const char *colon = strrchr(u, ':');
+    return colon ? atoi(colon + 1) : 0;
+}
+
+/* dev_call sends one request and returns the response (malloc'd) or NULL. */
+static char *dev_call(const char *method, const char *path, const char *body) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)dev_port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     method, path, body ? strlen(body) : 0, body ? body : "");
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 8192, len = 0;
+    char *out = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, out + len, cap - len - 1)) > 0) {
+        len += (size_t)r;
+        if (cap - len < 2) out = realloc(out, cap *= 2);
+    }
+    out[len] = 0;
+    close(fd);
+    return out;
+}
+
+static void dev(const char *method, const char *path, const char *body) {
+    char *r = dev_call(method, path, body);
+    if (!r || strncmp(r, "HTTP/1.1 2", 10) != 0) {
+        fprintf(stderr, "dev cluster control %s %s failed: %s\n", method, path, r ? r : "(no answer)");
+        exit(2);
+    }
+    free(r);
+}
+
+static long dev_stat(const char *key) {
+    char *r = dev_call("GET", "/_dev/stats", NULL);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    char *p = r ? strstr(r, pat) : NULL;
+    long v = p ? strtol(p + strlen(pat), NULL, 10) : -1;
+    free(r);
+    return v;
+}
+
+static void reset(void) { dev("POST", "/_dev/reset", "{}"); }
+
+/* config_json builds a config from the environment with overrides. */
+static char cfgbuf[2048];
+static const char *config_with(const char *extra) {
+    snprintf(cfgbuf, sizeof cfgbuf,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"authorization_server_url\":\"%s\","
+             "\"rest_address\":\"%s\"%s%s}",
+             getenv("ZEEBE_CLIENT_ID"), getenv("ZEEBE_CLIENT_SECRET"),
+             getenv("ZEEBE_AUTHORIZATION_SERVER_URL"), getenv("ZEEBE_REST_ADDRESS"),
+             extra ? "," : "", extra ? extra : "");
+    return cfgbuf;
+}
+
+static zbauth_client *must_new(const char *cfg) {
+    zbauth_client *c = NULL;
+    char *err = NULL;
+    zbauth_status st = zbauth_client_new(cfg, &c, &err);
+    if (st != ZBAUTH_OK) {
+        fprintf(stderr, "zbauth_client_new: %s: %s\n", zbauth_status_name(st), err ? err : "");
+        exit(2);
+    }
+    zbauth_free(err);
+    return c;
+}
+
+/* ---- tests ---- */
+
+static void test_version(void) {
+    current = "version";
+    CHECK(strcmp(zbauth_version(), ZBAUTH_VERSION) == 0);
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", ZBAUTH_VERSION_MAJOR, ZBAUTH_VERSION_MINOR, ZBAUTH_VERSION_PATCH);
+    CHECK(strcmp(v, ZBAUTH_VERSION) == 0);
+    CHECK(strcmp(zbauth_status_name(ZBAUTH_OK), "ZBAUTH_OK") == 0);
+    CHECK(strcmp(zbauth_status_name(ZBAUTH_ERR_AUTH), "ZBAUTH_ERR_AUTH") == 0);
+    CHECK(strcmp(zbauth_status_name(ZBAUTH_ERR_INTERNAL), "ZBAUTH_ERR_INTERNAL") == 0);
+    CHECK(strcmp(zbauth_status_name((zbauth_status)99), "ZBAUTH_UNKNOWN") == 0);
+    CHECK(strcmp(zbauth_status_name((zbauth_status)-1), "ZBAUTH_UNKNOWN") == 0);
+}
+
+static void test_success_env_only(void) {
+    current = "success (environment only)";
+    reset();
+    zbauth_client *c = NULL;
+    char *err = (char *)1;
+    CHECK(zbauth_client_new(NULL, &c, &err) == ZBAUTH_OK);
+    CHECK(c != NULL);
+    CHECK(err == NULL);
+    zbauth_client *c2 = NULL;
+    CHECK(zbauth_client_new("", &c2, NULL) == ZBAUTH_OK);
+    CHECK(c2 != NULL && c2 != c);
+    zbauth_client_free(c2);
+
+    char *tok = NULL;
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_OK);
+    CHECK(tok != NULL && strlen(tok) > 20);
+    char *tok2 = NULL;
+    CHECK(zbauth_client_token(c, &tok2, NULL) == ZBAUTH_OK);
+    CHECK(tok2 && tok && strcmp(tok, tok2) == 0); /* cached */
+    CHECK(dev_stat("token_requests") == 1);
+
+    char *topo = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_OK);
+    CHECK(topo && strstr(topo, "\"clusterSize\":3") != NULL);
+    CHECK(topo && strstr(topo, "\"partitionsCount\":3") != NULL);
+    CHECK(topo && strstr(topo, "\"replicationFactor\":3") != NULL);
+    CHECK(topo && strstr(topo, "\"gatewayVersion\":\"") != NULL);
+    CHECK(topo && strstr(topo, "\"partitionId\":1,\"role\":\"leader\",\"health\":\"healthy\"") != NULL);
+
+    int status = -1;
+    char *body = NULL;
+    CHECK(zbauth_client_request(c, "GET", "/v2/topology", NULL, &status, &body, &err) == ZBAUTH_OK);
+    CHECK(status == 200);
+    CHECK(body && strstr(body, "\"brokers\"") != NULL);
+    zbauth_free(body);
+    body = NULL;
+    CHECK(zbauth_client_request(c, "POST", "/v2/echo", "{\"hello\":[1,2]}", &status, &body, &err) == ZBAUTH_OK);
+    CHECK(status == 200);
+    CHECK(body && strstr(body, "\"hello\":[1,2]") != NULL && strstr(body, "\"method\":\"POST\""));
+    /* optional out-parameters may be NULL */
+    CHECK(zbauth_client_request(c, "GET", "/v1/topology", NULL, NULL, NULL, NULL) == ZBAUTH_OK);
+    CHECK(dev_stat("token_requests") == 1);
+
+    zbauth_free(tok);
+    zbauth_free(tok2);
+    zbauth_free(topo);
+    zbauth_free(body);
+    zbauth_client_free(c);
+}
+
+static void test_explicit_config(void) {
+    current = "explicit config";
+    reset();
+    zbauth_client *c = must_new(config_with("\"timeout_ms\":5000"));
+    char *topo = NULL;
+    CHECK(zbauth_client_topology(c, &topo, NULL) == ZBAUTH_OK);
+    CHECK(topo != NULL);
+    zbauth_free(topo);
+    zbauth_client_free(c);
+    /* trailing slash on the REST address does not matter */
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "{\"rest_address\":\"%s/\"}", getenv("ZEEBE_REST_ADDRESS"));
+    c = must_new(cfg);
+    topo = NULL;
+    CHECK(zbauth_client_topology(c, &topo, NULL) == ZBAUTH_OK);
+    zbauth_free(topo);
+    zbauth_client_free(c);
+}
+
+static void test_config_errors(void) {
+    current = "config errors";
+    zbauth_client *c = (zbauth_client *)0x1;
+    char *err = NULL;
+    CHECK(zbauth_client_new("{not json", &c, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(c == NULL);
+    CHECK(err && strstr(err, "config") != NULL);
+    zbauth_free(err);
+    err = NULL;
+    CHECK(zbauth_client_new("{\"client_idd\":\"x\"}", &c, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "client_idd") != NULL);
+    zbauth_free(err);
+    err = NULL;
+    CHECK(zbauth_client_new("{\"rest_address\":\"ftp://nowhere\"}", &c, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "rest_address") != NULL);
+    zbauth_free(err);
+    err = NULL;
+    CHECK(zbauth_client_new("{\"timeout_ms\":\"soon\"}", &c, &err) == ZBAUTH_ERR_CONFIG);
+    zbauth_free(err);
+    err = NULL;
+    CHECK(zbauth_client_new("[]", &c, &err) == ZBAUTH_ERR_CONFIG);
+    zbauth_free(err);
+    /* a secret inside malformed JSON never reaches the message */
+    err = NULL;
+    CHECK(zbauth_client_new("{\"client_secret\":\"MARKER-SECRET-77\",", &c, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "MARKER-SECRET-77") == NULL);
+    zbauth_free(err);
+}
+
+static void test_wrong_secret(void) {
+    current = "wrong secret";
+    reset();
+    zbauth_client *c = must_new("{\"client_secret\":\"MARKER-WRONG-SECRET\"}");
+    char *tok = (char *)1, *err = NULL;
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_AUTH);
+    CHECK(tok == NULL);
+    CHECK(err && strstr(err, "invalid_client") != NULL && strstr(err, "401") != NULL);
+    CHECK(err && strstr(err, "MARKER-WRONG-SECRET") == NULL);
+    zbauth_free(err);
+    err = NULL;
+    char *topo = (char *)1;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_ERR_AUTH);
+    CHECK(topo == NULL);
+    zbauth_free(err);
+    zbauth_client_free(c);
+}
+
+static void test_api_401(void) {
+    current = "401 from the API";
+    reset();
+    zbauth_client *c = must_new(NULL);
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"status\":401}");
+    int status = 0;
+    char *body = NULL, *err = NULL;
+    CHECK(zbauth_client_request(c, "GET", "/v1/topology", NULL, &status, &body, &err) == ZBAUTH_ERR_API);
+    CHECK(status == 401);
+    CHECK(body && strstr(body, "Unauthorized") != NULL);
+    CHECK(err && strstr(err, "401") != NULL);
+    CHECK(dev_stat("api_requests") <= 2); /* retried once, never looped */
+    zbauth_free(body);
+    zbauth_free(err);
+    /* revoked token: a fresh one is fetched and the call succeeds */
+    dev("DELETE", "/_dev/faults", NULL);
+    dev("POST", "/_dev/revoke", "{}");
+    char *topo = NULL;
+    err = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_OK);
+    if (err) fprintf(stderr, "  %s\n", err);
+    zbauth_free(err);
+    zbauth_free(topo);
+    /* a problem document from the API */
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"status\":403,\"times\":1}");
+    err = NULL;
+    topo = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_ERR_API);
+    CHECK(err && strstr(err, "403") != NULL && strstr(err, "Forbidden") != NULL);
+    zbauth_free(err);
+    zbauth_client_free(c);
+}
+
+static void test_unreachable(void) {
+    current = "unreachable host";
+    /* a port with no listener: bind one, note it, close it */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    int port = ntohs(a.sin_port);
+    close(fd);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"authorization_server_url\":\"http://127.0.0.1:%d/oauth/token\"}", port);
+    zbauth_client *c = must_new(cfg);
+    char *tok = NULL, *err = NULL;
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_TRANSPORT);
+    CHECK(err && strstr(err, "refused") != NULL);
+    zbauth_free(err);
+    zbauth_client_free(c);
+}
+
+static void test_timeout(void) {
+    current = "timeout";
+    reset();
+    dev("POST", "/_dev/faults", "{\"target\":\"token\",\"delay_ms\":2000,\"times\":1}");
+    zbauth_client *c = must_new("{\"timeout_ms\":200}");
+    char *tok = NULL, *err = NULL;
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_TIMEOUT);
+    CHECK(err && strstr(err, "timed out") != NULL);
+    zbauth_free(err);
+    zbauth_client_free(c);
+    dev("DELETE", "/_dev/faults", NULL);
+}
+
+static void test_null_arguments(void) {
+    current = "NULL arguments";
+    char *err = NULL, *s = NULL;
+    int status = 7;
+    CHECK(zbauth_client_new(NULL, NULL, &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(err != NULL);
+    zbauth_free(err);
+    CHECK(zbauth_client_new("{}", NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    err = NULL;
+    CHECK(zbauth_client_token(NULL, &s, &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(s == NULL && err != NULL);
+    zbauth_free(err);
+    CHECK(zbauth_client_topology(NULL, &s, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_request(NULL, "GET", "/v1/topology", NULL, &status, &s, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(status == 0);
+
+    zbauth_client *c = must_new(NULL);
+    CHECK(zbauth_client_token(c, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_topology(c, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_request(c, NULL, "/v1/topology", NULL, NULL, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_request(c, "GET", NULL, NULL, NULL, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    err = NULL;
+    CHECK(zbauth_client_request(c, "GET", "http://evil.example/steal", NULL, NULL, NULL, &err) == ZBAUTH_ERR_ARGUMENT);
+    zbauth_free(err);
+    CHECK(zbauth_client_request(c, "GE T", "/v1/topology", NULL, NULL, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_request(c, "POST", "/v2/echo", "{not json", NULL, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    zbauth_client_free(c);
+    zbauth_client_free(NULL);
+    zbauth_free(NULL);
+}
+
+static void test_freed_and_forged_handles(void) {
+    current = "freed and forged handles";
+    zbauth_client *c = must_new(NULL);
+    zbauth_client_free(c);
+    zbauth_client_free(c); /* double free: harmless */
+    char *s = NULL, *err = NULL;
+    CHECK(zbauth_client_token(c, &s, &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(err && strstr(err, "handle") != NULL);
+    zbauth_free(err);
+    CHECK(zbauth_client_topology(c, &s, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_request(c, "GET", "/v1/topology", NULL, NULL, &s, NULL) == ZBAUTH_ERR_ARGUMENT);
+    zbauth_client *forged[] = {(zbauth_client *)(uintptr_t)0x1234, (zbauth_client *)(uintptr_t)-1,
+                               (zbauth_client *)&passed};
+    for (size_t i = 0; i < sizeof forged / sizeof *forged; i++) {
+        CHECK(zbauth_client_token(forged[i], &s, NULL) == ZBAUTH_ERR_ARGUMENT);
+        zbauth_client_free(forged[i]);
+    }
+}
+
+struct worker {
+    zbauth_client *c;
+    int ok;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    w->ok = 1;
+    for (int i = 0; i < 20; i++) {
+        char *tok = NULL, *topo = NULL;
+        if (zbauth_client_token(w->c, &tok, NULL) != ZBAUTH_OK) w->ok = 0;
+        if (zbauth_client_topology(w->c, &topo, NULL) != ZBAUTH_OK) w->ok = 0;
+        zbauth_free(tok);
+        zbauth_free(topo);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    current = "8 threads share one client";
+    reset();
+    zbauth_client *c = must_new(NULL);
+    pthread_t t[8];
+    struct worker w[8];
+    for (int i = 0; i < 8; i++) {
+        w[i].c = c;
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    int all = 1;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        all = all && w[i].ok;
+    }
+    CHECK(all);
+    CHECK(dev_stat("token_requests") == 1);
+    CHECK(dev_stat("api_requests") == 8 * 20);
+    zbauth_client_free(c);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    test_version();
+    test_success_env_only();
+    test_explicit_config();
+    test_config_errors();
+    test_wrong_secret();
+    test_api_401();
+    test_unreachable();
+    test_timeout();
+    test_null_arguments();
+    test_freed_and_forged_handles();
+    test_threads();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,151 @@
+/*
+ * zbauth.h — the C interface of libzbauth.
+ *
+ * libzbauth obtains OAuth2 client-credentials tokens for Camunda 8 and calls
+ * the Zeebe REST API with them. All behaviour lives in zbauth's Go core; this
+ * header is its stable C contract. It is written by hand: never use the
+ * header that cgo generates.
+ *
+ * OWNERSHIP
+ *   Every `char *` the library returns through an out-parameter is owned by
+ *   the caller and must be released with zbauth_free() (not free()). Strings
+ *   returned as `const char *` (zbauth_version, zbauth_status_name) are
+ *   static: never free them. Input strings are borrowed for the duration of
+ *   the call only.
+ *
+ * ERRORS
+ *   Every fallible function returns a zbauth_status. Its last parameter,
+ *   `char **err`, may be NULL; when it is not, *err is set to NULL on
+ *   success and to a message (caller frees with zbauth_free) on failure.
+ *   Messages never contain the client secret or an access token.
+ *   Out-parameters are set to NULL/0 on entry, so they are safe to free
+ *   whatever the outcome.
+ *
+ * THREADS
+ *   All functions are thread-safe. One zbauth_client may be shared by any
+ *   number of threads; concurrent callers share its token cache and never
+ *   make more than one token request at a time. A cached token is returned
+ *   without waiting, even while it is being refreshed in the background.
+ *
+ * HANDLES
+ *   A zbauth_client is an opaque handle, not a pointer to memory. Passing a
+ *   handle that was freed, or one that was never returned by
+ *   zbauth_client_new, returns ZBAUTH_ERR_ARGUMENT; it never crashes.
+ *
+ * THE GO RUNTIME IN YOUR PROCESS
+ *   libzbauth contains the Go runtime, which has rules for host programs:
+ *   - Signal handlers installed after the library is loaded must use
+ *     SA_ONSTACK (sigaction flags), or a signal arriving on a Go thread
+ *     crashes the process. Handlers installed before loading are fixed up by
+ *     the runtime.
+ *   - Only one Go shared library can be loaded per process. If your process
+ *     already loads another one, use the WebAssembly plugin (zbauth.wasm,
+ *     see wasm/ABI.md) instead.
+ *   - The library cannot be unloaded (dlclose is a no-op for it).
+ */
+#ifndef ZBAUTH_H
+#define ZBAUTH_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZBAUTH_VERSION_MAJOR 0
+#define ZBAUTH_VERSION_MINOR 1
+#define ZBAUTH_VERSION_PATCH 0
+#define ZBAUTH_VERSION "0.1.0"
+
+/* Status codes. The numbers are stable; new codes are only ever appended. */
+typedef enum zbauth_status {
+    ZBAUTH_OK = 0,
+    ZBAUTH_ERR_ARGUMENT = 1,  /* NULL or malformed argument; unknown or freed handle */
+    ZBAUTH_ERR_CONFIG = 2,    /* missing or malformed configuration */
+    ZBAUTH_ERR_AUTH = 3,      /* the token endpoint refused or answered unusably */
+    ZBAUTH_ERR_API = 4,       /* the REST API answered with an error status (>= 400) */
+    ZBAUTH_ERR_TRANSPORT = 5, /* connection, TLS or size-limit failure */
+    ZBAUTH_ERR_TIMEOUT = 6,   /* a request timed out */
+    ZBAUTH_ERR_INTERNAL = 7   /* a bug in zbauth (a recovered panic) */
+} zbauth_status;
+
+/* An authenticated connection to one Camunda 8 cluster. Opaque. */
+typedef struct zbauth_client zbauth_client;
+
+/* The library's version, e.g. "0.1.0". Static; do not free. */
+const char *zbauth_version(void);
+
+/* The name of a status, e.g. "ZBAUTH_ERR_AUTH"; "ZBAUTH_UNKNOWN" for values
+ * outside the enum. Static; do not free. */
+const char *zbauth_status_name(zbauth_status s);
+
+/*
+ * Creates a client. No network request is made.
+ *
+ * config_json: a JSON object with any of the keys client_id, client_secret,
+ *   authorization_server_url, audience, scope, rest_address, timeout_ms.
+ *   Unknown keys are an error. Fields not given come from the environment
+ *   (ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET, ZEEBE_AUTHORIZATION_SERVER_URL,
+ *   ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE, ZEEBE_REST_ADDRESS or
+ *   CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID), then from the defaults.
+ *   NULL or "" means environment only. Borrowed.
+ * out: receives the handle; release it with zbauth_client_free. Required.
+ * err: optional; see ERRORS.
+ *
+ * Returns ZBAUTH_OK, ZBAUTH_ERR_ARGUMENT (out is NULL) or ZBAUTH_ERR_CONFIG
+ * (the message names every field at fault).
+ */
+zbauth_status zbauth_client_new(const char *config_json, zbauth_client **out, char **err);
+
+/*
+ * Returns a valid access token, from the cache when possible.
+ *
+ * token: receives the token (without "Bearer "); caller frees with
+ *   zbauth_free. Required.
+ * err: optional; see ERRORS.
+ */
+zbauth_status zbauth_client_token(zbauth_client *c, char **token, char **err);
+
+/*
+ * Fetches GET /v1/topology and returns it as JSON with the REST API's own
+ * field names: {"brokers":[{"nodeId","host","port","version",
+ * "partitions":[{"partitionId","role","health"}]}],"clusterSize",
+ * "partitionsCount","replicationFactor","gatewayVersion"}.
+ *
+ * topology_json: receives the JSON; caller frees with zbauth_free. Required.
+ * err: optional; see ERRORS.
+ */
+zbauth_status zbauth_client_topology(zbauth_client *c, char **topology_json, char **err);
+
+/*
+ * Makes an authenticated request to the REST API. On a 401 the library
+ * fetches a new token and retries once.
+ *
+ * method: "GET", "POST", ... Required. Borrowed.
+ * path: relative to the REST address, e.g. "/v2/topology". Absolute URLs
+ *   are refused. Required. Borrowed.
+ * body_json: the JSON request body, or NULL for none. Borrowed.
+ * http_status: optional; receives the HTTP status, or 0 when no response
+ *   arrived.
+ * response_body: optional; receives the response body (also on
+ *   ZBAUTH_ERR_API, where it holds the problem document); caller frees
+ *   with zbauth_free. NULL when no response arrived.
+ * err: optional; see ERRORS.
+ *
+ * A status >= 400 returns ZBAUTH_ERR_API, with http_status and
+ * response_body filled in.
+ */
+zbauth_status zbauth_client_request(zbauth_client *c, const char *method, const char *path,
+                                    const char *body_json, int *http_status,
+                                    char **response_body, char **err);
+
+/* Releases a client and its connections. Harmless on NULL and on a handle
+ * already freed. Calls in progress on other threads finish normally. */
+void zbauth_client_free(zbauth_client *c);
+
+/* Releases a string returned by the library. Harmless on NULL. */
+void zbauth_free(char *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZBAUTH_H */
