@@ -52,13 +52,14 @@ func WithRefreshMargin(d time.Duration) Option { return func(o *options) { o.mar
 // variables; tests and embedders use it.
 func WithLookupEnv(f func(string) (string, bool)) Option { return func(o *options) { o.lookup = f } }
 
-// WithMaxBody caps REST API response bodies (default DefaultMaxBody).
+// WithMaxBody caps REST API response bodies, overriding
+// Config.MaxBodyBytes (default DefaultMaxBody).
 func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
 
 // New resolves cfg against the environment (see Config.Resolve), validates
 // it and returns a Client. It makes no network request.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	o := options{margin: DefaultRefreshMargin, maxBody: DefaultMaxBody}
+	o := options{margin: DefaultRefreshMargin}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -66,9 +67,16 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, tr: o.transport, margin: o.margin, maxBody: o.maxBody}
+	c := &Client{cfg: cfg, tr: o.transport, margin: o.margin}
+	if o.maxBody > 0 {
+		c.maxBody = o.maxBody
+	} else {
+		c.maxBody = cfg.MaxBodyBytes
+	}
 	if c.tr == nil {
-		c.tr = defaultTransport()
+		if c.tr, err = defaultTransport(cfg); err != nil {
+			return nil, err
+		}
 		if c.tr == nil {
 			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "no transport: this platform needs WithTransport"}
 		}
@@ -203,9 +211,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, op, method, u, body, tok)
+	resp, err := c.exchange(ctx, op, method, u, body, tok)
 	if err != nil {
-		return nil, err
+		return resp, err
 	}
 	if resp.Status == 401 {
 		c.tokens.invalidate(tok)
@@ -214,9 +222,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 			return nil, err
 		}
 		if fresh != tok {
-			resp, err = c.send(ctx, op, method, u, body, fresh)
+			resp, err = c.exchange(ctx, op, method, u, body, fresh)
 			if err != nil {
-				return nil, err
+				return resp, err
 			}
 		}
 	}
@@ -224,6 +232,61 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 		return resp, apiError(op, resp, c.red)
 	}
 	return resp, nil
+}
+
+// maxRedirects bounds how many same-origin redirects one call follows.
+const maxRedirects = 5
+
+// exchange sends one request and follows redirects that stay on the REST
+// address's origin. A redirect elsewhere is not followed (the request
+// carries the bearer token): it returns the response with a KindAPI error.
+func (c *Client) exchange(ctx context.Context, op, method, u string, body []byte, tok string) (*Response, error) {
+	for hops := 0; ; hops++ {
+		resp, err := c.send(ctx, op, method, u, body, tok)
+		if err != nil || !isRedirect(resp.Status) {
+			return resp, err
+		}
+		next, ok := sameOrigin(u, resp.Header["Location"])
+		if !ok {
+			return resp, &Error{Kind: KindAPI, Op: op, Status: resp.Status,
+				Msg: "REST API redirected to another origin; not followed, so that the token stays with the cluster"}
+		}
+		if hops == maxRedirects {
+			return resp, &Error{Kind: KindAPI, Op: op, Status: resp.Status, Msg: "too many redirects"}
+		}
+		if resp.Status == 301 || resp.Status == 302 || resp.Status == 303 {
+			if method != "GET" && method != "HEAD" {
+				method = "GET"
+			}
+			body = nil
+		}
+		u = next
+	}
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case 301, 302, 303, 307, 308:
+		return true
+	}
+	return false
+}
+
+// sameOrigin resolves location against base and reports whether the result
+// has base's scheme, host and port.
+func sameOrigin(base, location string) (string, bool) {
+	if location == "" {
+		return "", false
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", false
+	}
+	l, err := b.Parse(location)
+	if err != nil || l.Scheme != b.Scheme || l.Host != b.Host || l.User != nil {
+		return "", false
+	}
+	return l.String(), true
 }
 
 func (c *Client) send(ctx context.Context, op, method, u string, body []byte, tok string) (*Response, error) {

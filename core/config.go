@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -27,6 +28,11 @@ const (
 	EnvRESTAddress            = "ZEEBE_REST_ADDRESS"
 	EnvClusterRegion          = "CAMUNDA_CLUSTER_REGION"
 	EnvClusterID              = "CAMUNDA_CLUSTER_ID"
+	EnvCACertificatePath      = "ZEEBE_CA_CERTIFICATE_PATH"
+	EnvClientCertificatePath  = "ZEEBE_CLIENT_CERTIFICATE_PATH"
+	EnvClientKeyPath          = "ZEEBE_CLIENT_KEY_PATH"
+	EnvTokenCacheDir          = "ZEEBE_TOKEN_CACHE_DIR"
+	EnvAllowInsecureHTTP      = "ZBAUTH_ALLOW_INSECURE_HTTP"
 )
 
 // Config says where and how to authenticate. The zero value means "all from
@@ -42,9 +48,27 @@ type Config struct {
 	Audience               string `json:"audience,omitempty"`
 	Scope                  string `json:"scope,omitempty"`
 	RESTAddress            string `json:"rest_address,omitempty"`
-	// Timeout bounds every HTTP request; 0 means DefaultTimeout.
-	// In JSON it is "timeout_ms", in milliseconds.
+	// Timeout bounds every HTTP request, and a token acquisition with all
+	// its retries; 0 means DefaultTimeout. In JSON it is "timeout_ms", in
+	// milliseconds.
 	Timeout time.Duration `json:"-"`
+
+	// CACertificatePath names a PEM file of CA certificates trusted in
+	// addition to the system's (self-managed clusters behind a private CA).
+	CACertificatePath string `json:"ca_certificate_path,omitempty"`
+	// ClientCertificatePath and ClientKeyPath name a PEM certificate and
+	// key presented for mutual TLS, to the token endpoint and the REST API.
+	ClientCertificatePath string `json:"client_certificate_path,omitempty"`
+	ClientKeyPath         string `json:"client_key_path,omitempty"`
+	// AllowInsecureHTTP permits plain http:// to a host other than loopback.
+	// Without it such a configuration is refused: the client secret and the
+	// tokens would cross the network readable by anyone on the path.
+	AllowInsecureHTTP bool `json:"allow_insecure_http,omitempty"`
+	// TokenCacheDir, when set, keeps tokens on disk so that processes share
+	// them (see docs/token-cache.md). The secret is never written.
+	TokenCacheDir string `json:"token_cache_dir,omitempty"`
+	// MaxBodyBytes caps REST API response bodies; 0 means DefaultMaxBody.
+	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 }
 
 // configJSON is Config's wire form.
@@ -56,6 +80,12 @@ type configJSON struct {
 	Scope                  string `json:"scope"`
 	RESTAddress            string `json:"rest_address"`
 	TimeoutMS              *int64 `json:"timeout_ms"`
+	CACertificatePath      string `json:"ca_certificate_path"`
+	ClientCertificatePath  string `json:"client_certificate_path"`
+	ClientKeyPath          string `json:"client_key_path"`
+	AllowInsecureHTTP      bool   `json:"allow_insecure_http"`
+	TokenCacheDir          string `json:"token_cache_dir"`
+	MaxBodyBytes           int64  `json:"max_body_bytes"`
 }
 
 // ParseConfigJSON decodes the JSON form of Config. Empty input (or only
@@ -76,6 +106,12 @@ func ParseConfigJSON(data []byte) (Config, error) {
 		Audience:               w.Audience,
 		Scope:                  w.Scope,
 		RESTAddress:            w.RESTAddress,
+		CACertificatePath:      w.CACertificatePath,
+		ClientCertificatePath:  w.ClientCertificatePath,
+		ClientKeyPath:          w.ClientKeyPath,
+		AllowInsecureHTTP:      w.AllowInsecureHTTP,
+		TokenCacheDir:          w.TokenCacheDir,
+		MaxBodyBytes:           w.MaxBodyBytes,
 	}
 	if w.TimeoutMS != nil {
 		if *w.TimeoutMS < 0 || *w.TimeoutMS > int64(24*time.Hour/time.Millisecond) {
@@ -109,6 +145,9 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		ClientID: w.ClientID, ClientSecret: w.ClientSecret,
 		AuthorizationServerURL: w.AuthorizationServerURL, Audience: w.Audience,
 		Scope: w.Scope, RESTAddress: w.RESTAddress, TimeoutMS: &ms,
+		CACertificatePath: w.CACertificatePath, ClientCertificatePath: w.ClientCertificatePath,
+		ClientKeyPath: w.ClientKeyPath, AllowInsecureHTTP: w.AllowInsecureHTTP,
+		TokenCacheDir: w.TokenCacheDir, MaxBodyBytes: w.MaxBodyBytes,
 	})
 }
 
@@ -122,8 +161,10 @@ func (c Config) redacted() Config {
 // String describes c with the secret redacted.
 func (c Config) String() string {
 	r := c.redacted()
-	return fmt.Sprintf("Config{ClientID:%q ClientSecret:%q AuthorizationServerURL:%q Audience:%q Scope:%q RESTAddress:%q Timeout:%v}",
-		r.ClientID, r.ClientSecret, r.AuthorizationServerURL, r.Audience, r.Scope, r.RESTAddress, r.Timeout)
+	return fmt.Sprintf("Config{ClientID:%q ClientSecret:%q AuthorizationServerURL:%q Audience:%q Scope:%q RESTAddress:%q Timeout:%v"+
+		" CACertificatePath:%q ClientCertificatePath:%q ClientKeyPath:%q AllowInsecureHTTP:%v TokenCacheDir:%q MaxBodyBytes:%d}",
+		r.ClientID, r.ClientSecret, r.AuthorizationServerURL, r.Audience, r.Scope, r.RESTAddress, r.Timeout,
+		r.CACertificatePath, r.ClientCertificatePath, r.ClientKeyPath, r.AllowInsecureHTTP, r.TokenCacheDir, r.MaxBodyBytes)
 }
 
 // GoString makes %#v redact too.
@@ -163,8 +204,21 @@ func (c Config) Resolve(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	c.RESTAddress = strings.TrimRight(c.RESTAddress, "/")
+	c.CACertificatePath = pick(c.CACertificatePath, EnvCACertificatePath, "")
+	c.ClientCertificatePath = pick(c.ClientCertificatePath, EnvClientCertificatePath, "")
+	c.ClientKeyPath = pick(c.ClientKeyPath, EnvClientKeyPath, "")
+	c.TokenCacheDir = pick(c.TokenCacheDir, EnvTokenCacheDir, "")
+	if !c.AllowInsecureHTTP {
+		switch strings.ToLower(env(EnvAllowInsecureHTTP)) {
+		case "1", "true", "yes", "on":
+			c.AllowInsecureHTTP = true
+		}
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBody
 	}
 	return c, c.validate()
 }
@@ -197,10 +251,48 @@ func (c Config) validate() error {
 	if c.Timeout < 0 {
 		bad("timeout_ms", "must not be negative")
 	}
+	if c.MaxBodyBytes < 0 {
+		bad("max_body_bytes", "must not be negative")
+	}
+	if (c.ClientCertificatePath == "") != (c.ClientKeyPath == "") {
+		bad("client_certificate_path", "and client_key_path must be set together")
+	}
+	if !c.AllowInsecureHTTP {
+		for _, f := range []struct{ name, url string }{
+			{"authorization_server_url", c.AuthorizationServerURL},
+			{"rest_address", c.RESTAddress},
+		} {
+			if insecureRemote(f.url) {
+				bad(f.name, "uses plain http:// to a host that is not loopback, which would expose "+
+					"the credentials; use https://, or opt in with allow_insecure_http / "+EnvAllowInsecureHTTP+"=true")
+			}
+		}
+	}
 	if len(fields) == 0 {
 		return nil
 	}
 	return &Error{Kind: KindConfig, Op: "config", Msg: "invalid configuration: " + strings.Join(problems, "; "), Fields: fields}
+}
+
+// insecureRemote reports whether s is a plain http:// URL to a host other
+// than loopback.
+func insecureRemote(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	return !IsLoopbackHost(u.Hostname())
+}
+
+// IsLoopbackHost reports whether host (without port) is "localhost" or a
+// loopback IP address (127.0.0.0/8, ::1).
+func IsLoopbackHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // checkHTTPURL explains what is wrong with an absolute http(s) URL, or

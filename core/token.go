@@ -220,6 +220,10 @@ func (f *flexSeconds) UnmarshalJSON(b []byte) error {
 // does a 2xx answer without access_token or with a token_type other than
 // Bearer. Error texts never include the token.
 func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
+	if status >= 300 && status <= 399 {
+		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+			Msg: "token endpoint answered with a redirect, which is not followed because the request carries the client secret; configure the final token URL"}
+	}
 	if status < 200 || status > 299 {
 		e := &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint refused the request", Status: status}
 		var w tokenWire

@@ -5,9 +5,12 @@ package core
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -16,18 +19,47 @@ type HTTPTransport struct {
 	client *http.Client
 }
 
-// NewHTTPTransport returns a Transport with its own connection pool.
-// Redirects are never followed: a 3xx is returned to the caller as is.
-func NewHTTPTransport() *HTTPTransport {
+// NewHTTPTransport returns a Transport with its own keep-alive connection
+// pool, configured from cfg's TLS settings (CACertificatePath,
+// ClientCertificatePath, ClientKeyPath). Proxies come from HTTPS_PROXY,
+// HTTP_PROXY and NO_PROXY. Redirects are never followed: a 3xx is returned
+// to the caller as is, and the core decides.
+func NewHTTPTransport(cfg Config) (*HTTPTransport, error) {
 	rt := http.DefaultTransport.(*http.Transport).Clone()
+	rt.Proxy = http.ProxyFromEnvironment
 	rt.MaxIdleConnsPerHost = 64
 	rt.IdleConnTimeout = 90 * time.Second
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CACertificatePath != "" {
+		pem, err := os.ReadFile(cfg.CACertificatePath)
+		if err != nil {
+			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "cannot read ca_certificate_path", Fields: []string{"ca_certificate_path"}, Err: err}
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "ca_certificate_path holds no PEM certificate", Fields: []string{"ca_certificate_path"}}
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.ClientCertificatePath != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.ClientCertificatePath, cfg.ClientKeyPath)
+		if err != nil {
+			// The error text of LoadX509KeyPair never includes key material.
+			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "cannot load the client certificate and key",
+				Fields: []string{"client_certificate_path", "client_key_path"}, Err: err}
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	rt.TLSClientConfig = tc
 	return &HTTPTransport{client: &http.Client{
 		Transport: rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
-	}}
+	}}, nil
 }
 
 // RoundTrip implements Transport.
@@ -86,4 +118,4 @@ func readLimited(r io.Reader, max, contentLength int64) ([]byte, error) {
 // CloseIdleConnections releases pooled connections.
 func (t *HTTPTransport) CloseIdleConnections() { t.client.CloseIdleConnections() }
 
-func defaultTransport() Transport { return NewHTTPTransport() }
+func defaultTransport(cfg Config) (Transport, error) { return NewHTTPTransport(cfg) }

@@ -3,4 +3,4 @@
 package core
 
 // The WebAssembly guest has no sockets: Options.Transport must be set.
-func defaultTransport() Transport { return nil }
+func defaultTransport(Config) (Transport, error) { return nil, nil }
