@@ -3,7 +3,9 @@ package core
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,7 @@ type Option func(*options)
 
 type options struct {
 	transport Transport
+	cooldown  time.Duration
 	margin    time.Duration
 	lookup    func(string) (string, bool)
 	maxBody   int64
@@ -48,6 +51,11 @@ func WithTransport(t Transport) Option { return func(o *options) { o.transport =
 // token's lifetime).
 func WithRefreshMargin(d time.Duration) Option { return func(o *options) { o.margin = d } }
 
+// WithAuthErrorCooldown sets how long a refusal from the token endpoint
+// (400/401: wrong secret, unknown audience) is returned from memory before
+// another request is made (default DefaultAuthErrorCooldown; 0 disables).
+func WithAuthErrorCooldown(d time.Duration) Option { return func(o *options) { o.cooldown = d } }
+
 // WithLookupEnv replaces os.LookupEnv as the source of environment
 // variables; tests and embedders use it.
 func WithLookupEnv(f func(string) (string, bool)) Option { return func(o *options) { o.lookup = f } }
@@ -59,7 +67,7 @@ func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
 // New resolves cfg against the environment (see Config.Resolve), validates
 // it and returns a Client. It makes no network request.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	o := options{margin: DefaultRefreshMargin}
+	o := options{margin: DefaultRefreshMargin, cooldown: DefaultAuthErrorCooldown}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -93,7 +101,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	c.form = form.Encode()
 	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret)}
-	c.tokens = newTokenSource(c.fetchToken, cfg.Timeout)
+	c.tokens = newTokenSource(c.fetchToken, cfg.Timeout, o.cooldown)
 	return c, nil
 }
 
@@ -137,8 +145,33 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	return c.tokens.token(ctx)
 }
 
-// fetchToken makes one token request. ctx is the flight's own context.
+// fetchToken obtains a token, retrying 429, 5xx and network failures with
+// exponential backoff and full jitter (never sooner than minFetchInterval,
+// never sooner than Retry-After) while ctx's deadline allows. ctx is the
+// flight's own context, bounded by Config.Timeout.
 func (c *Client) fetchToken(ctx context.Context) (*tokenState, error) {
+	for attempt := 1; ; attempt++ {
+		tok, retryAfter, err := c.fetchTokenOnce(ctx)
+		if err == nil || attempt == maxTokenAttempts || !retryableTokenError(err) {
+			return tok, err
+		}
+		wait := backoff(attempt, retryAfter)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return nil, err // no time left for another attempt
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// fetchTokenOnce makes one token request and returns the token, or the
+// error and the server's Retry-After (0 when absent).
+func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration, error) {
 	sentAt := time.Now()
 	resp, err := c.tr.RoundTrip(ctx, &Request{
 		Method: "POST",
@@ -151,7 +184,7 @@ func (c *Client) fetchToken(ctx context.Context) (*tokenState, error) {
 		MaxBody: MaxTokenBody,
 	})
 	if err != nil {
-		return nil, c.transportError("token", ctx, err)
+		return nil, 0, c.transportError("token", ctx, err)
 	}
 	tr, err := ParseTokenResponse(resp.Status, resp.Body)
 	if err != nil {
@@ -160,10 +193,82 @@ func (c *Client) fetchToken(ctx context.Context) (*tokenState, error) {
 			e.OAuthDescription = c.red.clean(e.OAuthDescription)
 			e.OAuthError = c.red.clean(e.OAuthError)
 		}
-		return nil, err
+		return nil, ParseRetryAfter(resp.Header["Retry-After"], time.Now()), err
 	}
 	refreshAt, expiry := lifetime(sentAt, tr.ExpiresIn, c.margin)
-	return &tokenState{value: tr.AccessToken, refreshAt: refreshAt, expiry: expiry}, nil
+	return &tokenState{value: tr.AccessToken, refreshAt: refreshAt, expiry: expiry}, 0, nil
+}
+
+// retryableTokenError: 429, 5xx and network failures (not timeouts, which
+// have used up the deadline, nor oversized bodies, which will not shrink).
+func retryableTokenError(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Kind {
+	case KindAuth:
+		return e.Status == 429 || e.Status >= 500
+	case KindTransport:
+		return !errors.Is(err, ErrBodyTooLarge)
+	}
+	return false
+}
+
+// backoff is the wait before attempt+1: full jitter over an exponentially
+// growing window (1 s, 2 s, 4 s, ... capped at 8 s), but never less than the
+// token-request rate limit nor than the server's Retry-After.
+func backoff(attempt int, retryAfter time.Duration) time.Duration {
+	window := time.Second << (attempt - 1)
+	if window > 8*time.Second {
+		window = 8 * time.Second
+	}
+	d := time.Duration(rand.Int64N(int64(window) + 1))
+	if d < minFetchInterval {
+		d = minFetchInterval
+	}
+	if d < retryAfter {
+		d = retryAfter
+	}
+	return d
+}
+
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date
+// (RFC 9110 §10.2.3). It returns 0 when v is empty, malformed or in the
+// past, and caps the result at one hour.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > 3600 {
+			n = 3600
+		}
+		d = time.Duration(n) * time.Second
+	} else {
+		var t time.Time
+		for _, layout := range []string{time.RFC1123, time.RFC850, time.ANSIC} {
+			if t, err = time.Parse(layout, v); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return 0
+		}
+		d = t.Sub(now)
+	}
+	if d <= 0 {
+		return 0
+	}
+	if d > time.Hour {
+		d = time.Hour
+	}
+	return d
 }
 
 // transportError classifies a Transport failure as KindTimeout or

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,14 @@ import (
 
 // MaxTokenBody caps how much of a token endpoint response is read.
 const MaxTokenBody = 1 << 20
+
+// DefaultAuthErrorCooldown is how long a refusal from the token endpoint
+// (400 or 401) is answered from memory before the next request is made.
+const DefaultAuthErrorCooldown = 30 * time.Second
+
+// maxTokenAttempts bounds the attempts of one token acquisition; only 429,
+// 5xx and network errors are retried.
+const maxTokenAttempts = 5
 
 // DefaultRefreshMargin is how long before expiry a token is refreshed in
 // the background. Short-lived tokens use a quarter of their lifetime instead
@@ -56,10 +65,17 @@ type tokenSource struct {
 	flight    *flight   // non-nil while a request runs (or waits its turn)
 	lastFetch time.Time // when the last request started
 	closed    chan struct{}
+
+	// A definitive refusal (400/401 from the token endpoint) is remembered
+	// for cooldown: callers get it again without a request, so a fleet with
+	// a wrong secret does not hammer the endpoint (Camunda SaaS tarpits).
+	cooldown     time.Duration
+	refused      *flight // a finished flight carrying the refusal
+	refusedUntil time.Time
 }
 
-func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout time.Duration) *tokenSource {
-	return &tokenSource{fetch: fetch, timeout: timeout, closed: make(chan struct{})}
+func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration) *tokenSource {
+	return &tokenSource{fetch: fetch, timeout: timeout, cooldown: cooldown, closed: make(chan struct{})}
 }
 
 // token returns a usable token, waiting only when none is cached.
@@ -82,38 +98,51 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 // for ctx. A caller that gives up does not cancel the request: others may
 // be waiting on it, and its token will be cached for the next caller.
 func (s *tokenSource) wait(ctx context.Context) (string, error) {
-	f := s.startFlight()
-	if f == nil { // a request finished between our load and the lock
-		if t := s.cur.Load(); t != nil && t.usable(time.Now()) {
-			return t.value, nil
+	for {
+		f := s.startFlight()
+		if f == nil { // a usable token is cached (a flight just finished)
+			if t := s.cur.Load(); t != nil && t.usable(time.Now()) {
+				return t.value, nil
+			}
+			continue
 		}
-		f = s.startFlight()
-	}
-	select {
-	case <-f.done:
-		if f.err != nil {
-			return "", f.err
+		select {
+		case <-f.done:
+			if f.err != nil {
+				return "", f.err
+			}
+			return f.tok.value, nil
+		case <-ctx.Done():
+			return "", ctxError("token", ctx.Err())
 		}
-		return f.tok.value, nil
-	case <-ctx.Done():
-		return "", ctxError("token", ctx.Err())
 	}
 }
 
 // startFlight returns the request in flight, starting one if there is none.
-// It returns nil when a fresh token is already cached.
+// It returns nil when no request is due: the cached token is fresh, or it is
+// still usable while a recent refusal's cooldown lasts. With no usable token
+// during a cooldown it returns a finished flight carrying the refusal, so
+// callers get the error again without a request.
 func (s *tokenSource) startFlight() *flight {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.flight != nil {
 		return s.flight
 	}
-	if t := s.cur.Load(); t != nil && time.Now().Before(t.refreshAt) {
+	now := time.Now()
+	t := s.cur.Load()
+	if t != nil && now.Before(t.refreshAt) {
 		return nil
+	}
+	if s.refused != nil && now.Before(s.refusedUntil) {
+		if t != nil && t.usable(now) {
+			return nil
+		}
+		return s.refused
 	}
 	f := &flight{done: make(chan struct{})}
 	s.flight = f
-	delay := time.Until(s.lastFetch.Add(minFetchInterval))
+	delay := s.lastFetch.Add(minFetchInterval).Sub(now)
 	go s.run(f, delay)
 	return f
 }
@@ -143,11 +172,24 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 	s.mu.Lock()
 	if err == nil {
 		s.cur.Store(tok)
+		s.refused = nil
+	} else if isRefusal(err) && s.cooldown > 0 {
+		s.refused = &flight{done: closedChan, err: err}
+		s.refusedUntil = time.Now().Add(s.cooldown)
 	}
 	s.flight = nil
 	s.mu.Unlock()
 	f.tok, f.err = tok, err
 	close(f.done)
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// isRefusal reports whether err is the token endpoint definitively refusing
+// the credentials or request (400 or 401): retrying cannot help.
+func isRefusal(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == KindAuth && (e.Status == 400 || e.Status == 401)
 }
 
 // invalidate drops the cached token if it is still old, so that the next
