@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"log"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -36,6 +37,7 @@ type Option func(*options)
 
 type options struct {
 	transport Transport
+	logf      func(string)
 	cooldown  time.Duration
 	margin    time.Duration
 	lookup    func(string) (string, bool)
@@ -56,6 +58,13 @@ func WithRefreshMargin(d time.Duration) Option { return func(o *options) { o.mar
 // another request is made (default DefaultAuthErrorCooldown; 0 disables).
 func WithAuthErrorCooldown(d time.Duration) Option { return func(o *options) { o.cooldown = d } }
 
+// WithLogger receives zbauth's rare warnings (such as an unusable token
+// cache directory) instead of the standard logger. Messages never contain
+// secrets.
+func WithLogger(f func(msg string)) Option { return func(o *options) { o.logf = f } }
+
+func defaultLog(msg string) { log.Print(msg) }
+
 // WithLookupEnv replaces os.LookupEnv as the source of environment
 // variables; tests and embedders use it.
 func WithLookupEnv(f func(string) (string, bool)) Option { return func(o *options) { o.lookup = f } }
@@ -67,7 +76,7 @@ func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
 // New resolves cfg against the environment (see Config.Resolve), validates
 // it and returns a Client. It makes no network request.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	o := options{margin: DefaultRefreshMargin, cooldown: DefaultAuthErrorCooldown}
+	o := options{margin: DefaultRefreshMargin, cooldown: DefaultAuthErrorCooldown, logf: defaultLog}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -101,7 +110,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	c.form = form.Encode()
 	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret)}
-	c.tokens = newTokenSource(c.fetchToken, cfg.Timeout, o.cooldown)
+	fetch := c.fetchToken
+	if dc := newDiskCache(cfg, o.logf); dc != nil {
+		fetch = func(ctx context.Context) (*tokenState, error) { return dc.fetch(ctx, c.fetchToken) }
+	}
+	c.tokens = newTokenSource(fetch, cfg.Timeout, o.cooldown)
 	return c, nil
 }
 
