@@ -40,16 +40,25 @@ $(BUILD)/c/topology: capi/examples/topology.c $(STAGE)/lib/libzbauth.so
 
 # The test binary is built with AddressSanitizer and LeakSanitizer: every
 # string the library returns must be freed as documented, or it fails.
-$(BUILD)/c/test_zbauth: capi/test/test_zbauth.c $(STAGE)/lib/libzbauth.so
+C_TEST_FLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g -fsanitize=address -fno-omit-frame-pointer
+$(BUILD)/c/%: capi/test/%.c capi/test/devctl.c capi/test/devctl.h $(STAGE)/lib/libzbauth.so
 	@mkdir -p $(@D)
-	cc -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -g -fsanitize=address -fno-omit-frame-pointer \
-	  -o $@ $< $$($(STAGE_PC) pkg-config --cflags --libs zbauth) -Wl,-rpath,$(STAGE)/lib -lpthread
+	cc $(C_TEST_FLAGS) -o $@ $< capi/test/devctl.c \
+	  $$($(STAGE_PC) pkg-config --cflags --libs zbauth) -Wl,-rpath,$(STAGE)/lib -lpthread
 
-test-c: $(ZBAUTH) $(BUILD)/c/test_zbauth ## C ABI tests (ASan/LSan) against the dev cluster
+# The conformance vectors, flattened for C (which has no JSON parser).
+$(BUILD)/conformance.tsv: testdata/conformance/vectors.json internal/tools/vectors2tsv/main.go
+	@mkdir -p $(@D)
+	$(GO) run ./internal/tools/vectors2tsv $< > $@
+
+# The Go runtime turns SIGSEGV into panics itself: ASan must leave it alone.
+C_TEST_ENV := ASAN_OPTIONS=detect_leaks=1:handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1
+
+test-c: $(ZBAUTH) $(BUILD)/c/test_zbauth $(BUILD)/c/conformance $(BUILD)/conformance.tsv ## C ABI tests (ASan/LSan) against the dev cluster
 	@echo "== C tests (AddressSanitizer + LeakSanitizer)"
-	@# The Go runtime turns SIGSEGV into panics itself: ASan must leave it alone.
-	ASAN_OPTIONS=detect_leaks=1:handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1 \
-	  $(WITH_CLUSTER) $(BUILD)/c/test_zbauth
+	$(C_TEST_ENV) $(WITH_CLUSTER) $(BUILD)/c/test_zbauth
+	@echo "== C conformance vectors"
+	$(C_TEST_ENV) $(WITH_CLUSTER) $(BUILD)/c/conformance $(BUILD)/conformance.tsv
 TESTS += test-c
 
 demo-c: $(ZBAUTH) $(BUILD)/c/topology ## the C example prints the topology

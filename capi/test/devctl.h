@@ -1,0 +1,15 @@
+/* devctl.h — control the dev cluster from C tests (see docs/dev-cluster.md). */
+#ifndef ZBAUTH_DEVCTL_H
+#define ZBAUTH_DEVCTL_H
+
+/* One request to the dev cluster; returns the raw HTTP response (caller
+ * frees with free()) or NULL when the cluster cannot be reached. */
+char *dev_call(const char *method, const char *path, const char *body);
+/* Like dev_call, but exits the program unless the answer is 2xx. */
+void dev(const char *method, const char *path, const char *body);
+/* A counter from GET /_dev/stats, or -1. */
+long dev_stat(const char *key);
+/* POST /_dev/reset: clear faults and counters. */
+void reset(void);
+
+#endif
