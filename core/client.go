@@ -84,6 +84,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.margin < 0 {
+		// A negative margin would put the refresh point after the expiry,
+		// and Token would hand out expired tokens until then.
+		o.margin = 0
+	}
 	c := &Client{cfg: cfg, tr: o.transport, margin: o.margin}
 	if o.maxBody > 0 {
 		c.maxBody = o.maxBody
@@ -109,7 +114,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		form.Set("scope", cfg.Scope)
 	}
 	c.form = form.Encode()
-	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret)}
+	// The secret as typed, form-encoded (token request bodies echoed back)
+	// and path-escaped (URLs in net/http error texts).
+	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret), url.PathEscape(cfg.ClientSecret)}
 	fetch := c.fetchToken
 	if dc := newDiskCache(cfg, o.logf); dc != nil {
 		fetch = func(ctx context.Context) (*tokenState, error) { return dc.fetch(ctx, c.fetchToken) }
@@ -124,8 +131,13 @@ func (c *Client) Config() Config { return c.cfg }
 
 // String describes the client without secrets.
 func (c *Client) String() string {
-	return "zbauth.Client{rest=" + c.cfg.RESTAddress + " client_id=" + c.cfg.ClientID + "}"
+	r := c.cfg.redacted()
+	return "zbauth.Client{rest=" + r.RESTAddress + " client_id=" + r.ClientID + "}"
 }
+
+// GoString makes %#v print String too: the default %#v would dump the
+// unexported fields, which hold the secret and the token request body.
+func (c *Client) GoString() string { return c.String() }
 
 // Close releases the client's idle connections and stops background work.
 // Calls after Close fail with KindArgument. Close is idempotent.
@@ -205,6 +217,7 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 		if errors.As(err, &e) {
 			e.OAuthDescription = c.red.clean(e.OAuthDescription)
 			e.OAuthError = c.red.clean(e.OAuthError)
+			e.Msg = c.red.clean(e.Msg) // quotes the server's token_type
 		}
 		return nil, ParseRetryAfter(resp.Header["Retry-After"], time.Now()), err
 	}
@@ -213,7 +226,8 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 }
 
 // retryableTokenError: 429, 5xx and network failures (not timeouts, which
-// have used up the deadline, nor oversized bodies, which will not shrink).
+// have used up the deadline, nor TLS failures or oversized bodies, which
+// will not change).
 func retryableTokenError(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -223,7 +237,7 @@ func retryableTokenError(err error) bool {
 	case KindAuth:
 		return e.Status == 429 || e.Status >= 500
 	case KindTransport:
-		return !errors.Is(err, ErrBodyTooLarge)
+		return !e.permanent
 	}
 	return false
 }
@@ -290,7 +304,8 @@ func (c *Client) transportError(op string, ctx context.Context, err error) error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || ctx.Err() != nil || isTimeout(err) {
 		return &Error{Kind: KindTimeout, Op: op, Msg: "request timed out or was cancelled", Err: c.red.cleanErr(err)}
 	}
-	return &Error{Kind: KindTransport, Op: op, Msg: "request failed", Err: c.red.cleanErr(err)}
+	return &Error{Kind: KindTransport, Op: op, Msg: "request failed", Err: c.red.cleanErr(err),
+		permanent: errors.Is(err, ErrTLS) || errors.Is(err, ErrBodyTooLarge)}
 }
 
 func isTimeout(err error) bool {
@@ -333,6 +348,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	if err != nil {
 		return resp, err
 	}
+	// A server may echo the request, bearer token included, into its
+	// problem document: error texts are cleaned of every token sent.
+	red := redactorWith(c.red, tok)
 	if resp.Status == 401 {
 		c.tokens.invalidate(tok)
 		fresh, err := c.tokens.token(ctx)
@@ -340,6 +358,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 			return nil, err
 		}
 		if fresh != tok {
+			red = redactorWith(red, fresh)
 			resp, err = c.exchange(ctx, op, method, u, body, fresh)
 			if err != nil {
 				return resp, err
@@ -347,7 +366,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 		}
 	}
 	if resp.Status >= 400 {
-		return resp, apiError(op, resp, c.red)
+		return resp, apiError(op, resp, red)
 	}
 	return resp, nil
 }
@@ -464,8 +483,10 @@ func validMethod(m string) bool {
 func apiError(op string, resp *Response, red redactor) error {
 	e := &Error{Kind: KindAPI, Op: op, Msg: "REST API returned an error", Status: resp.Status}
 	if p := ParseProblem(resp.Body); p != nil {
+		p.Type = red.clean(printable(p.Type, 500))
 		p.Title = red.clean(printable(p.Title, 200))
 		p.Detail = red.clean(printable(p.Detail, 1000))
+		p.Instance = red.clean(printable(p.Instance, 500))
 		e.Problem = p
 	} else if resp.Status == 401 {
 		e.Msg = "REST API rejected the token"

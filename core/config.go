@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -97,7 +98,14 @@ func ParseConfigJSON(data []byte) (Config, error) {
 	}
 	var w configJSON
 	if err := jsonx.UnmarshalStrict(data, &w); err != nil {
-		return Config{}, &Error{Kind: KindConfig, Op: "config", Msg: "invalid config JSON", Err: sanitizeJSONError(err)}
+		e := &Error{Kind: KindConfig, Op: "config", Msg: "invalid config JSON", Err: sanitizeJSONError(err)}
+		// The decoder's message quotes an unknown key or a number literal
+		// from the document; if that text matches any string value in the
+		// document (which may be the client secret), do not show it.
+		if echoesValue(e.Error(), data) {
+			e.Err = errors.New("a key or value is invalid")
+		}
+		return Config{}, e
 	}
 	c := Config{
 		ClientID:               w.ClientID,
@@ -136,6 +144,17 @@ func sanitizeJSONError(err error) error {
 	return fmt.Errorf("malformed JSON")
 }
 
+// echoesValue reports whether msg contains a string value of the JSON
+// document data (values of fewer than 4 bytes aside).
+func echoesValue(msg string, data []byte) bool {
+	for _, v := range jsonx.StringValues(data) {
+		if len(v) >= 4 && strings.Contains(msg, v) {
+			return true
+		}
+	}
+	return false
+}
+
 // MarshalJSON writes the JSON form, with client_secret redacted. It exists so
 // that logging a Config can never leak the secret.
 func (c Config) MarshalJSON() ([]byte, error) {
@@ -153,6 +172,13 @@ func (c Config) MarshalJSON() ([]byte, error) {
 
 func (c Config) redacted() Config {
 	if c.ClientSecret != "" {
+		// The secret may also sit in a URL (user info, a query parameter):
+		// remove it wherever it appears, as typed or escaped.
+		red := redactor{c.ClientSecret, url.QueryEscape(c.ClientSecret), url.PathEscape(c.ClientSecret)}
+		for _, f := range []*string{&c.ClientID, &c.AuthorizationServerURL, &c.Audience, &c.Scope, &c.RESTAddress,
+			&c.CACertificatePath, &c.ClientCertificatePath, &c.ClientKeyPath, &c.TokenCacheDir} {
+			*f = red.clean(*f)
+		}
 		c.ClientSecret = "[REDACTED]"
 	}
 	return c

@@ -53,6 +53,8 @@ type Error struct {
 	// Err is the underlying cause, if any. It has been checked not to contain
 	// secrets before being wrapped.
 	Err error
+
+	permanent bool // a transport failure that retrying cannot fix
 }
 
 // Problem is an RFC 9457 problem document as the Camunda REST API sends it.

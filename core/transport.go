@@ -36,6 +36,10 @@ type Response struct {
 	Body   []byte
 }
 
+// ErrTLS is wrapped by a Transport around TLS failures (an untrusted or
+// invalid certificate, a refused client certificate). Retrying cannot help.
+var ErrTLS = errors.New("TLS failure")
+
 // ErrBodyTooLarge is returned (wrapped) by a Transport when a response body
 // exceeds Request.MaxBody.
 var ErrBodyTooLarge = errors.New("response body exceeds the size limit")

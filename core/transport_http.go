@@ -7,10 +7,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -77,6 +79,9 @@ func (t *HTTPTransport) RoundTrip(ctx context.Context, r *Request) (*Response, e
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
+		if isTLSError(err) {
+			return nil, fmt.Errorf("%w: %w", ErrTLS, err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -91,6 +96,19 @@ func (t *HTTPTransport) RoundTrip(ctx context.Context, r *Request) (*Response, e
 		}
 	}
 	return &Response{Status: resp.StatusCode, Header: h, Body: data}, nil
+}
+
+func isTLSError(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		alert    tls.AlertError
+		hostname x509.HostnameError
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &hostname) ||
+		errors.As(err, &unknown) || errors.As(err, &invalid) ||
+		strings.Contains(err.Error(), "remote error: tls:")
 }
 
 // readLimited reads all of r, but never more than max+1 bytes of memory.
