@@ -28,6 +28,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -101,8 +102,65 @@ func setErr(errOut **C.char, err error) C.int {
 	}
 	if errOut != nil {
 		*errOut = C.CString(err.Error())
+		var e *core.Error
+		if errors.As(err, &e) {
+			details.Store(uintptr(unsafe.Pointer(*errOut)), e)
+		}
 	}
 	return C.int(core.KindOf(err))
+}
+
+// details remembers the *core.Error behind each error string handed out,
+// until zbauth_free releases the string, for zbauth_error_details.
+var details sync.Map // uintptr → *core.Error
+
+// errorDetails is the JSON form of zbauth_error_details.
+type errorDetails struct {
+	Code                  string        `json:"code"`
+	Message               string        `json:"message"`
+	Status                int           `json:"status,omitempty"`
+	OAuthError            string        `json:"oauth_error,omitempty"`
+	OAuthErrorDescription string        `json:"oauth_error_description,omitempty"`
+	Problem               *core.Problem `json:"problem,omitempty"`
+	Fields                []string      `json:"fields,omitempty"`
+}
+
+//export zbauth_error_details
+func zbauth_error_details(errStr *C.char, out **C.char) C.int {
+	return call(nil, func() error {
+		if out == nil {
+			return argError("details_json is NULL")
+		}
+		*out = nil
+		v, ok := details.Load(uintptr(unsafe.Pointer(errStr)))
+		if errStr == nil || !ok {
+			return argError("not a live error string from this library")
+		}
+		e := v.(*core.Error)
+		b, err := jsonx.Marshal(errorDetails{
+			Code: e.Kind.String(), Message: e.Error(), Status: e.Status,
+			OAuthError: e.OAuthError, OAuthErrorDescription: e.OAuthDescription,
+			Problem: e.Problem, Fields: e.Fields,
+		})
+		if err != nil {
+			return err
+		}
+		*out = C.CString(string(b))
+		return nil
+	})
+}
+
+// cLookupEnv reads the environment through C's getenv, so that variables a
+// host program sets after loading the library (Python's os.environ, Node's
+// process.env) are seen: Go's own copy is taken once at start-up.
+func cLookupEnv(key string) (string, bool) {
+	k := C.CString(key)
+	defer C.free(unsafe.Pointer(k))
+	v := C.getenv(k)
+	if v == nil {
+		return "", false
+	}
+	return C.GoString(v), true
 }
 
 func argError(msg string) error { return &core.Error{Kind: core.KindArgument, Msg: msg} }
@@ -123,7 +181,7 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 				return err
 			}
 		}
-		c, err := core.New(cfg)
+		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv))
 		if err != nil {
 			return err
 		}
@@ -157,6 +215,7 @@ func zbauth_client_free(h C.uintptr_t) {
 //export zbauth_free
 func zbauth_free(s *C.char) {
 	if s != nil {
+		details.Delete(uintptr(unsafe.Pointer(s)))
 		C.free(unsafe.Pointer(s))
 	}
 }

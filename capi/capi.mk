@@ -17,7 +17,7 @@ lib: $(LIB) ## build build/lib/libzbauth.so (soname libzbauth.so.N)
 $(LIB): $(GO_SOURCES) capi/capi.go
 	@mkdir -p $(LIBDIR)
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared \
-	  -ldflags "-extldflags -Wl,-soname,$(SONAME)" -o $(LIBDIR)/libzbauth.so.$(VERSION) ./capi
+	  -ldflags "-s -w -extldflags -Wl,-soname,$(SONAME)" -o $(LIBDIR)/libzbauth.so.$(VERSION) ./capi
 	rm -f $(LIBDIR)/libzbauth.so.$(VERSION:.so=).h $(LIBDIR)/*.h
 	ln -sf libzbauth.so.$(VERSION) $(LIBDIR)/$(SONAME)
 	ln -sf libzbauth.so.$(VERSION) $@

@@ -81,12 +81,15 @@ const char *zbauth_status_name(zbauth_status s);
  * Creates a client. No network request is made.
  *
  * config_json: a JSON object with any of the keys client_id, client_secret,
- *   authorization_server_url, audience, scope, rest_address, timeout_ms.
+ *   authorization_server_url, audience, scope, rest_address, timeout_ms,
+ *   ca_certificate_path, client_certificate_path, client_key_path,
+ *   allow_insecure_http, token_cache_dir, max_body_bytes (see the README).
  *   Unknown keys are an error. Fields not given come from the environment
  *   (ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET, ZEEBE_AUTHORIZATION_SERVER_URL,
  *   ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE, ZEEBE_REST_ADDRESS or
- *   CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID), then from the defaults.
- *   NULL or "" means environment only. Borrowed.
+ *   CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID, ZEEBE_CA_CERTIFICATE_PATH,
+ *   ZEEBE_TOKEN_CACHE_DIR, ...), read with getenv() at this call, then from
+ *   the defaults. NULL or "" means environment only. Borrowed.
  * out: receives the handle; release it with zbauth_client_free. Required.
  * err: optional; see ERRORS.
  *
@@ -136,6 +139,22 @@ zbauth_status zbauth_client_topology(zbauth_client *c, char **topology_json, cha
 zbauth_status zbauth_client_request(zbauth_client *c, const char *method, const char *path,
                                     const char *body_json, int *http_status,
                                     char **response_body, char **err);
+
+/*
+ * Structured details of an error message, for bindings that map errors to
+ * their own types.
+ *
+ * err: an error message returned by any function of this library and not
+ *   yet released with zbauth_free. Borrowed.
+ * details_json: receives {"code": "AUTH", "message": "...", "status": 401,
+ *   "oauth_error": "...", "oauth_error_description": "...",
+ *   "problem": {"type","title","status","detail","instance"},
+ *   "fields": ["client_id", ...]}; absent members were not given. Caller
+ *   frees with zbauth_free. Required.
+ *
+ * Returns ZBAUTH_ERR_ARGUMENT when err is not such a live message.
+ */
+zbauth_status zbauth_error_details(const char *err, char **details_json);
 
 /* Releases a client and its connections. Harmless on NULL and on a handle
  * already freed. Calls in progress on other threads finish normally. */

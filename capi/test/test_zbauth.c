@@ -220,6 +220,65 @@ static void test_api_401(void) {
     zbauth_client_free(c);
 }
 
+static void test_error_details(void) {
+    current = "error details";
+    reset();
+    zbauth_client *c = must_new("{\"client_secret\":\"MARKER-WRONG-SECRET\"}");
+    char *tok = NULL, *err = NULL, *d = NULL;
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_AUTH);
+    CHECK(zbauth_error_details(err, &d) == ZBAUTH_OK);
+    CHECK(d && strstr(d, "\"code\":\"AUTH\"") && strstr(d, "\"status\":401") && strstr(d, "\"oauth_error\":\"invalid_client\""));
+    CHECK(d && !strstr(d, "MARKER-WRONG-SECRET"));
+    zbauth_free(d);
+    zbauth_free(err);
+    zbauth_client_free(c);
+
+    c = must_new(NULL);
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"status\":403,\"times\":1}");
+    char *topo = NULL;
+    err = NULL;
+    d = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_ERR_API);
+    CHECK(zbauth_error_details(err, &d) == ZBAUTH_OK);
+    CHECK(d && strstr(d, "\"status\":403") && strstr(d, "\"title\":\"Forbidden\""));
+    zbauth_free(d);
+    zbauth_free(err);
+    err = NULL;
+    d = NULL;
+    zbauth_client *bad = NULL;
+    CHECK(zbauth_client_new("{\"rest_address\":\"ftp://x\"}", &bad, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(zbauth_error_details(err, &d) == ZBAUTH_OK);
+    CHECK(d && strstr(d, "\"fields\":[\"rest_address\"]"));
+    zbauth_free(d);
+    zbauth_free(err);
+
+    /* only live error strings have details */
+    CHECK(zbauth_client_token(c, &tok, NULL) == ZBAUTH_OK);
+    d = (char *)1;
+    CHECK(zbauth_error_details(tok, &d) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(d == NULL);
+    CHECK(zbauth_error_details(NULL, &d) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_error_details("not ours", NULL) == ZBAUTH_ERR_ARGUMENT);
+    zbauth_free(tok);
+    zbauth_client_free(c);
+}
+
+static void test_environment_read_at_new(void) {
+    current = "environment read at zbauth_client_new";
+    /* a variable set after the library loaded is seen */
+    const char *saved = getenv("ZEEBE_TOKEN_AUDIENCE");
+    char *copy = saved ? strdup(saved) : NULL;
+    setenv("ZEEBE_TOKEN_AUDIENCE", "audience-set-late", 1);
+    zbauth_client *c = must_new(NULL);
+    char *tok = NULL, *err = NULL;
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_AUTH); /* the dev cluster rejects it */
+    CHECK(err && strstr(err, "invalid_target") != NULL);
+    zbauth_free(err);
+    zbauth_client_free(c);
+    if (copy) setenv("ZEEBE_TOKEN_AUDIENCE", copy, 1); else unsetenv("ZEEBE_TOKEN_AUDIENCE");
+    free(copy);
+}
+
 static void test_unreachable(void) {
     current = "unreachable host";
     /* a port with no listener: bind one, note it, close it */
@@ -352,6 +411,8 @@ int main(void) {
     test_config_errors();
     test_wrong_secret();
     test_api_401();
+    test_error_details();
+    test_environment_read_at_new();
     test_unreachable();
     test_timeout();
     test_null_arguments();
