@@ -1,0 +1,284 @@
+"""zbauth.Client: an authenticated connection to one Camunda 8 cluster.
+
+The class only converts: keyword arguments to the library's JSON config,
+results to Python values, status codes to exceptions. Token caching,
+refresh, retries and validation all happen in the library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as _json
+import math
+import threading
+from ctypes import byref, c_int, c_void_p
+from typing import Any, Dict, NoReturn, Optional, Tuple
+
+from . import _native
+from ._errors import ApiError, ArgumentError, Status, error_for
+from ._types import Response, Topology, decode_body, problem_of
+
+__all__ = ["Client"]
+
+
+class Client:
+    """An authenticated connection to one Camunda 8 cluster.
+
+    Create one per set of credentials and share it: it holds the token cache
+    and a pool of keep-alive connections. It is thread-safe, and the GIL is
+    released while the library works, so threads sharing a client run their
+    requests concurrently (and make one token request between them).
+
+    Every argument is optional; what is not given comes from the
+    environment (``ZEEBE_CLIENT_ID``, ``ZEEBE_CLIENT_SECRET``,
+    ``ZEEBE_AUTHORIZATION_SERVER_URL``, ``ZEEBE_TOKEN_AUDIENCE``,
+    ``ZEEBE_TOKEN_SCOPE``, ``ZEEBE_REST_ADDRESS`` or
+    ``CAMUNDA_CLUSTER_REGION`` + ``CAMUNDA_CLUSTER_ID``), then from the
+    library's defaults. The library (its Go runtime) sees the environment
+    the process started with: changes made to ``os.environ`` from Python
+    are not seen. Pass such values as arguments instead.
+
+    Args:
+        client_id: the OAuth2 client id.
+        client_secret: the client secret. The binding keeps no copy of it,
+            and neither ``repr(client)`` nor any error message shows it.
+        authorization_server_url: the token endpoint.
+        audience: the token audience.
+        scope: the token scope.
+        rest_address: the REST API's base address.
+        timeout: seconds allowed for each HTTP request (and for obtaining a
+            token with its retries); ``None`` or 0 for the library's default.
+        **options: any other key of the library's JSON configuration, passed
+            through unchanged (for example ``ca_certificate_path`` in
+            libraries that have it). Unknown keys raise :class:`ConfigError`.
+
+    Raises:
+        ConfigError: the configuration is missing or malformed; the message
+            names every field at fault. No network request is made.
+        LibraryError: libzbauth could not be found or loaded.
+        TypeError, ValueError: ``timeout`` is not a finite number.
+
+    Use it as a context manager, or call :meth:`close`; a client that is
+    garbage collected is closed then as a last resort.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        authorization_server_url: Optional[str] = None,
+        audience: Optional[str] = None,
+        scope: Optional[str] = None,
+        rest_address: Optional[str] = None,
+        timeout: Optional[float] = None,
+        **options: Any,
+    ) -> None:
+        # Set first, so that close() and __del__ work whatever fails below.
+        self._handle: Optional[int] = None
+        self._close_lock = threading.Lock()
+        lib = _native.lib()
+        self._lib = lib
+        config: Dict[str, Any] = dict(options)
+        given = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "authorization_server_url": authorization_server_url,
+            "audience": audience,
+            "scope": scope,
+            "rest_address": rest_address,
+        }
+        config.update((k, v) for k, v in given.items() if v is not None)
+        if timeout is not None:
+            config["timeout_ms"] = _timeout_ms(timeout)
+        # The config holds the secret: it lives only in these locals, and
+        # the library borrows the bytes for the duration of the call.
+        config_json = _json.dumps(config).encode("utf-8") if config else None
+        handle, err = c_void_p(), c_void_p()
+        status = lib.zbauth_client_new(config_json, byref(handle), byref(err))
+        message = _native.take(lib, err)
+        if status != Status.OK:
+            raise error_for(status, message)
+        self._handle = handle.value
+
+    @classmethod
+    def from_env(cls) -> "Client":
+        """A client configured from the environment only (the same as
+        ``Client()`` without arguments)."""
+        return cls()
+
+    # -- calls -----------------------------------------------------------
+
+    def token(self) -> str:
+        """Returns a valid access token (without ``"Bearer "``), from the
+        cache when possible.
+
+        Raises:
+            AuthError, TransportError, TimeoutError: obtaining a token failed.
+            ArgumentError: the client is closed.
+        """
+        lib, handle = self._enter()
+        out, err = c_void_p(), c_void_p()
+        status = lib.zbauth_client_token(handle, byref(out), byref(err))
+        try:
+            token = _native.take(lib, out)
+        finally:
+            message = _native.take(lib, err)
+        if status != Status.OK or token is None:
+            _raise(status, message)
+        return token
+
+    def topology(self) -> Topology:
+        """Fetches the cluster topology (``GET /v1/topology``).
+
+        Raises:
+            ApiError: the REST API answered with an error status. Its
+                ``status``, ``title`` and ``detail`` are ``None`` here: the
+                library reports them for :meth:`request` only (the message
+                names them).
+            AuthError, TransportError, TimeoutError: the request failed.
+            ArgumentError: the client is closed.
+        """
+        lib, handle = self._enter()
+        out, err = c_void_p(), c_void_p()
+        status = lib.zbauth_client_topology(handle, byref(out), byref(err))
+        try:
+            text = _native.take(lib, out)
+        finally:
+            message = _native.take(lib, err)
+        if status != Status.OK or text is None:
+            _raise(status, message)
+        return Topology._from_json(text)
+
+    def request(self, method: str, path: str, json: Any = None) -> Response:
+        """Makes an authenticated request to the REST API. On a 401 the
+        library fetches a new token and retries once.
+
+        Args:
+            method: ``"GET"``, ``"POST"``, ...
+            path: relative to the REST address, such as ``"/v2/topology"``;
+                absolute URLs are refused.
+            json: the request body, any value :func:`json.dumps` accepts;
+                ``None`` sends no body.
+
+        Returns:
+            The response, for a status below 400.
+
+        Raises:
+            ApiError: the API answered with a status >= 400; ``status``,
+                ``text`` and the problem document's ``title`` and ``detail``
+                are filled in.
+            ArgumentError: a malformed method, path or body, or a closed
+                client.
+            AuthError, TransportError, TimeoutError: the request failed.
+            TypeError: method or path is not a str, or json is not
+                serialisable.
+        """
+        lib, handle = self._enter()
+        m = _c_string(method, "method")
+        p = _c_string(path, "path")
+        body = None if json is None else _json.dumps(json).encode("utf-8")
+        http_status, out, err = c_int(0), c_void_p(), c_void_p()
+        status = lib.zbauth_client_request(handle, m, p, body, byref(http_status), byref(out), byref(err))
+        try:
+            text = _native.take(lib, out)
+        finally:
+            message = _native.take(lib, err)
+        if status == Status.OK:
+            return Response(status=http_status.value, body=decode_body(text), text=text or "")
+        if status == Status.API:
+            raise ApiError(
+                message or "zbauth: request: the REST API answered %d" % http_status.value,
+                status,
+                status=http_status.value or None,
+                text=text,
+                problem=problem_of(decode_body(text)),
+            )
+        _raise(status, message)
+
+    # -- asyncio ---------------------------------------------------------
+
+    async def atoken(self) -> str:
+        """:meth:`token` in a worker thread, for asyncio code.
+
+        Cancelling the await does not stop the call: it finishes in its
+        thread, bounded by the client's timeout."""
+        return await asyncio.to_thread(self.token)
+
+    async def atopology(self) -> Topology:
+        """:meth:`topology` in a worker thread, for asyncio code."""
+        return await asyncio.to_thread(self.topology)
+
+    async def arequest(self, method: str, path: str, json: Any = None) -> Response:
+        """:meth:`request` in a worker thread, for asyncio code."""
+        return await asyncio.to_thread(self.request, method, path, json)
+
+    # -- lifetime --------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._handle is None
+
+    def close(self) -> None:
+        """Releases the client and its connections. Safe to call more than
+        once and from any thread; calls in progress on other threads finish
+        normally, later calls raise :class:`ArgumentError`."""
+        lock = getattr(self, "_close_lock", None)
+        if lock is None:  # __init__ did not get far
+            return
+        with lock:
+            handle, self._handle = self._handle, None
+        # In a forked child the Go runtime is unusable: drop the handle only.
+        if handle is not None and not _native.forked():
+            self._lib.zbauth_client_free(handle)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to do
+            pass
+
+    def __repr__(self) -> str:
+        return "<zbauth.Client %s>" % ("closed" if self._handle is None else "open")
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a zbauth.Client cannot be pickled or copied: create one in each process")
+
+    def _enter(self) -> Tuple[Any, int]:
+        lib = _native.lib()  # raises in a forked child
+        handle = self._handle
+        if handle is None:
+            raise ArgumentError("zbauth: client is closed")
+        return lib, handle
+
+
+def _raise(status: int, message: Optional[str]) -> NoReturn:
+    if status == Status.OK:  # the library broke its contract
+        status = Status.INTERNAL
+        message = "zbauth: the library reported success but returned no result"
+    raise error_for(status, message)
+
+
+def _timeout_ms(seconds: float) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError("timeout must be a number of seconds, not %s" % type(seconds).__name__)
+    if not math.isfinite(seconds):
+        raise ValueError("timeout must be a finite number of seconds")
+    # Round up, so that a small positive timeout never becomes 0 (the default).
+    return math.ceil(seconds * 1000)
+
+
+def _c_string(value: str, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str, not %s" % (name, type(value).__name__))
+    if "\0" in value:
+        # A C string would end there: refuse rather than send a shorter one.
+        raise ArgumentError("zbauth: request: %s contains a NUL character" % name)
+    return value.encode("utf-8")

@@ -1,0 +1,170 @@
+"""Fixtures: the real dev cluster (`zbauth dev-cluster --port 0`), started
+once per session, and a small client for its /_dev/ control endpoints.
+
+The cluster's environment (ZEEBE_*, ZBAUTH_DEV_URL) is put into os.environ,
+where child processes inherit it. The library in this process cannot see
+it: the Go runtime reads the environment block the process started with,
+not later changes. So clients made here get their configuration as keyword
+arguments (the `config` fixture), and the tests of configuration from the
+environment run in child processes.
+
+Environment: ZBAUTH_BIN (the zbauth CLI; default bin/zbauth at the
+repository root), ZBAUTH_LIBRARY (the library under test), ZBAUTH_WHEEL_DIR
+(the built wheel, for test_wheel.py). `make test-python` sets all three.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional
+
+import pytest
+
+import zbauth
+
+REPO = Path(__file__).resolve().parents[3]
+PACKAGE_SRC = Path(__file__).resolve().parents[1] / "src"
+
+# Configuration variables that would leak into the tests from outside.
+_FOREIGN = [
+    "ZEEBE_TOKEN_SCOPE",
+    "CAMUNDA_CLUSTER_REGION",
+    "CAMUNDA_CLUSTER_ID",
+    "ZEEBE_CA_CERTIFICATE_PATH",
+    "ZEEBE_CLIENT_CERTIFICATE_PATH",
+    "ZEEBE_CLIENT_KEY_PATH",
+    "ZEEBE_TOKEN_CACHE_DIR",
+    "ZBAUTH_ALLOW_INSECURE_HTTP",
+]
+
+
+class Dev:
+    """The dev cluster's control endpoints (see internal/devcluster)."""
+
+    def __init__(self, url: str, env: Dict[str, str]) -> None:
+        self.url = url
+        self.env = env
+        # Loopback only, never through a proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with self._opener.open(req, timeout=10) as resp:
+            text = resp.read().decode()
+        return json.loads(text) if text else None
+
+    def fault(self, **fault: Any) -> None:
+        """Queues a fault: target "token"|"api", status, times (0 = always),
+        delay_ms, retry_after, body, content_type."""
+        self.call("POST", "/_dev/faults", fault)
+
+    def clear_faults(self) -> None:
+        self.call("DELETE", "/_dev/faults")
+
+    def reset(self) -> None:
+        self.call("POST", "/_dev/reset", {})
+
+    def revoke(self) -> None:
+        self.call("POST", "/_dev/revoke", {})
+
+    def stats(self) -> Dict[str, Any]:
+        result: Dict[str, Any] = self.call("GET", "/_dev/stats")
+        return result
+
+
+def _zbauth_bin() -> str:
+    exe = os.environ.get("ZBAUTH_BIN") or str(REPO / "bin" / "zbauth")
+    if not os.access(exe, os.X_OK):
+        pytest.exit("zbauth CLI not found at %s: run `make build` or set ZBAUTH_BIN" % exe, returncode=2)
+    return exe
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dev() -> Iterator[Dev]:
+    """Starts a dev cluster for the session and points os.environ at it."""
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(
+            [_zbauth_bin(), "dev-cluster", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        watchdog = threading.Timer(15, proc.kill)  # never wait forever for it
+        watchdog.start()
+        env: Dict[str, str] = {}
+        try:
+            assert proc.stdout is not None
+            while "ZBAUTH_DEV_URL" not in env:
+                line = proc.stdout.readline()
+                if not line:
+                    errors.seek(0)
+                    pytest.exit("dev cluster did not start: " + errors.read(), returncode=2)
+                words = shlex.split(line)
+                if len(words) == 2 and words[0] == "export":
+                    key, _, value = words[1].partition("=")
+                    env[key] = value
+        finally:
+            watchdog.cancel()
+        for key in _FOREIGN:
+            os.environ.pop(key, None)
+        os.environ.update(env)
+        try:
+            yield Dev(env["ZBAUTH_DEV_URL"], env)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _reset(dev: Dev) -> None:
+    """Every test starts with no faults and zeroed counters."""
+    dev.reset()
+
+
+@pytest.fixture
+def config(dev: Dev) -> Dict[str, Any]:
+    """Keyword arguments that point a client at the dev cluster."""
+    return {
+        "client_id": dev.env["ZEEBE_CLIENT_ID"],
+        "client_secret": dev.env["ZEEBE_CLIENT_SECRET"],
+        "authorization_server_url": dev.env["ZEEBE_AUTHORIZATION_SERVER_URL"],
+        "audience": dev.env["ZEEBE_TOKEN_AUDIENCE"],
+        "rest_address": dev.env["ZEEBE_REST_ADDRESS"],
+    }
+
+
+@pytest.fixture
+def client(config: Dict[str, Any]) -> Iterator[zbauth.Client]:
+    """A fresh client for the dev cluster."""
+    with zbauth.Client(**config) as c:
+        yield c
+
+
+def run_python(code: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+               python: Optional[str] = None) -> "subprocess.CompletedProcess[str]":
+    """Runs code in a new interpreter (the package from PYTHONPATH unless env
+    says otherwise) and returns the completed process."""
+    import sys
+
+    return subprocess.run(
+        [python or sys.executable, "-c", code],
+        env=env if env is not None else dict(os.environ),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
