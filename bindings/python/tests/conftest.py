@@ -2,11 +2,15 @@
 once per session, and a small client for its /_dev/ control endpoints.
 
 The cluster's environment (ZEEBE_*, ZBAUTH_DEV_URL) is put into os.environ,
-where child processes inherit it. The library in this process cannot see
-it: the Go runtime reads the environment block the process started with,
-not later changes. So clients made here get their configuration as keyword
-arguments (the `config` fixture), and the tests of configuration from the
-environment run in child processes.
+where the library (it reads the environment with getenv when a client is
+created) and child processes see it. Most tests still configure clients
+with keyword arguments (the `config` fixture), so that they do not depend
+on the environment.
+
+The cluster accepts a marker secret (SECRET), with every character that
+needs escaping somewhere; `shown(exc)` is all the text an exception shows,
+and `leaks(text)` the secrets and markers found in it: every test of an
+error can check that none is there.
 
 Environment: ZBAUTH_BIN (the zbauth CLI; default bin/zbauth at the
 repository root), ZBAUTH_LIBRARY (the library under test), ZBAUTH_WHEEL_DIR
@@ -23,7 +27,9 @@ import tempfile
 import threading
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+import traceback
+import urllib.parse
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -31,6 +37,32 @@ import zbauth
 
 REPO = Path(__file__).resolve().parents[3]
 PACKAGE_SRC = Path(__file__).resolve().parents[1] / "src"
+
+# The client secret the dev cluster accepts: a marker, with characters that
+# need escaping in a form, a URL, JSON and a shell.
+SECRET = "SECRET-MARKER-py-7d41 s3cr&t+/=%?#\"x'"
+# A token the dev cluster's token endpoint can be made to issue.
+TOKEN_MARKER = "TOKEN-MARKER-py-0e52"
+
+
+def leaks(text: str) -> List[str]:
+    """The secrets and markers found in text: any string starting
+    SECRET-MARKER or TOKEN-MARKER, and the dev cluster's secret, also
+    URL-escaped (fully, as a path segment, as a query value)."""
+    bad = ["SECRET-MARKER", "TOKEN-MARKER", SECRET, urllib.parse.quote(SECRET, safe=""),
+           urllib.parse.quote(SECRET, safe="$&+:=@"), urllib.parse.quote_plus(SECRET)]
+    return [b for b in bad if b in text]
+
+
+def shown(e: BaseException) -> str:
+    """Every text an exception shows: str, repr, args, the formatted
+    traceback, and its attributes except ApiError.text (the raw response
+    body, as the server sent it)."""
+    attrs = {k: v for k, v in vars(e).items() if k != "text"}
+    return "\n".join([
+        str(e), repr(e), repr(e.args), repr(attrs),
+        "".join(traceback.format_exception(type(e), e, e.__traceback__)),
+    ])
 
 # Configuration variables that would leak into the tests from outside.
 _FOREIGN = [
@@ -54,7 +86,7 @@ class Dev:
         # Loopback only, never through a proxy from the environment.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
@@ -93,7 +125,7 @@ def dev() -> Iterator[Dev]:
     """Starts a dev cluster for the session and points os.environ at it."""
     with tempfile.TemporaryFile("w+") as errors:
         proc = subprocess.Popen(
-            [_zbauth_bin(), "dev-cluster", "--port", "0"],
+            [_zbauth_bin(), "dev-cluster", "--port", "0", "--client-secret", SECRET],
             stdout=subprocess.PIPE,
             stderr=errors,
             stdin=subprocess.DEVNULL,
@@ -115,6 +147,7 @@ def dev() -> Iterator[Dev]:
                     env[key] = value
         finally:
             watchdog.cancel()
+        assert env.get("ZEEBE_CLIENT_SECRET") == SECRET, "the dev cluster does not use the marker secret"
         for key in _FOREIGN:
             os.environ.pop(key, None)
         os.environ.update(env)

@@ -94,28 +94,17 @@ def test_empty_response_body(client: zbauth.Client, dev: Dev) -> None:
     assert (response.status, response.body, response.text) == (204, None, "")
 
 
-ENV_PROBE = """
-import json, zbauth
-out = {}
-for name, make in (("init", zbauth.Client), ("from_env", zbauth.Client.from_env)):
-    with make() as c:
-        out[name] = [c.token() == c.token(), c.topology().cluster_size]
-try:
-    zbauth.Client(audience="not-the-dev-audience").token()
-except zbauth.AuthError as e:
-    out["override"] = str(e)
-print(json.dumps(out))
-"""
-
-
 def test_environment_configuration(dev: Dev) -> None:
-    """Client() and Client.from_env() read the ZEEBE_* variables; keyword
-    arguments win over them. (In a child process: see conftest.)"""
-    done = run_python(ENV_PROBE)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    assert out["init"] == [True, 3] and out["from_env"] == [True, 3]
-    assert "invalid_target" in out["override"]
+    """Client() and Client.from_env() read the ZEEBE_* variables (conftest
+    put the dev cluster's into os.environ); keyword arguments win over them."""
+    for make in (zbauth.Client, zbauth.Client.from_env):
+        with make() as c:
+            assert c.token() == c.token()
+            assert c.topology().cluster_size == 3
+    with zbauth.Client(audience="not-the-dev-audience") as c:
+        with pytest.raises(zbauth.AuthError) as info:
+            c.token()
+    assert info.value.oauth_error == "invalid_target"
     stats = dev.stats()
     assert stats["token_requests"] == 3  # one per client
     assert stats["last_token_form"]["audience"] == "not-the-dev-audience"
@@ -139,18 +128,42 @@ def test_keyword_configuration_reaches_the_library(dev: Dev) -> None:
     assert form["client_id"] == env["ZEEBE_CLIENT_ID"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="libzbauth's Go runtime reads the environment the process started with, not os.environ "
-    "changes; needs capi to resolve config with the live C environment (getenv)",
-)
 def test_environment_changes_in_process_are_seen(
     dev: Dev, config: Dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The library reads the environment with getenv when a client is
+    created: os.environ changes made before then are seen, later ones are
+    not seen by that client."""
     monkeypatch.setenv("ZEEBE_TOKEN_SCOPE", "live-environment-scope")
     with zbauth.Client(**config) as c:
+        monkeypatch.setenv("ZEEBE_TOKEN_SCOPE", "too-late")
         c.token()
     assert dev.stats()["last_token_form"].get("scope") == "live-environment-scope"
+    monkeypatch.delenv("ZEEBE_CLIENT_ID")
+    with pytest.raises(zbauth.ConfigError) as info:
+        zbauth.Client()
+    assert info.value.fields == ("client_id",)
+
+
+ENV_PROBE = """
+import os, zbauth
+with zbauth.Client() as c:  # loads the library; configured by the environment the process started with
+    print(c.topology().cluster_size)
+del os.environ["ZEEBE_CLIENT_SECRET"]
+try:
+    zbauth.Client()
+except zbauth.ConfigError as e:
+    print(",".join(e.fields))
+"""
+
+
+def test_environment_of_a_new_process(dev: Dev) -> None:
+    """A process started with the ZEEBE_* variables (the usual deployment)
+    needs no arguments; variables it removes after the library is loaded
+    are missing for the next client."""
+    done = run_python(ENV_PROBE)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "client_secret"]
 
 
 def test_timeout_argument_conversion(config: Dict[str, Any]) -> None:
@@ -162,7 +175,7 @@ def test_timeout_argument_conversion(config: Dict[str, Any]) -> None:
         zbauth.Client(**config, timeout=float("nan"))
     with pytest.raises(zbauth.ConfigError) as info:
         zbauth.Client(**config, timeout=-1)  # the library validates
-    assert "timeout_ms" in str(info.value)
+    assert "timeout_ms" in str(info.value) and info.value.fields == ("timeout_ms",)
     zbauth.Client(**config, timeout=0.0001).close()  # rounds up to 1 ms, never to 0 ("default")
 
 

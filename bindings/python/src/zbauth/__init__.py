@@ -17,8 +17,8 @@ cannot be found or loaded.
 
 The library is looked for at ``$ZBAUTH_LIBRARY`` when that is set, else
 beside this package (where the wheel bundles it); see ``zbauth._native``
-for the rules the Go runtime inside it brings: it sees only the environment
-the process started with, and cannot be used after ``fork()``.
+for the rules the Go runtime inside it brings (it cannot be used after
+``fork()``).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from ctypes import byref, c_int, c_void_p
 from typing import Any, Dict, NoReturn, Optional, Tuple
 
 from . import _native
-from ._errors import ApiError, ArgumentError, Status, error_for
-from ._types import Response, Topology, decode_body, problem_of
+from ._errors import ArgumentError, Status, error_for
+from ._types import Response, Topology, decode_body
 
 __all__ = ["Client"]
 
@@ -34,9 +34,8 @@ class Client:
     ``ZEEBE_AUTHORIZATION_SERVER_URL``, ``ZEEBE_TOKEN_AUDIENCE``,
     ``ZEEBE_TOKEN_SCOPE``, ``ZEEBE_REST_ADDRESS`` or
     ``CAMUNDA_CLUSTER_REGION`` + ``CAMUNDA_CLUSTER_ID``), then from the
-    library's defaults. The library (its Go runtime) sees the environment
-    the process started with: changes made to ``os.environ`` from Python
-    are not seen. Pass such values as arguments instead.
+    library's defaults. The environment is read when the client is
+    created, so changes made to ``os.environ`` before then are seen.
 
     Args:
         client_id: the OAuth2 client id.
@@ -96,9 +95,9 @@ class Client:
         config_json = _json.dumps(config).encode("utf-8") if config else None
         handle, err = c_void_p(), c_void_p()
         status = lib.zbauth_client_new(config_json, byref(handle), byref(err))
-        message = _native.take(lib, err)
+        message, details = _native.take_error(lib, err)
         if status != Status.OK:
-            raise error_for(status, message)
+            raise error_for(status, message, details)
         self._handle = handle.value
 
     @classmethod
@@ -123,19 +122,18 @@ class Client:
         try:
             token = _native.take(lib, out)
         finally:
-            message = _native.take(lib, err)
+            message, details = _native.take_error(lib, err)
         if status != Status.OK or token is None:
-            _raise(status, message)
+            _raise(status, message, details)
         return token
 
     def topology(self) -> Topology:
         """Fetches the cluster topology (``GET /v1/topology``).
 
         Raises:
-            ApiError: the REST API answered with an error status. Its
-                ``status``, ``title`` and ``detail`` are ``None`` here: the
-                library reports them for :meth:`request` only (the message
-                names them).
+            ApiError: the REST API answered with an error status (its
+                ``status``, ``title``, ``detail`` and ``problem`` are filled
+                in; ``text`` is ``None``), or with a malformed topology.
             AuthError, TransportError, TimeoutError: the request failed.
             ArgumentError: the client is closed.
         """
@@ -145,9 +143,9 @@ class Client:
         try:
             text = _native.take(lib, out)
         finally:
-            message = _native.take(lib, err)
+            message, details = _native.take_error(lib, err)
         if status != Status.OK or text is None:
-            _raise(status, message)
+            _raise(status, message, details)
         return Topology._from_json(text)
 
     def request(self, method: str, path: str, json: Any = None) -> Response:
@@ -165,9 +163,10 @@ class Client:
             The response, for a status below 400.
 
         Raises:
-            ApiError: the API answered with a status >= 400; ``status``,
-                ``text`` and the problem document's ``title`` and ``detail``
-                are filled in.
+            ApiError: the API answered with a status >= 400; ``status``
+                and ``text`` (the body) are filled in, and ``problem``,
+                ``title`` and ``detail`` when the body is a problem
+                document.
             ArgumentError: a malformed method, path or body, or a closed
                 client.
             AuthError, TransportError, TimeoutError: the request failed.
@@ -183,18 +182,10 @@ class Client:
         try:
             text = _native.take(lib, out)
         finally:
-            message = _native.take(lib, err)
+            message, details = _native.take_error(lib, err)
         if status == Status.OK:
             return Response(status=http_status.value, body=decode_body(text), text=text or "")
-        if status == Status.API:
-            raise ApiError(
-                message or "zbauth: request: the REST API answered %d" % http_status.value,
-                status,
-                status=http_status.value or None,
-                text=text,
-                problem=problem_of(decode_body(text)),
-            )
-        _raise(status, message)
+        raise error_for(status, message, details, text=text)
 
     # -- asyncio ---------------------------------------------------------
 
@@ -259,11 +250,11 @@ class Client:
         return lib, handle
 
 
-def _raise(status: int, message: Optional[str]) -> NoReturn:
+def _raise(status: int, message: Optional[str], details: Dict[str, Any]) -> NoReturn:
     if status == Status.OK:  # the library broke its contract
         status = Status.INTERNAL
         message = "zbauth: the library reported success but returned no result"
-    raise error_for(status, message)
+    raise error_for(status, message, details)
 
 
 def _timeout_ms(seconds: float) -> int:

@@ -1,17 +1,19 @@
 """zbauth's exceptions: one class per zbauth_status code of capi/zbauth.h.
 
 Every exception carries the library's message (``str(exc)``, also
-``exc.message``) and its status code (``exc.code``, a :class:`Status`).
-The library guarantees that messages never contain the client secret or an
-access token; the binding adds nothing to them but the problem fields it
-parses from an API error's body.
+``exc.message``), its status code (``exc.code``, a :class:`Status`) and
+the HTTP status involved (``exc.status``, or ``None``). The other
+attributes are the structured details the library reports with the message
+(``zbauth_error_details``): the binding parses nothing itself. The library
+guarantees that none of them contains the client secret or an access
+token.
 """
 
 from __future__ import annotations
 
 import builtins
 import enum
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type
 
 __all__ = [
     "Status",
@@ -53,17 +55,21 @@ class Error(Exception):
             for a code newer than this package), or ``None`` for errors
             raised before the library could be called (:class:`LibraryError`,
             a client used in a forked child).
+        status: the HTTP status of the answer that caused the error (from
+            the token endpoint or the REST API), or ``None`` when no answer
+            was involved.
     """
 
     #: The status this class stands for, used when none is given.
     default_code: Optional[Status] = None
 
-    def __init__(self, message: str, code: Optional[int] = None) -> None:
+    def __init__(self, message: str, code: Optional[int] = None, *, status: Optional[int] = None) -> None:
         super().__init__(message)
         self.message: str = message
         if code is None:
             code = self.default_code
         self.code: Optional[int] = _status(code)
+        self.status: Optional[int] = status
 
     def __str__(self) -> str:
         return self.message
@@ -78,29 +84,67 @@ class ArgumentError(Error, ValueError):
 
 class ConfigError(Error):
     """Missing or malformed configuration (``ZBAUTH_ERR_CONFIG``); the
-    message names every field at fault."""
+    message names every field at fault.
+
+    Attributes:
+        fields: the configuration keys at fault, such as
+            ``("client_id", "rest_address")``; empty when the library names
+            none.
+    """
 
     default_code = Status.CONFIG
+
+    def __init__(
+        self,
+        message: str,
+        code: Optional[int] = None,
+        *,
+        status: Optional[int] = None,
+        fields: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, code, status=status)
+        self.fields: Tuple[str, ...] = tuple(fields)
 
 
 class AuthError(Error):
     """The token endpoint refused the credentials or answered unusably
-    (``ZBAUTH_ERR_AUTH``)."""
+    (``ZBAUTH_ERR_AUTH``).
+
+    Attributes:
+        status: the token endpoint's HTTP status, or ``None`` when it did not
+            answer.
+        oauth_error, oauth_error_description: its ``error`` and
+            ``error_description`` (RFC 6749 section 5.2), when it sent them.
+    """
 
     default_code = Status.AUTH
 
+    def __init__(
+        self,
+        message: str,
+        code: Optional[int] = None,
+        *,
+        status: Optional[int] = None,
+        oauth_error: Optional[str] = None,
+        oauth_error_description: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, code, status=status)
+        self.oauth_error: Optional[str] = oauth_error
+        self.oauth_error_description: Optional[str] = oauth_error_description
+
 
 class ApiError(Error):
-    """The REST API answered with an error status (``ZBAUTH_ERR_API``).
+    """The REST API answered with an error status, or with a response that
+    could not be used (``ZBAUTH_ERR_API``).
 
     Attributes:
-        status: the HTTP status, or ``None`` where the library does not
-            report it (:meth:`Client.topology`: its C function returns only
-            the message, which names the status).
-        title, detail: from the RFC 9457 problem document, when the API sent
-            one.
-        problem: that document as a dict, or ``None``.
-        text: the raw response body, or ``None``.
+        status: the HTTP status.
+        problem: the RFC 9457 problem document the API sent, as the library
+            reports it (the keys ``type``, ``title``, ``status``, ``detail``,
+            ``instance`` that were given), or ``None``.
+        title, detail: the problem's ``title`` and ``detail``, or ``None``.
+        text: the raw response body, as the server sent it, from
+            :meth:`Client.request` only; ``None`` otherwise.
     """
 
     default_code = Status.API
@@ -114,14 +158,11 @@ class ApiError(Error):
         text: Optional[str] = None,
         problem: Optional[Dict[str, Any]] = None,
     ) -> None:
-        super().__init__(message, code)
-        self.status: Optional[int] = status
+        super().__init__(message, code, status=status)
         self.text: Optional[str] = text
         self.problem: Optional[Dict[str, Any]] = problem
-        title = problem.get("title") if problem else None
-        detail = problem.get("detail") if problem else None
-        self.title: Optional[str] = title if isinstance(title, str) else None
-        self.detail: Optional[str] = detail if isinstance(detail, str) else None
+        self.title: Optional[str] = _str(problem.get("title")) if problem else None
+        self.detail: Optional[str] = _str(problem.get("detail")) if problem else None
 
 
 class TransportError(Error):
@@ -171,11 +212,45 @@ def _status(code: Optional[int]) -> Optional[int]:
         return int(code)  # a code appended after this package was built
 
 
-def error_for(code: int, message: Optional[str]) -> Error:
-    """The exception for a failed call: its class follows the status code.
+def _str(v: Any) -> Optional[str]:
+    return v if isinstance(v, str) else None
+
+
+def _int(v: Any) -> Optional[int]:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def error_for(
+    code: int,
+    message: Optional[str],
+    details: Optional[Mapping[str, Any]] = None,
+    *,
+    text: Optional[str] = None,
+) -> Error:
+    """The exception for a failed call: its class follows the status code,
+    its attributes the library's details (the object
+    ``zbauth_error_details`` returns for the message). ``text`` is the
+    response body :meth:`Client.request` received, for an :class:`ApiError`.
     An unknown code (appended to the library later) yields a plain
     :class:`Error`."""
     if not message:
         message = "zbauth: call failed with status %d" % code
+    d: Mapping[str, Any] = details or {}
+    status = _int(d.get("status"))
     cls = _BY_CODE.get(code, Error)
-    return cls(message, code)
+    if cls is ConfigError:
+        fields = d.get("fields")
+        names = [f for f in fields if isinstance(f, str)] if isinstance(fields, list) else []
+        return ConfigError(message, code, status=status, fields=names)
+    if cls is AuthError:
+        return AuthError(
+            message,
+            code,
+            status=status,
+            oauth_error=_str(d.get("oauth_error")),
+            oauth_error_description=_str(d.get("oauth_error_description")),
+        )
+    if cls is ApiError:
+        problem = d.get("problem")
+        return ApiError(message, code, status=status, text=text, problem=problem if isinstance(problem, dict) else None)
+    return cls(message, code, status=status)

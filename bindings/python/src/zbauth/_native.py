@@ -16,16 +16,19 @@ exactly once. Out-parameters are declared as ``c_void_p``, never
 lose the pointer that must be freed. Strings passed in are ``bytes`` that
 Python owns; the library borrows them for the duration of the call only.
 ``zbauth_version`` and ``zbauth_status_name`` return static strings, never
-freed.
+freed. An error message is taken with :func:`take_error`, which asks
+``zbauth_error_details`` for its structured details while the message is
+still live, then frees both.
 
 THE GIL. The library is loaded with ``ctypes.CDLL``, which releases the GIL
 for the duration of every call, so threads sharing a client run their
 requests concurrently.
 
+THE ENVIRONMENT. ``zbauth_client_new`` reads the ``ZEEBE_*`` variables with
+C ``getenv`` when it is called, so changes made to ``os.environ`` (which
+calls ``putenv``) before creating a client are seen.
+
 THE GO RUNTIME. libzbauth contains the Go runtime, which
-- reads the environment block the process started with (not ``environ``):
-  changes made to ``os.environ`` from Python, before or after loading, are
-  not seen by the library;
 - does not survive ``fork()``: a child forked after the library was loaded
   would hang in its first request, so calls there raise :class:`zbauth.Error`
   instead (use the ``spawn`` or ``forkserver`` start method of
@@ -38,9 +41,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import json
 import threading
-from ctypes import POINTER, c_char_p, c_int, c_void_p
-from typing import Optional
+from ctypes import POINTER, byref, c_char_p, c_int, c_void_p
+from typing import Any, Dict, Optional, Tuple
 
 from ._errors import Error, LibraryError
 
@@ -63,6 +67,7 @@ _PROTOTYPES = {
         c_int,
         [c_void_p, c_char_p, c_char_p, c_char_p, POINTER(c_int), POINTER(c_void_p), POINTER(c_void_p)],
     ),
+    "zbauth_error_details": (c_int, [c_void_p, POINTER(c_void_p)]),
     "zbauth_client_free": (None, [c_void_p]),
     "zbauth_free": (None, [c_void_p]),
 }
@@ -147,3 +152,30 @@ def take(lib: ctypes.CDLL, p: c_void_p) -> Optional[str]:
     finally:
         lib.zbauth_free(p)
         p.value = None
+
+
+def take_error(lib: ctypes.CDLL, p: c_void_p) -> Tuple[Optional[str], Dict[str, Any]]:
+    """Copies the library's error message at p and its details (the JSON
+    object of ``zbauth_error_details``, decoded; empty when there are none),
+    then frees the message.
+
+    The details must be asked for before ``zbauth_free``: the library keeps
+    them only while the message is live.
+    """
+    if not p.value:
+        return None, {}
+    details: Dict[str, Any] = {}
+    try:
+        out = c_void_p()
+        status = lib.zbauth_error_details(p, byref(out))
+        text = take(lib, out)  # NULL on failure by contract; freed if not
+        if status == 0 and text:
+            try:
+                decoded = json.loads(text)
+            except ValueError:  # never, by contract: the message alone will do
+                decoded = None
+            if isinstance(decoded, dict):
+                details = decoded
+    finally:
+        message = take(lib, p)
+    return message, details

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 __all__ = ["Partition", "Broker", "Topology", "Response"]
 
@@ -96,8 +96,3 @@ def decode_body(text: Optional[str]) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def problem_of(body: Any) -> Optional[Dict[str, Any]]:
-    """The problem document in a decoded error body, if it is a JSON object."""
-    return body if isinstance(body, dict) else None

@@ -1,0 +1,103 @@
+"""The shared conformance vectors (testdata/conformance/vectors.json, see
+its README.md), run through the binding against the dev cluster: the same
+scenarios the Go core, the C library and the other bindings run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+import zbauth
+from conftest import REPO, Dev, leaks, shown
+
+VECTORS = REPO / "testdata" / "conformance" / "vectors.json"
+
+
+def _scenarios() -> List[Dict[str, Any]]:
+    vectors = json.loads(VECTORS.read_text())
+    assert vectors["format"] == "zbauth-conformance-v1"
+    scenarios: List[Dict[str, Any]] = vectors["scenarios"]
+    assert len(scenarios) >= 20
+    return scenarios
+
+
+SCENARIOS = _scenarios()
+
+# The vectors' error code names, and the exception each stands for.
+ERRORS = {
+    "ARGUMENT": zbauth.ArgumentError,
+    "CONFIG": zbauth.ConfigError,
+    "AUTH": zbauth.AuthError,
+    "API": zbauth.ApiError,
+    "TRANSPORT": zbauth.TransportError,
+    "TIMEOUT": zbauth.TimeoutError,
+    "INTERNAL": zbauth.InternalError,
+}
+
+
+def _kwargs(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]:
+    """The dev cluster's settings overlaid with the scenario's config, as
+    keyword arguments. timeout_ms becomes the binding's own timeout (in
+    seconds); every other key, known or not, is passed as it is."""
+    kwargs = dict(base)
+    for key, value in overlay.items():
+        if key == "timeout_ms":
+            kwargs["timeout"] = value / 1000
+        else:
+            kwargs[key] = value
+    return kwargs
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=[sc["name"] for sc in SCENARIOS])
+def test_conformance(sc: Dict[str, Any], dev: Dev, config: Dict[str, Any]) -> None:
+    dev.reset()
+    if sc.get("faults"):
+        dev.call("POST", "/_dev/faults", sc["faults"])
+
+    error: Optional[zbauth.Error] = None
+    token: Optional[str] = None
+    response: Optional[zbauth.Response] = None
+    client: Optional[zbauth.Client] = None
+    try:
+        client = zbauth.Client(**_kwargs(config, sc.get("config", {})))
+        op = sc["op"]
+        if op == "token":
+            token = client.token()
+        elif op == "topology":
+            client.topology()
+        elif op == "request":
+            body = json.loads(sc["body"]) if sc.get("body") else None
+            response = client.request(sc["method"], sc["path"], json=body)
+        else:
+            pytest.fail("unknown op %r" % op)
+    except zbauth.Error as e:
+        error = e
+    finally:
+        if client is not None:
+            client.close()
+
+    ex = sc["expect"]
+    if ex.get("ok"):
+        assert error is None, "want success, got %r" % error
+        if "token" in ex:
+            assert token == ex["token"]
+        if "status" in ex:
+            assert response is not None and response.status == ex["status"]
+        if "body_contains" in ex:
+            assert response is not None and ex["body_contains"] in response.text
+    else:
+        assert error is not None, "want %s, got success" % ex["error"]
+        assert type(error) is ERRORS[ex["error"]], repr(error)
+        assert error.code == zbauth.Status[ex["error"]]
+        if "status" in ex:
+            assert error.status == ex["status"], repr(error)
+        if "message_contains" in ex:
+            assert ex["message_contains"] in str(error)
+        assert not leaks(shown(error)), shown(error)
+    stats = dev.stats()
+    if "token_requests" in ex:
+        assert stats["token_requests"] == ex["token_requests"]
+    if "api_requests" in ex:
+        assert stats["api_requests"] == ex["api_requests"]
