@@ -3,6 +3,7 @@
 package jsonx
 
 import (
+	stdjson "encoding/json"
 	"errors"
 	"io"
 
@@ -15,9 +16,21 @@ var errTrailing = errors.New("unexpected data after the JSON value")
 func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 // Unmarshal decodes data into v, ignoring fields v does not know.
-func Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+//
+// goccy/go-json panics on some malformed input (`{"\` into a struct: index
+// out of range; under -race a fatal checkptr error), and what zbauth
+// decodes comes from token endpoints and REST APIs. So goccy only sees
+// documents that encoding/json's validator accepts, and a panic that still
+// slips through becomes an error.
+func Unmarshal(data []byte, v any) (err error) {
+	if !stdjson.Valid(data) {
+		return errSyntax
+	}
+	defer recoverAsError(&err)
+	return json.Unmarshal(data, v)
+}
 
 // Valid reports whether data is one valid JSON value.
-func Valid(data []byte) bool { return json.Valid(data) }
+func Valid(data []byte) bool { return stdjson.Valid(data) }
 
 func newDecoder(r io.Reader) *json.Decoder { return json.NewDecoder(r) }
