@@ -240,6 +240,36 @@ func zbauth_client_token(h C.uintptr_t, token **C.char, errOut **C.char) C.int {
 	})
 }
 
+//export zbauth_client_token_nowait
+func zbauth_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, length *C.size_t, errOut **C.char) C.int {
+	return call(errOut, func() error {
+		if length != nil {
+			*length = 0
+		}
+		if buf == nil && capacity > 0 {
+			return argError("buf is NULL")
+		}
+		c := lookup(h)
+		if c == nil {
+			return errBadHandle
+		}
+		t, err := c.TryToken()
+		if err != nil {
+			return err
+		}
+		if length != nil {
+			*length = C.size_t(len(t))
+		}
+		if uint64(capacity) < uint64(len(t))+1 {
+			return argError("buf is too small for the token; *len holds its length")
+		}
+		dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), len(t)+1)
+		copy(dst, t)
+		dst[len(t)] = 0
+		return nil
+	})
+}
+
 //export zbauth_client_topology
 func zbauth_client_topology(h C.uintptr_t, out **C.char, errOut **C.char) C.int {
 	return call(errOut, func() error {

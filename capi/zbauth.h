@@ -46,6 +46,8 @@
 #ifndef ZBAUTH_H
 #define ZBAUTH_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -106,6 +108,26 @@ zbauth_status zbauth_client_new(const char *config_json, zbauth_client **out, ch
  * err: optional; see ERRORS.
  */
 zbauth_status zbauth_client_token(zbauth_client *c, char **token, char **err);
+
+/*
+ * Returns the cached token without ever waiting: for event loops and other
+ * threads that must not block. Never touches the network on the calling
+ * thread.
+ *
+ * buf, cap: the caller's buffer; the token is copied in, NUL-terminated.
+ * len: optional; receives the token's length (without the NUL), also when
+ *   buf is too small.
+ * err: optional; see ERRORS.
+ *
+ * Returns ZBAUTH_OK with the token in buf; ZBAUTH_ERR_TIMEOUT when no token
+ * is cached yet, after starting the token request in the background (call
+ * zbauth_client_token from another thread to wait for it, or try again
+ * later); ZBAUTH_ERR_AUTH with the remembered refusal while its cooldown
+ * lasts; ZBAUTH_ERR_ARGUMENT when buf is too small (see *len) or the handle
+ * is invalid. A token in its refresh window is returned at once while a
+ * background request renews it, as with zbauth_client_token.
+ */
+zbauth_status zbauth_client_token_nowait(zbauth_client *c, char *buf, size_t cap, size_t *len, char **err);
 
 /*
  * Fetches GET /v1/topology and returns it as JSON with the REST API's own

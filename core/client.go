@@ -30,6 +30,9 @@ type Client struct {
 	maxBody  int64
 	closed   atomic.Bool
 	ownsConn interface{ CloseIdleConnections() }
+	// rejected is the last token the REST API answered 401 to; the disk
+	// cache must not hand it back (another process may have stored it).
+	rejected atomic.Pointer[string]
 }
 
 // Option adjusts a Client beyond its Config.
@@ -119,7 +122,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret), url.PathEscape(cfg.ClientSecret)}
 	fetch := c.fetchToken
 	if dc := newDiskCache(cfg, o.logf); dc != nil {
-		fetch = func(ctx context.Context) (*tokenState, error) { return dc.fetch(ctx, c.fetchToken) }
+		fetch = func(ctx context.Context) (*tokenState, error) {
+			rejected := ""
+			if p := c.rejected.Load(); p != nil {
+				rejected = *p
+			}
+			return dc.fetch(ctx, c.fetchToken, rejected)
+		}
 	}
 	c.tokens = newTokenSource(fetch, cfg.Timeout, o.cooldown)
 	return c, nil
@@ -168,6 +177,22 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return c.tokens.token(ctx)
+}
+
+// errWouldBlock is TryToken's answer when only a token request could help.
+var errWouldBlock = &Error{Kind: KindTimeout, Op: "token", Msg: "no cached token yet; a token request is in progress"}
+
+// TryToken is Token without waiting, for callers that must never block
+// (an event loop, a signal-safe path): it returns a usable cached token at
+// once (starting a background refresh when one is due); without one it
+// starts the token request in the background and returns a KindTimeout
+// error, or returns the remembered refusal during its cooldown. Call Token
+// (off the hot thread) to wait instead.
+func (c *Client) TryToken() (string, error) {
+	if err := c.checkOpen("token"); err != nil {
+		return "", err
+	}
+	return c.tokens.tryToken()
 }
 
 // fetchToken obtains a token, retrying 429, 5xx and network failures with
@@ -352,6 +377,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	// problem document: error texts are cleaned of every token sent.
 	red := redactorWith(c.red, tok)
 	if resp.Status == 401 {
+		c.rejected.Store(&tok)
 		c.tokens.invalidate(tok)
 		fresh, err := c.tokens.token(ctx)
 		if err != nil {

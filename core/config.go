@@ -144,12 +144,25 @@ func sanitizeJSONError(err error) error {
 	return fmt.Errorf("malformed JSON")
 }
 
-// echoesValue reports whether msg contains a string value of the JSON
-// document data (values of fewer than 4 bytes aside).
+// echoesValue reports whether msg repeats a string value of the JSON
+// document data: all of it (values of fewer than 4 bytes aside) or any
+// 8-byte run of it, which catches a value quoted with different escaping.
 func echoesValue(msg string, data []byte) bool {
+	const run = 8
 	for _, v := range jsonx.StringValues(data) {
-		if len(v) >= 4 && strings.Contains(msg, v) {
-			return true
+		if len(v) < 4 {
+			continue
+		}
+		if len(v) <= run {
+			if strings.Contains(msg, v) {
+				return true
+			}
+			continue
+		}
+		for i := 0; i+run <= len(v); i++ {
+			if strings.Contains(msg, v[i:i+run]) {
+				return true
+			}
 		}
 	}
 	return false

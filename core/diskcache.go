@@ -67,8 +67,9 @@ func newDiskCache(cfg Config, warn func(string)) *diskCache {
 }
 
 // fetch returns a fresh token from disk, or gets one from network while
-// holding the directory's lock for this key and stores it.
-func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*tokenState, error)) (*tokenState, error) {
+// holding the directory's lock for this key and stores it. A stored token
+// equal to rejected (refused by the REST API) is replaced, not returned.
+func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*tokenState, error), rejected string) (*tokenState, error) {
 	d.mu.Lock()
 	off := d.disabled
 	d.mu.Unlock()
@@ -84,7 +85,7 @@ func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*t
 		return network(ctx)
 	}
 	defer unlock()
-	if t := d.read(); t != nil && time.Now().Before(t.refreshAt) {
+	if t := d.read(); t != nil && t.value != rejected && time.Now().Before(t.refreshAt) {
 		return t, nil
 	}
 	t, err := network(ctx)

@@ -15,6 +15,6 @@ func newDiskCache(cfg Config, warn func(string)) *diskCache {
 	return nil
 }
 
-func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*tokenState, error)) (*tokenState, error) {
+func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*tokenState, error), rejected string) (*tokenState, error) {
 	return network(ctx)
 }

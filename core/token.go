@@ -61,8 +61,12 @@ type tokenSource struct {
 
 	cur atomic.Pointer[tokenState]
 
-	mu        sync.Mutex
-	flight    *flight   // non-nil while a request runs (or waits its turn)
+	mu     sync.Mutex
+	flight *flight // non-nil while a request runs (or waits its turn)
+	// busy mirrors flight != nil so that callers in the refresh window
+	// skip the lock while the refresh runs: under contention a mutex can
+	// park them, and they must never wait for an early refresh.
+	busy      atomic.Bool
 	lastFetch time.Time // when the last request started
 	closed    chan struct{}
 
@@ -80,18 +84,52 @@ func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, c
 
 // token returns a usable token, waiting only when none is cached.
 func (s *tokenSource) token(ctx context.Context) (string, error) {
-	t := s.cur.Load()
-	if t != nil {
-		now := time.Now()
-		if now.Before(t.refreshAt) {
-			return t.value, nil
-		}
-		if t.usable(now) {
-			s.startFlight() // early refresh; do not wait for it
-			return t.value, nil
-		}
+	if v, ok := s.cached(); ok {
+		return v, nil
 	}
 	return s.wait(ctx)
+}
+
+// cached returns a usable cached token without waiting, starting a
+// background refresh when the token is in its refresh window.
+func (s *tokenSource) cached() (string, bool) {
+	t := s.cur.Load()
+	if t == nil {
+		return "", false
+	}
+	now := time.Now()
+	if now.Before(t.refreshAt) {
+		return t.value, true
+	}
+	if t.usable(now) {
+		if !s.busy.Load() {
+			s.startFlight() // early refresh; do not wait for it
+		}
+		return t.value, true
+	}
+	return "", false
+}
+
+// tryToken never waits: a usable cached token, or the remembered refusal
+// during its cooldown, or ErrWouldBlock after starting (or joining) a
+// token request in the background.
+func (s *tokenSource) tryToken() (string, error) {
+	if v, ok := s.cached(); ok {
+		return v, nil
+	}
+	if f := s.startFlight(); f != nil {
+		select {
+		case <-f.done:
+			if f.err != nil {
+				return "", f.err
+			}
+			return f.tok.value, nil
+		default:
+		}
+	} else if v, ok := s.cached(); ok {
+		return v, nil
+	}
+	return "", errWouldBlock
 }
 
 // wait joins (or starts) the request in flight and waits for its result or
@@ -142,6 +180,7 @@ func (s *tokenSource) startFlight() *flight {
 	}
 	f := &flight{done: make(chan struct{})}
 	s.flight = f
+	s.busy.Store(true)
 	delay := s.lastFetch.Add(minFetchInterval).Sub(now)
 	go s.run(f, delay)
 	return f
@@ -166,8 +205,22 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 		s.lastFetch = time.Now()
 		s.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		// Close cancels the request: its waiters must not hang on a slow
+		// endpoint (for up to Timeout, with retries) once the client is closed.
+		go func() {
+			select {
+			case <-s.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		tok, err = s.fetch(ctx)
 		cancel()
+		select {
+		case <-s.closed:
+			tok, err = nil, &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"}
+		default:
+		}
 	}
 	s.mu.Lock()
 	if err == nil {
@@ -178,6 +231,7 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 		s.refusedUntil = time.Now().Add(s.cooldown)
 	}
 	s.flight = nil
+	s.busy.Store(false)
 	s.mu.Unlock()
 	f.tok, f.err = tok, err
 	close(f.done)
@@ -273,7 +327,7 @@ func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
 			e.OAuthError = printable(w.Error, 200)
 			e.OAuthDescription = printable(w.ErrorDescription, 500)
 		}
-		return TokenResponse{}, e
+		return TokenResponse{}, withoutToken(e, w.AccessToken)
 	}
 	var w tokenWire
 	if err := jsonx.Unmarshal(body, &w); err != nil {
@@ -284,14 +338,26 @@ func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
 			OAuthError: printable(w.Error, 200), OAuthDescription: printable(w.ErrorDescription, 500)}
 	}
 	if w.TokenType != "" && !strings.EqualFold(w.TokenType, "bearer") {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
-			Msg: "token_type " + strconv.Quote(printable(w.TokenType, 40)) + " is not Bearer"}
+		return TokenResponse{}, withoutToken(&Error{Kind: KindAuth, Op: "token", Status: status,
+			// Not strconv.Quote: its escaping would hide a secret from the
+			// redactor that fetchTokenOnce applies to Msg.
+			Msg: `token_type "` + printable(w.TokenType, 40) + `" is not Bearer`}, w.AccessToken)
 	}
 	return TokenResponse{
 		AccessToken: *w.AccessToken,
 		TokenType:   w.TokenType,
 		ExpiresIn:   time.Duration(float64(w.ExpiresIn) * float64(time.Second)),
 	}, nil
+}
+
+// withoutToken removes the access token from e's server-supplied texts: a
+// confused or hostile endpoint may repeat it in error or token_type.
+func withoutToken(e *Error, tok *string) *Error {
+	if tok != nil {
+		r := redactor{*tok}
+		e.Msg, e.OAuthError, e.OAuthDescription = r.clean(e.Msg), r.clean(e.OAuthError), r.clean(e.OAuthDescription)
+	}
+	return e
 }
 
 // printable shortens s and drops control characters, for server-supplied

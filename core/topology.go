@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/zbauth/zbauth/internal/jsonx"
@@ -36,6 +37,11 @@ type Partition struct {
 // null or missing values read as zero; lists are never nil.
 func ParseTopology(body []byte) (*Topology, error) {
 	var t Topology
+	// A bare null decodes without error into the zero Topology; it is no
+	// more a topology than [] is, so only an object is accepted.
+	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+		return nil, errors.New("not a topology JSON object")
+	}
 	if err := jsonx.Unmarshal(body, &t); err != nil {
 		return nil, errors.New("not a topology JSON object")
 	}

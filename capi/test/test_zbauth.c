@@ -220,6 +220,40 @@ static void test_api_401(void) {
     zbauth_client_free(c);
 }
 
+static void test_token_nowait(void) {
+    current = "token without waiting";
+    reset();
+    dev("POST", "/_dev/faults", "{\"target\":\"token\",\"delay_ms\":300,\"times\":1}");
+    zbauth_client *c = must_new(NULL);
+    char buf[4096];
+    size_t len = 99;
+    char *err = NULL;
+    /* nothing cached: returns at once, and the request starts in the background */
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, &err) == ZBAUTH_ERR_TIMEOUT);
+    CHECK(len == 0 && err != NULL);
+    zbauth_free(err);
+    char *tok = NULL;
+    CHECK(zbauth_client_token(c, &tok, NULL) == ZBAUTH_OK); /* waits for that same request */
+    CHECK(dev_stat("token_requests") == 1);
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, NULL) == ZBAUTH_OK);
+    CHECK(tok && strcmp(buf, tok) == 0 && len == strlen(tok));
+    /* too small: ARGUMENT, with the needed length */
+    char small[8];
+    len = 0;
+    CHECK(zbauth_client_token_nowait(c, small, sizeof small, &len, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(tok && len == strlen(tok));
+    CHECK(zbauth_client_token_nowait(c, NULL, 0, &len, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_token_nowait(c, NULL, 10, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    zbauth_free(tok);
+    zbauth_client_free(c);
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+    /* a refusal is remembered and returned without waiting */
+    c = must_new("{\"client_secret\":\"MARKER-WRONG-SECRET\"}");
+    CHECK(zbauth_client_token(c, &tok, NULL) == ZBAUTH_ERR_AUTH);
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, NULL, NULL) == ZBAUTH_ERR_AUTH);
+    zbauth_client_free(c);
+}
+
 static void test_error_details(void) {
     current = "error details";
     reset();
@@ -411,6 +445,7 @@ int main(void) {
     test_config_errors();
     test_wrong_secret();
     test_api_401();
+    test_token_nowait();
     test_error_details();
     test_environment_read_at_new();
     test_unreachable();
