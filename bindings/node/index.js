@@ -1,0 +1,203 @@
+'use strict';
+// zbauth for Node.js: a thin layer over libzbauth (zbauth's Go core behind
+// a C ABI). This file and the addon (src/addon.c) only convert arguments,
+// results and errors; every behaviour (configuration, token caching,
+// retries, error classification) lives in the library.
+
+const path = require('node:path');
+
+/** The error codes, indexed by the library's status numbers. */
+const CODES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT', 'TIMEOUT', 'INTERNAL'];
+
+class ZbauthError extends Error {
+  constructor(code, message, details) {
+    super(message);
+    this.name = 'ZbauthError';
+    this.code = code;
+    if (details) {
+      for (const [k, v] of Object.entries(details)) {
+        if (v !== undefined) this[k] = v;
+      }
+    }
+  }
+}
+
+const str = (v) => (typeof v === 'string' ? v : undefined);
+
+// makeError is called by the addon for every rejection and throw, with the
+// library's status and message, the library's structured details
+// (zbauth_error_details, as JSON, or null) and, for request(), the response
+// body (or null). It only renames: the library has parsed everything.
+function makeError(status, message, detailsJSON, body) {
+  let d = {};
+  if (detailsJSON) {
+    try {
+      d = JSON.parse(detailsJSON) || {};
+    } catch {
+      d = {};
+    }
+  }
+  // A status newer than this package keeps the library's own name for it.
+  const code = CODES[status] || str(d.code) || 'INTERNAL';
+  const details = {};
+  if (Number.isInteger(d.status)) details.status = d.status;
+  if (code === 'CONFIG' && Array.isArray(d.fields)) details.fields = d.fields.filter((f) => typeof f === 'string');
+  if (code === 'AUTH') {
+    details.oauthError = str(d.oauth_error);
+    details.oauthErrorDescription = str(d.oauth_error_description);
+  }
+  if (d.problem && typeof d.problem === 'object' && !Array.isArray(d.problem)) {
+    details.problem = d.problem;
+    details.title = str(d.problem.title);
+    details.detail = str(d.problem.detail);
+  }
+  if (typeof body === 'string') details.text = body;
+  return new ZbauthError(code, message, details);
+}
+
+function libraryFileName() {
+  if (process.platform === 'darwin') return 'libzbauth.dylib';
+  if (process.platform === 'win32') return 'zbauth.dll';
+  return 'libzbauth.so';
+}
+
+let native = null;
+let libVersion = null;
+
+// load finds the addon and the library when first needed (the first Client):
+// requiring zbauth alone starts no Go runtime.
+function load() {
+  if (native) return native;
+  const dir = path.join(__dirname, 'prebuilds', `${process.platform}-${process.arch}`);
+  const addonPath = path.join(dir, 'zbauth.node');
+  let addon;
+  try {
+    addon = require(addonPath);
+  } catch (e) {
+    throw new ZbauthError('CONFIG',
+      `zbauth: cannot load the native addon: looked for ${addonPath} ` +
+      `(this package has no build for ${process.platform}-${process.arch}?): ${e.message}`);
+  }
+  const fromEnv = process.env.ZBAUTH_LIBRARY;
+  const libPath = fromEnv || path.join(dir, libraryFileName());
+  const where = fromEnv ? `${libPath} (from ZBAUTH_LIBRARY)` : `${libPath} (inside the package; set ZBAUTH_LIBRARY to use another)`;
+  try {
+    libVersion = addon.init(libPath, makeError);
+  } catch (e) {
+    throw new ZbauthError('CONFIG', `zbauth: cannot load libzbauth: looked at ${where}: ${e.message}`);
+  }
+  // The Go runtime in libzbauth needs SA_ONSTACK on every signal handler
+  // installed after it loaded. Node installs one when the first listener
+  // for a signal is added; Node's own 'newListener' hook runs before this
+  // one (it was registered at startup), so the handler exists by now.
+  addon.fixSignals();
+  process.on('newListener', function zbauthFixSignals(event) {
+    if (typeof event === 'string' && event.startsWith('SIG')) addon.fixSignals();
+  });
+  native = addon;
+  return native;
+}
+
+/** camelCase option names → the library's snake_case config keys. */
+function configJSON(options) {
+  if (options === undefined || options === null) return null;
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new ZbauthError('ARGUMENT', 'zbauth: options must be an object');
+  }
+  const out = {};
+  for (const [k, v] of Object.entries(options)) {
+    if (v === undefined) continue;
+    out[k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())] = v;
+  }
+  return JSON.stringify(out);
+}
+
+function closedError(op) {
+  return new ZbauthError('ARGUMENT', `zbauth: ${op}: client is closed`);
+}
+
+class Client {
+  #handle;
+  #closed = false;
+  #token = ''; // the last token the addon returned synchronously
+
+  constructor(options) {
+    const n = load();
+    this.#handle = n.clientNew(configJSON(options));
+  }
+
+  token() {
+    if (this.#closed) return Promise.reject(closedError('token'));
+    let r;
+    try {
+      r = native.token(this.#handle);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (r === true) return Promise.resolve(this.#token); // unchanged since last time
+    if (typeof r === 'string') {
+      this.#token = r;
+      return Promise.resolve(r);
+    }
+    return r;
+  }
+
+  topology() {
+    if (this.#closed) return Promise.reject(closedError('topology'));
+    try {
+      return native.topology(this.#handle);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  request(method, path, body) {
+    if (this.#closed) return Promise.reject(closedError('request'));
+    if (typeof method !== 'string' || typeof path !== 'string') {
+      return Promise.reject(new ZbauthError('ARGUMENT', 'zbauth: request: method and path must be strings'));
+    }
+    let json = null;
+    if (body !== undefined) {
+      try {
+        json = JSON.stringify(body);
+      } catch (e) {
+        return Promise.reject(new ZbauthError('ARGUMENT', `zbauth: request: body cannot be serialised as JSON: ${e.message}`));
+      }
+      if (json === undefined) {
+        return Promise.reject(new ZbauthError('ARGUMENT', 'zbauth: request: body cannot be serialised as JSON'));
+      }
+    }
+    try {
+      return native.request(this.#handle, method, path, json);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  get closed() {
+    return this.#closed;
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    native.clientFree(this.#handle);
+  }
+}
+
+/** The library's version, e.g. "0.1.0". Loads the library. */
+function version() {
+  load();
+  return libVersion;
+}
+
+/** The path libzbauth was loaded from. Loads the library. */
+function libraryPath() {
+  return load().libraryPath();
+}
+
+module.exports = { Client, ZbauthError, version, libraryPath };
+// For the binding's own tests and benchmark; not part of the API.
+Object.defineProperty(module.exports, Symbol.for('zbauth.internal'), {
+  value: { makeError, features: () => load().features() },
+});
