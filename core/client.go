@@ -236,14 +236,8 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 	if err != nil {
 		return nil, 0, c.transportError("token", ctx, err)
 	}
-	tr, err := ParseTokenResponse(resp.Status, resp.Body)
+	tr, err := parseTokenResponse(resp.Status, resp.Body, c.red)
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.OAuthDescription = c.red.clean(e.OAuthDescription)
-			e.OAuthError = c.red.clean(e.OAuthError)
-			e.Msg = c.red.clean(e.Msg) // quotes the server's token_type
-		}
 		return nil, ParseRetryAfter(resp.Header["Retry-After"], time.Now()), err
 	}
 	refreshAt, expiry := lifetime(sentAt, tr.ExpiresIn, c.margin)
@@ -509,10 +503,10 @@ func validMethod(m string) bool {
 func apiError(op string, resp *Response, red redactor) error {
 	e := &Error{Kind: KindAPI, Op: op, Msg: "REST API returned an error", Status: resp.Status}
 	if p := ParseProblem(resp.Body); p != nil {
-		p.Type = red.clean(printable(p.Type, 500))
-		p.Title = red.clean(printable(p.Title, 200))
-		p.Detail = red.clean(printable(p.Detail, 1000))
-		p.Instance = red.clean(printable(p.Instance, 500))
+		p.Type = red.text(p.Type, 500)
+		p.Title = red.text(p.Title, 200)
+		p.Detail = red.text(p.Detail, 1000)
+		p.Instance = red.text(p.Instance, 500)
 		e.Problem = p
 	} else if resp.Status == 401 {
 		e.Msg = "REST API rejected the token"

@@ -139,6 +139,11 @@ func (r redactor) clean(s string) string {
 	return s
 }
 
+// text cleans server-supplied s of secrets, then shortens it to max bytes
+// and drops control characters. Cleaning first means no part of a secret
+// survives the cut.
+func (r redactor) text(s string, max int) string { return printable(r.clean(s), max) }
+
 // cleanErr wraps err so that its text passes through r.
 func (r redactor) cleanErr(err error) error {
 	if err == nil {

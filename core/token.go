@@ -316,48 +316,48 @@ func (f *flexSeconds) UnmarshalJSON(b []byte) error {
 // does a 2xx answer without access_token or with a token_type other than
 // Bearer. Error texts never include the token.
 func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
+	return parseTokenResponse(status, body, nil)
+}
+
+// parseTokenResponse is ParseTokenResponse with known secrets removed from
+// every server-supplied text before it is shortened, so that no part of a
+// secret survives a cut.
+func parseTokenResponse(status int, body []byte, red redactor) (TokenResponse, error) {
 	if status >= 300 && status <= 399 {
 		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			Msg: "token endpoint answered with a redirect, which is not followed because the request carries the client secret; configure the final token URL"}
 	}
+	var w tokenWire
+	werr := jsonx.Unmarshal(body, &w)
+	if w.AccessToken != nil && *w.AccessToken != "" {
+		// A confused or hostile endpoint may repeat the token in its texts.
+		red = redactorWith(red, *w.AccessToken)
+	}
 	if status < 200 || status > 299 {
 		e := &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint refused the request", Status: status}
-		var w tokenWire
-		if jsonx.Unmarshal(body, &w) == nil {
-			e.OAuthError = printable(w.Error, 200)
-			e.OAuthDescription = printable(w.ErrorDescription, 500)
+		if werr == nil {
+			e.OAuthError = red.text(w.Error, 200)
+			e.OAuthDescription = red.text(w.ErrorDescription, 500)
 		}
-		return TokenResponse{}, withoutToken(e, w.AccessToken)
+		return TokenResponse{}, e
 	}
-	var w tokenWire
-	if err := jsonx.Unmarshal(body, &w); err != nil {
+	if werr != nil {
 		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint sent malformed JSON", Status: status}
 	}
 	if w.AccessToken == nil || *w.AccessToken == "" {
 		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token response has no access_token", Status: status,
-			OAuthError: printable(w.Error, 200), OAuthDescription: printable(w.ErrorDescription, 500)}
+			OAuthError: red.text(w.Error, 200), OAuthDescription: red.text(w.ErrorDescription, 500)}
 	}
 	if w.TokenType != "" && !strings.EqualFold(w.TokenType, "bearer") {
-		return TokenResponse{}, withoutToken(&Error{Kind: KindAuth, Op: "token", Status: status,
-			// Not strconv.Quote: its escaping would hide a secret from the
-			// redactor that fetchTokenOnce applies to Msg.
-			Msg: `token_type "` + printable(w.TokenType, 40) + `" is not Bearer`}, w.AccessToken)
+		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+			// Not strconv.Quote: the text is already cleaned and shortened.
+			Msg: `token_type "` + red.text(w.TokenType, 40) + `" is not Bearer`}
 	}
 	return TokenResponse{
 		AccessToken: *w.AccessToken,
 		TokenType:   w.TokenType,
 		ExpiresIn:   time.Duration(float64(w.ExpiresIn) * float64(time.Second)),
 	}, nil
-}
-
-// withoutToken removes the access token from e's server-supplied texts: a
-// confused or hostile endpoint may repeat it in error or token_type.
-func withoutToken(e *Error, tok *string) *Error {
-	if tok != nil {
-		r := redactor{*tok}
-		e.Msg, e.OAuthError, e.OAuthDescription = r.clean(e.Msg), r.clean(e.OAuthError), r.clean(e.OAuthDescription)
-	}
-	return e
 }
 
 // printable shortens s and drops control characters, for server-supplied

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ func (t *HTTPTransport) RoundTrip(ctx context.Context, r *Request) (*Response, e
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
+		err = withoutURLPath(err)
 		if isTLSError(err) {
 			return nil, fmt.Errorf("%w: %w", ErrTLS, err)
 		}
@@ -96,6 +98,21 @@ func (t *HTTPTransport) RoundTrip(ctx context.Context, r *Request) (*Response, e
 		}
 	}
 	return &Response{Status: resp.StatusCode, Header: h, Body: data}, nil
+}
+
+// withoutURLPath rewrites net/http's *url.Error so that its text names only
+// the scheme and host: a path or query may carry credentials in any
+// encoding, which no redactor can enumerate.
+func withoutURLPath(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	where := "request"
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		where = u.Scheme + "://" + u.Host
+	}
+	return &url.Error{Op: ue.Op, URL: where, Err: ue.Err}
 }
 
 func isTLSError(err error) bool {
