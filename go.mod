@@ -2,4 +2,9 @@ module github.com/zbauth/zbauth
 
 go 1.26.8
 
-require github.com/goccy/go-json v0.10.5 // indirect
+require (
+	github.com/goccy/go-json v0.10.5
+	github.com/tetratelabs/wazero v1.12.0
+)
+
+require golang.org/x/sys v0.44.0 // indirect

@@ -179,8 +179,9 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	return c.tokens.token(ctx)
 }
 
-// errWouldBlock is TryToken's answer when only a token request could help.
-var errWouldBlock = &Error{Kind: KindTimeout, Op: "token", Msg: "no cached token yet; a token request is in progress"}
+// ErrWouldBlock is TryToken's answer when only a token request could help
+// (a KindTimeout error; compare with ==).
+var ErrWouldBlock = &Error{Kind: KindTimeout, Op: "token", Msg: "no cached token yet; a token request is in progress"}
 
 // TryToken is Token without waiting, for callers that must never block
 // (an event loop, a signal-safe path): it returns a usable cached token at

@@ -129,7 +129,7 @@ func (s *tokenSource) tryToken() (string, error) {
 	} else if v, ok := s.cached(); ok {
 		return v, nil
 	}
-	return "", errWouldBlock
+	return "", ErrWouldBlock
 }
 
 // wait joins (or starts) the request in flight and waits for its result or

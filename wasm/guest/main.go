@@ -1,0 +1,442 @@
+//go:build wasip1
+
+// Command guest is the zbauth WebAssembly plugin: the core (package
+// github.com/zbauth/zbauth/core) built as a WASI reactor module,
+// zbauth.wasm. Build it with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o zbauth.wasm ./wasm/guest
+//
+// or `make wasm`. The module has no sockets: every HTTP exchange is handed
+// to the host through the zbauth_host imports, and the host answers through
+// exports. wasm/ABI.md is the complete contract; docs/wasm-design.md says
+// why it is shaped this way.
+//
+// The guest is a request/response state machine. An operation export
+// (zb_token, zb_topology, zb_request) starts the core call on a goroutine
+// and runs the guest's goroutines until none can make progress without the
+// host; it then returns. Goroutines that need the network have recorded an
+// HTTP request with zbauth_host.http_start and wait on a channel; the host
+// performs the request outside the module and delivers the answer with
+// zb_http_done or zb_http_fail, which again runs the goroutines. Results
+// leave through zbauth_host.call_done. No export ever blocks: a Go wasm
+// export that blocks with nothing else runnable is a fatal "all goroutines
+// are asleep" error, and one that waits on a timer sleeps the host thread.
+//
+// Nothing here duplicates core logic: the guest only wraps core.Client and
+// moves bytes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/jsonx"
+)
+
+func main() {}
+
+// abiVersion is returned by zb_abi_version. Bump it on any incompatible
+// change to an export, an import or a payload layout (wasm/ABI.md).
+const abiVersion = 1
+
+// Host imports (module "zbauth_host"). Pointers are offsets into this
+// module's memory; the host copies what it needs before returning.
+
+//go:wasmimport zbauth_host http_start
+func hostHTTPStart(req, client int32, headPtr uint32, headLen int32, bodyPtr uint32, bodyLen int32, maxBody, timeoutMS int32) int32
+
+//go:wasmimport zbauth_host http_abort
+func hostHTTPAbort(req int32)
+
+//go:wasmimport zbauth_host call_done
+func hostCallDone(call, status int32, ptr uint32, n int32)
+
+// state is everything the guest keeps between exports. The module is
+// single-threaded and Go on wasm never preempts, but goroutines interleave
+// at every blocking point, so the maps are guarded anyway.
+var state struct {
+	mu      sync.Mutex
+	calls   map[int32]*opCall // running operations, by host call id
+	reqs    map[int32]*pendingHTTP
+	nextReq int32
+}
+
+// clients[h] is the client with handle h (nil: closed or never made).
+// Only exports touch it, and never across a blocking point, so it needs no
+// lock: the cached-token path is a slice index, not a mutex and a map.
+var clients = []*core.Client{nil}
+
+// progress counts events that can wake another goroutine or that the host
+// must see (a request issued, a reply delivered, a call finished). quiesce
+// watches it.
+var progress uint64
+
+// baseGoroutines is the goroutine count with nothing running: the one
+// goroutine the runtime keeps for executing exports.
+var baseGoroutines = runtime.NumGoroutine()
+
+func init() {
+	state.calls = map[int32]*opCall{}
+	state.reqs = map[int32]*pendingHTTP{}
+}
+
+// busy is what every driving export returns: how many guest goroutines
+// are alive besides the export's own. While it is above zero the host must
+// call zb_step again from time to time, because some of them may be waiting
+// on a guest timer (a retry back-off, the token rate limit, a deadline),
+// and guest time only passes while an export runs.
+func busy() int32 { return int32(runtime.NumGoroutine() - baseGoroutines) }
+
+// quiesce runs the other goroutines until none of them can proceed: it
+// yields until two yields in a row changed nothing observable. A yield puts
+// this goroutine behind every runnable one, so when it comes back they
+// have all run until they blocked again. The bound only guards against a
+// goroutine that spins; the host's periodic zb_step picks up any remainder.
+func quiesce() {
+	if busy() == 0 {
+		return
+	}
+	for idle, rounds := 0, 0; idle < 2 && rounds < 10000; rounds++ {
+		p, g := progress, runtime.NumGoroutine()
+		runtime.Gosched()
+		if progress == p && runtime.NumGoroutine() == g {
+			idle++
+		} else {
+			idle = 0
+		}
+	}
+}
+
+// opCall is one running operation.
+type opCall struct {
+	cancel context.CancelFunc
+}
+
+// payloadFunc runs a core operation and encodes its successful result.
+// On failure it may still return a response to attach to the error.
+type payloadFunc func(ctx context.Context) ([]byte, *core.Response, error)
+
+// startOp runs fn for call on its own goroutine and quiesces; the result
+// reaches the host through call_done, possibly before startOp returns.
+func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if timeoutMS > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, msDuration(timeoutMS))
+		c1 := cancel
+		cancel = func() { c2(); c1() }
+	}
+	state.mu.Lock()
+	if _, dup := state.calls[call]; dup {
+		state.mu.Unlock()
+		cancel()
+		finish(call, nil, nil, &core.Error{Kind: core.KindArgument, Op: op, Msg: "call id is already in use"})
+		return
+	}
+	state.calls[call] = &opCall{cancel: cancel}
+	state.mu.Unlock()
+	go func() {
+		var payload []byte
+		var resp *core.Response
+		var err error
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					err = panicError(op, r)
+				}
+			}()
+			payload, resp, err = fn(ctx)
+		}()
+		state.mu.Lock()
+		delete(state.calls, call)
+		state.mu.Unlock()
+		cancel()
+		finish(call, payload, resp, err)
+	}()
+	quiesce()
+}
+
+func panicError(op string, r any) error {
+	return &core.Error{Kind: core.KindInternal, Op: op, Msg: "internal error in the plugin (recovered panic)", Err: fmt.Errorf("%v", r)}
+}
+
+// finish reports a call's outcome to the host. The payload is only
+// borrowed by the host for the duration of call_done.
+func finish(call int32, payload []byte, resp *core.Response, err error) {
+	status := int32(core.KindOK)
+	if err != nil {
+		status = int32(core.KindOf(err))
+		payload = errorPayload(err, resp)
+	}
+	progress++
+	hostCallDone(call, status, ptrOf(payload), int32(len(payload)))
+	runtime.KeepAlive(payload)
+}
+
+// errorJSON is the payload of a failed call (wasm/ABI.md, "Error payload").
+type errorJSON struct {
+	Kind             int           `json:"kind"`
+	KindName         string        `json:"kind_name"`
+	Op               string        `json:"op,omitempty"`
+	Msg              string        `json:"msg"`
+	Status           int           `json:"status,omitempty"`
+	OAuthError       string        `json:"oauth_error,omitempty"`
+	OAuthDescription string        `json:"oauth_description,omitempty"`
+	Problem          *core.Problem `json:"problem,omitempty"`
+	Fields           []string      `json:"fields,omitempty"`
+	Cause            string        `json:"cause,omitempty"`
+	Text             string        `json:"text"`
+	Response         *responseJSON `json:"response,omitempty"`
+}
+
+// responseJSON is the response attached to a REST API error.
+type responseJSON struct {
+	Status int               `json:"status"`
+	Header map[string]string `json:"header"`
+	Body   []byte            `json:"body"` // base64
+}
+
+func errorPayload(err error, resp *core.Response) []byte {
+	w := errorJSON{Text: err.Error()}
+	var e *core.Error
+	if errors.As(err, &e) {
+		w.Kind, w.Op, w.Msg, w.Status = int(e.Kind), e.Op, e.Msg, e.Status
+		w.OAuthError, w.OAuthDescription = e.OAuthError, e.OAuthDescription
+		w.Problem, w.Fields = e.Problem, e.Fields
+		if e.Err != nil {
+			w.Cause = e.Err.Error()
+		}
+	} else {
+		w.Kind, w.Msg = int(core.KindInternal), err.Error()
+	}
+	w.KindName = core.Kind(w.Kind).String()
+	if resp != nil {
+		w.Response = &responseJSON{Status: resp.Status, Header: resp.Header, Body: resp.Body}
+	}
+	b, merr := jsonx.Marshal(w)
+	if merr != nil {
+		b = []byte(`{"kind":7,"kind_name":"INTERNAL","msg":"cannot encode the error","text":"zbauth: cannot encode the error"}`)
+	}
+	return b
+}
+
+func lookupClient(h int32) *core.Client {
+	if h <= 0 || int(h) >= len(clients) {
+		return nil
+	}
+	return clients[h]
+}
+
+func badClient(op string) error {
+	return &core.Error{Kind: core.KindArgument, Op: op, Msg: "unknown client handle"}
+}
+
+// recoverExport ends every export: a panic must not unwind into the host
+// (it would trap and leave the runtime unusable).
+func recoverExport(call int32, op string) {
+	if r := recover(); r != nil {
+		if call != 0 {
+			finish(call, nil, nil, panicError(op, r))
+		}
+	}
+}
+
+//go:wasmexport zb_abi_version
+func zbABIVersion() int32 { return abiVersion }
+
+// zb_client_new(call, cfg_ptr, cfg_len): parse the config JSON and create a
+// client. Result payload: {"client":N,"config":{...resolved, redacted...}}.
+//
+//go:wasmexport zb_client_new
+func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
+	defer recoverExport(call, "config")
+	cfgJSON, ok := borrow(cfgPtr, cfgLen)
+	if !ok {
+		finish(call, nil, nil, badBuffer("config"))
+		return busy()
+	}
+	cfg, err := core.ParseConfigJSON(cfgJSON)
+	if err != nil {
+		finish(call, nil, nil, err)
+		return busy()
+	}
+	h := int32(len(clients))
+	c, err := core.New(cfg, core.WithTransport(hostTransport{client: h}))
+	if err != nil {
+		finish(call, nil, nil, err)
+		return busy()
+	}
+	resolved, _ := c.Config().MarshalJSON()
+	clients = append(clients, c)
+	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
+	finish(call, append(out, '}'), nil, nil)
+	return busy()
+}
+
+// zb_client_close(client): close a client and forget its handle. Calls of
+// the client still running end with an ARGUMENT error ("client is closed").
+//
+//go:wasmexport zb_client_close
+func zbClientClose(client int32) int32 {
+	defer recoverExport(0, "close")
+	c := lookupClient(client)
+	if c != nil {
+		clients[client] = nil
+		c.Close()
+		quiesce()
+	}
+	return busy()
+}
+
+// zb_token(call, client, timeout_ms): result payload is the access token.
+//
+//go:wasmexport zb_token
+func zbToken(call, client, timeoutMS int32) int32 {
+	defer recoverExport(call, "token")
+	c := lookupClient(client)
+	if c == nil {
+		finish(call, nil, nil, badClient("token"))
+		return busy()
+	}
+	n := runtime.NumGoroutine()
+	// TryToken never waits: a cached token (or a remembered refusal) comes
+	// back at once; otherwise it starts (or joins) the one token request and
+	// the export continues on the slow path.
+	tok, err := c.TryToken()
+	if err != core.ErrWouldBlock {
+		// The fast path: a cached token (or an immediate error). An early
+		// refresh may have started a background request: let it issue it.
+		if err == nil {
+			finish(call, stringBytes(tok), nil, nil)
+		} else {
+			finish(call, nil, nil, err)
+		}
+		if m := runtime.NumGoroutine(); m != n {
+			quiesce()
+		} else {
+			return int32(m - baseGoroutines)
+		}
+		return busy()
+	}
+	startOp(call, "token", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
+		tok, err := c.Token(ctx)
+		return []byte(tok), nil, err
+	})
+	return busy()
+}
+
+// zb_topology(call, client, timeout_ms): result payload is the topology
+// JSON in the REST API's own field names.
+//
+//go:wasmexport zb_topology
+func zbTopology(call, client, timeoutMS int32) int32 {
+	defer recoverExport(call, "topology")
+	c := lookupClient(client)
+	if c == nil {
+		finish(call, nil, nil, badClient("topology"))
+		return busy()
+	}
+	startOp(call, "topology", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
+		t, err := c.Topology(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := t.JSON()
+		if err != nil {
+			return nil, nil, &core.Error{Kind: core.KindInternal, Op: "topology", Msg: "cannot encode the topology", Err: err}
+		}
+		return b, nil, nil
+	})
+	return busy()
+}
+
+// zb_request(call, client, timeout_ms, method, path, body): an
+// authenticated REST request (core.Client.Do). body_len -1 means no body.
+// Result payload: see encodeResponse.
+//
+//go:wasmexport zb_request
+func zbRequest(call, client, timeoutMS int32, methodPtr uint32, methodLen int32, pathPtr uint32, pathLen int32, bodyPtr uint32, bodyLen int32) int32 {
+	defer recoverExport(call, "request")
+	c := lookupClient(client)
+	if c == nil {
+		finish(call, nil, nil, badClient("request"))
+		return busy()
+	}
+	method, ok1 := borrow(methodPtr, methodLen)
+	path, ok2 := borrow(pathPtr, pathLen)
+	var body []byte
+	ok3 := true
+	if bodyLen != -1 {
+		var b []byte
+		b, ok3 = borrow(bodyPtr, bodyLen)
+		body = append(make([]byte, 0, len(b)), b...) // never nil: "a body was given"
+	}
+	if !ok1 || !ok2 || !ok3 {
+		finish(call, nil, nil, badBuffer("request"))
+		return busy()
+	}
+	m, p := string(method), string(path)
+	startOp(call, "request", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
+		resp, err := c.Do(ctx, m, p, body)
+		if err != nil {
+			return nil, resp, err
+		}
+		return encodeResponse(resp), nil, nil
+	})
+	return busy()
+}
+
+// encodeResponse is the zb_request result: "STATUS\n", the headers as
+// "Name: value\n" lines, an empty line, then the body.
+func encodeResponse(resp *core.Response) []byte {
+	n := 8 + len(resp.Body)
+	for k, v := range resp.Header {
+		n += len(k) + len(v) + 3
+	}
+	out := make([]byte, 0, n)
+	out = append(strconv.AppendInt(out, int64(resp.Status), 10), '\n')
+	for k, v := range resp.Header {
+		if strings.ContainsAny(k, ":\r\n") || strings.ContainsAny(v, "\r\n") {
+			continue // cannot be represented; never produced by the host
+		}
+		out = append(append(append(append(out, k...), ": "...), v...), '\n')
+	}
+	out = append(out, '\n')
+	return append(out, resp.Body...)
+}
+
+// zb_cancel(call): the host's caller gave up. Due guest timers fire first
+// (so a passed deadline reads as such), then the call's context is
+// cancelled; its call_done normally arrives before zb_cancel returns.
+//
+//go:wasmexport zb_cancel
+func zbCancel(call int32) int32 {
+	defer recoverExport(0, "cancel")
+	quiesce()
+	state.mu.Lock()
+	oc := state.calls[call]
+	state.mu.Unlock()
+	if oc != nil {
+		oc.cancel()
+		progress++
+		quiesce()
+	}
+	return busy()
+}
+
+// zb_step(): run the guest's goroutines (and due timers) until quiescent.
+//
+//go:wasmexport zb_step
+func zbStep() int32 {
+	defer recoverExport(0, "step")
+	quiesce()
+	return busy()
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

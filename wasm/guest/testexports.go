@@ -1,0 +1,89 @@
+//go:build wasip1 && zbauth_testexports
+
+package main
+
+// Test-only exports, compiled in with -tags zbauth_testexports (the host
+// package's tests build such a module; zbauth.wasm never has them). They
+// let the tests play a misbehaving guest.
+
+import (
+	"context"
+
+	"github.com/zbauth/zbauth/core"
+)
+
+// zbtest_raw(call, client, url_ptr, url_len): a GET of an arbitrary URL
+// through the client's host transport, without the core's checks: the
+// host must refuse origins it was not configured for. Result payload: the
+// response body.
+//
+//go:wasmexport zbtest_raw
+func zbtestRaw(call, client int32, urlPtr uint32, urlLen int32) int32 {
+	defer recoverExport(call, "raw")
+	u, ok := borrow(urlPtr, urlLen)
+	if !ok {
+		finish(call, nil, nil, badBuffer("raw"))
+		return busy()
+	}
+	target := string(u)
+	startOp(call, "raw", 0, func(ctx context.Context) ([]byte, *core.Response, error) {
+		resp, err := hostTransport{client: client}.RoundTrip(ctx, &core.Request{Method: "GET", URL: target, MaxBody: 1 << 20})
+		if err != nil {
+			return nil, nil, &core.Error{Kind: core.KindTransport, Op: "raw", Msg: "request failed", Err: err}
+		}
+		return resp.Body, nil, nil
+	})
+	return busy()
+}
+
+// zbtest_forge(call, what): call a host import with a forged pointer or
+// length. what: 1 call_done with an out-of-range pointer, 2 call_done with
+// a huge length, 3 http_start with an out-of-range head, 4 http_start with
+// a negative body length other than -1. Returns the import's result (for
+// http_start) or 0.
+//
+//go:wasmexport zbtest_forge
+func zbtestForge(call, what int32) int32 {
+	switch what {
+	case 1:
+		hostCallDone(call, 0, 0xFFFF_FFF0, 64)
+	case 2:
+		hostCallDone(call, 0, 16, 0x7FFF_FFFF)
+	case 3:
+		return hostHTTPStart(1<<30, 1, 0xFFFF_0000, 0x10000, 0, -1, 0, 0)
+	case 4:
+		return hostHTTPStart(1<<30, 1, 16, 8, 16, -7, 0, 0)
+	}
+	return 0
+}
+
+// zbtest_panic(call): an operation whose goroutine panics; the guest
+// recovers and reports an INTERNAL error.
+//
+//go:wasmexport zbtest_panic
+func zbtestPanic(call int32) int32 {
+	defer recoverExport(call, "panic")
+	startOp(call, "panic", 0, func(context.Context) ([]byte, *core.Response, error) {
+		panic("test panic inside an operation")
+	})
+	return busy()
+}
+
+// zbtest_trap(): a panic on a goroutine nobody recovers: the Go runtime
+// aborts and the instance traps.
+//
+//go:wasmexport zbtest_trap
+func zbtestTrap() int32 {
+	go func() { panic("test panic on an unrecovered goroutine") }()
+	quiesce()
+	return busy()
+}
+
+// zbtest_spin(): never returns (for the host's export watchdog).
+//
+//go:wasmexport zbtest_spin
+func zbtestSpin() int32 {
+	for n := 0; ; n++ {
+		progress += uint64(n & 1)
+	}
+}

@@ -1,0 +1,256 @@
+//go:build wasip1
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/zbauth/zbauth/core"
+)
+
+// hostTransport is the guest's core.Transport. It performs no I/O: it
+// records the request with the host (http_start) and parks the calling
+// goroutine until the host delivers the answer (zb_http_done/zb_http_fail)
+// or the context ends (then it tells the host with http_abort).
+type hostTransport struct{ client int32 }
+
+// pendingHTTP is one request the host is performing.
+type pendingHTTP struct {
+	done chan httpReply // buffered: delivery never blocks the export
+}
+
+type httpReply struct {
+	resp *core.Response
+	err  error
+}
+
+// http_start results.
+const (
+	startOK       = 0
+	startRefused  = 1 // the origin is not one the host allows this client
+	startInvalid  = 2 // the host could not read or parse the request
+	startBusy     = 3 // too many requests in flight
+	startDisabled = 4 // the host is closing
+)
+
+// http_fail codes.
+const (
+	failTransport = 1
+	failTimeout   = 2
+	failTooLarge  = 3
+)
+
+func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	head, err := requestHead(r)
+	if err != nil {
+		return nil, err
+	}
+	var timeoutMS int32
+	if dl, ok := ctx.Deadline(); ok {
+		timeoutMS = int32(min(max(time.Until(dl).Milliseconds(), 1), math.MaxInt32))
+	}
+	maxBody := int32(min(max(r.MaxBody, 0), math.MaxInt32))
+	p := &pendingHTTP{done: make(chan httpReply, 1)}
+	state.mu.Lock()
+	state.nextReq++
+	if state.nextReq <= 0 {
+		state.nextReq = 1
+	}
+	id := state.nextReq
+	state.reqs[id] = p
+	state.mu.Unlock()
+	bodyLen := int32(-1)
+	if r.Body != nil {
+		bodyLen = int32(len(r.Body))
+	}
+	rc := hostHTTPStart(id, t.client, ptrOf(head), int32(len(head)), ptrOf(r.Body), bodyLen, maxBody, timeoutMS)
+	runtime.KeepAlive(head)
+	runtime.KeepAlive(r.Body)
+	progress++
+	if rc != startOK {
+		forget(id)
+		return nil, startError(rc)
+	}
+	select {
+	case rep := <-p.done:
+		return rep.resp, rep.err
+	case <-ctx.Done():
+		if forget(id) {
+			hostHTTPAbort(id)
+		}
+		progress++
+		return nil, ctx.Err()
+	}
+}
+
+// requestHead encodes the request line and headers for http_start:
+// "METHOD URL\n" then "Name: value\n" per header (wasm/ABI.md). A line
+// break inside a field would smuggle a header: refused.
+func requestHead(r *core.Request) ([]byte, error) {
+	n := len(r.Method) + len(r.URL) + 2
+	for k, v := range r.Header {
+		n += len(k) + len(v) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(append(append(append(b, r.Method...), ' '), r.URL...), '\n')
+	for k, v := range r.Header {
+		b = append(append(append(append(b, k...), ": "...), v...), '\n')
+	}
+	for _, s := range []string{r.Method, r.URL} {
+		if strings.ContainsAny(s, " \r\n") {
+			return nil, &hostError{msg: "the request line contains white space or a line break"}
+		}
+	}
+	for k, v := range r.Header {
+		if strings.ContainsAny(k, ": \r\n") || strings.ContainsAny(v, "\r\n") {
+			return nil, &hostError{msg: "a request header contains a line break"}
+		}
+	}
+	return b, nil
+}
+
+// parseHeaderLines decodes "Name: value\n" lines. Names are put in
+// canonical form (content-type → Content-Type), as net/http does, so a
+// host may pass them in any case.
+func parseHeaderLines(b []byte) (map[string]string, bool) {
+	h := make(map[string]string, 8)
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		k, v, ok := bytes.Cut(line, []byte{':'})
+		if !ok || len(k) == 0 {
+			return nil, false
+		}
+		key := canonicalHeader(k)
+		if _, dup := h[key]; !dup { // first value wins, as in the native transport
+			h[key] = string(bytes.TrimSpace(v))
+		}
+	}
+	return h, true
+}
+
+// forget drops a pending request and reports whether it was still there.
+func forget(id int32) bool {
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	_, ok := state.reqs[id]
+	delete(state.reqs, id)
+	return ok
+}
+
+// hostError is a failure the host reported. Timeout() makes the core
+// classify it as TIMEOUT; Unwrap exposes core.ErrBodyTooLarge.
+type hostError struct {
+	msg     string
+	timeout bool
+	wrapped error
+}
+
+func (e *hostError) Error() string { return e.msg }
+func (e *hostError) Timeout() bool { return e.timeout }
+func (e *hostError) Unwrap() error { return e.wrapped }
+
+func startError(rc int32) error {
+	switch rc {
+	case startRefused:
+		return &hostError{msg: "the host refused the request: its origin is not the configured token URL's or REST address's"}
+	case startInvalid:
+		return &hostError{msg: "the host could not read the request"}
+	case startBusy:
+		return &hostError{msg: "the host has too many requests in flight"}
+	case startDisabled:
+		return &hostError{msg: "the host is shutting down"}
+	}
+	return &hostError{msg: fmt.Sprintf("the host refused the request (code %d)", rc)}
+}
+
+func deliver(req int32, rep httpReply) int32 {
+	state.mu.Lock()
+	p := state.reqs[req]
+	delete(state.reqs, req)
+	state.mu.Unlock()
+	if p == nil {
+		return busy() // aborted or unknown: ignore
+	}
+	p.done <- rep
+	progress++
+	quiesce()
+	return busy()
+}
+
+// zb_http_done(req, status, head_ptr, head_len, body_ptr, body_len): the
+// host's answer to request req. head holds the response headers as
+// "Name: value\n" lines (canonical names, first value); body is the whole
+// body (already limited by the host). Both are copied before the export
+// returns.
+//
+//go:wasmexport zb_http_done
+func zbHTTPDone(req, status int32, headPtr uint32, headLen int32, bodyPtr uint32, bodyLen int32) int32 {
+	defer recoverExport(0, "http")
+	head, ok1 := borrow(headPtr, headLen)
+	body, ok2 := borrow(bodyPtr, bodyLen)
+	if !ok1 || !ok2 {
+		return deliver(req, httpReply{err: &hostError{msg: "the host passed an invalid response buffer"}})
+	}
+	h, ok := parseHeaderLines(head)
+	if !ok {
+		return deliver(req, httpReply{err: &hostError{msg: "the host passed malformed response headers"}})
+	}
+	resp := &core.Response{Status: int(status), Header: h, Body: append(make([]byte, 0, len(body)), body...)}
+	return deliver(req, httpReply{resp: resp})
+}
+
+// zb_http_fail(req, code, msg_ptr, msg_len): request req failed in the
+// host: code 1 transport, 2 timeout, 3 body too large. msg is the reason
+// (UTF-8; the core removes secrets before it reaches any error text).
+//
+//go:wasmexport zb_http_fail
+func zbHTTPFail(req, code int32, msgPtr uint32, msgLen int32) int32 {
+	defer recoverExport(0, "http")
+	msg := "the host's request failed"
+	if b, ok := borrow(msgPtr, msgLen); ok && len(b) > 0 {
+		msg = string(b)
+	}
+	e := &hostError{msg: msg}
+	switch code {
+	case failTimeout:
+		e.timeout = true
+	case failTooLarge:
+		e.wrapped = core.ErrBodyTooLarge
+	}
+	return deliver(req, httpReply{err: e})
+}
+
+// canonicalHeader is textproto.CanonicalMIMEHeaderKey for ASCII names
+// (without linking net/textproto).
+func canonicalHeader(k []byte) string {
+	b := make([]byte, len(k))
+	upper := true
+	for i, c := range k {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	return string(b)
+}

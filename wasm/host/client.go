@@ -1,0 +1,389 @@
+package host
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/jsonx"
+)
+
+// Client is one zbauth client living in the plugin: its token cache and
+// single-flight token request are the core's, inside the guest. It is
+// safe for concurrent use; share one per set of credentials.
+type Client struct {
+	p       *Plugin
+	cfg     []byte   // the config JSON as given (holds the secret); kept to recreate the guest client after a trap
+	origins []string // the only origins its requests may go to
+	tr      *core.HTTPTransport
+
+	// guarded by p.mu
+	gen    uint64 // instance generation the handle belongs to
+	handle int32
+	closed bool
+}
+
+// NewClient creates a client from the config JSON of core.ParseConfigJSON
+// (an empty document means "all from the environment", see WithEnv). The
+// config is validated by the guest's core; errors are *core.Error of kind
+// CONFIG. No network request is made.
+//
+// Ownership: cfg is copied; the caller may reuse it.
+func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
+	c := &Client{p: p, cfg: append([]byte(nil), cfg...)}
+	// The host resolves the same JSON with the same environment as the
+	// guest (the core's own code, not a copy of it) to learn which origins
+	// the client may reach, and builds the transport it will use for them
+	// (the configured CA and client certificates live on the host).
+	var hostErr error
+	if parsed, err := core.ParseConfigJSON(c.cfg); err != nil {
+		hostErr = err
+	} else if rc, err := parsed.Resolve(p.lookupEnv); err != nil {
+		hostErr = err
+	} else {
+		for _, u := range []string{rc.AuthorizationServerURL, rc.RESTAddress} {
+			if o, ok := originOf(u); ok {
+				c.origins = append(c.origins, o)
+			}
+		}
+		if c.tr, err = core.NewHTTPTransport(rc); err != nil {
+			return nil, err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	in, err := p.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.attach(in); err != nil {
+		return nil, err
+	}
+	if hostErr != nil { // the guest accepted what the host refused: never expected
+		c.detach()
+		return nil, &core.Error{Kind: core.KindInternal, Op: "config", Msg: "the plugin accepted a configuration the host could not resolve", Err: hostErr}
+	}
+	return c, nil
+}
+
+// attach creates the guest side of c in in. p.mu must be held.
+func (c *Client) attach(in *instance) error {
+	call := in.newCall()
+	in.syncCall, in.syncDone = call, false
+	err := in.withArgs([][]byte{c.cfg}, func(ptrs []uint32) error {
+		return in.drive(in.f.clientNew, api.EncodeI32(call), api.EncodeU32(ptrs[0]), api.EncodeI32(int32(len(c.cfg))))
+	})
+	in.syncCall = 0
+	if err != nil {
+		return err
+	}
+	if !in.syncDone {
+		return &core.Error{Kind: core.KindInternal, Op: "config", Msg: "the plugin did not answer zb_client_new"}
+	}
+	if in.syncErr != nil {
+		return in.syncErr
+	}
+	if in.syncStatus != 0 {
+		e, _ := decodeError("config", in.syncStatus, in.syncPayload)
+		return e
+	}
+	var out struct {
+		Client int32 `json:"client"`
+	}
+	if jsonx.Unmarshal(in.syncPayload, &out) != nil || out.Client <= 0 {
+		return &core.Error{Kind: core.KindInternal, Op: "config", Msg: "the plugin answered zb_client_new with a malformed payload"}
+	}
+	in.clients[out.Client] = c
+	c.gen, c.handle = in.gen, out.Client
+	return nil
+}
+
+// detach closes the guest side of c if it lives in the current instance.
+// p.mu must be held.
+func (c *Client) detach() {
+	in := c.p.inst
+	if in == nil || in.dead != nil || in.gen != c.gen {
+		return
+	}
+	delete(in.clients, c.handle)
+	in.drive(in.f.clientClose, api.EncodeI32(c.handle))
+}
+
+// Close ends the client. Calls in progress end with an ARGUMENT error;
+// so do later calls. Close is idempotent.
+func (c *Client) Close() error {
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.detach()
+	if c.tr != nil {
+		c.tr.CloseIdleConnections()
+	}
+	return nil
+}
+
+// allows reports whether the guest may send this client's request to u.
+func (c *Client) allows(u string) bool {
+	o, ok := originOf(u)
+	if !ok {
+		return false
+	}
+	for _, a := range c.origins {
+		if a == o {
+			return true
+		}
+	}
+	return false
+}
+
+// Token returns a valid access token (core.Client.Token in the guest). A
+// cached token costs one short export call.
+func (c *Client) Token(ctx context.Context) (string, error) {
+	var tok string
+	err := c.invoke(ctx, "token",
+		func(in *instance, h, call, ms int32) error {
+			return in.drive(in.f.token, api.EncodeI32(call), api.EncodeI32(h), api.EncodeI32(ms))
+		},
+		func(status int32, payload []byte) error {
+			if status != 0 {
+				e, _ := decodeError("token", status, payload)
+				return e
+			}
+			tok = string(payload)
+			return nil
+		})
+	return tok, err
+}
+
+// Topology fetches GET /v1/topology (core.Client.Topology in the guest).
+func (c *Client) Topology(ctx context.Context) (*core.Topology, error) {
+	var t *core.Topology
+	err := c.invoke(ctx, "topology",
+		func(in *instance, h, call, ms int32) error {
+			return in.drive(in.f.topology, api.EncodeI32(call), api.EncodeI32(h), api.EncodeI32(ms))
+		},
+		func(status int32, payload []byte) error {
+			if status != 0 {
+				e, _ := decodeError("topology", status, payload)
+				return e
+			}
+			var err error
+			if t, err = core.ParseTopology(payload); err != nil {
+				return &core.Error{Kind: core.KindInternal, Op: "topology", Msg: "the plugin returned a malformed topology", Err: err}
+			}
+			return nil
+		})
+	return t, err
+}
+
+// Do makes an authenticated request to the REST API (core.Client.Do in the
+// guest): method, a path relative to the REST address, and an optional
+// JSON body (nil: none). Like the core, a status of 400 or more returns the
+// response and a KindAPI error.
+//
+// Ownership: body is copied into the guest before Do waits.
+func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*core.Response, error) {
+	var resp *core.Response
+	err := c.invoke(ctx, "request",
+		func(in *instance, h, call, ms int32) error {
+			bodyLen := int32(-1)
+			if body != nil {
+				if int64(len(body)) > in.p.opts.maxRequestBody {
+					return &core.Error{Kind: core.KindArgument, Op: "request", Msg: "the request body exceeds the plugin's limit"}
+				}
+				bodyLen = int32(len(body))
+			}
+			return in.withArgs([][]byte{[]byte(method), []byte(path), body}, func(ptrs []uint32) error {
+				return in.drive(in.f.request, api.EncodeI32(call), api.EncodeI32(h), api.EncodeI32(ms),
+					api.EncodeU32(ptrs[0]), api.EncodeI32(int32(len(method))),
+					api.EncodeU32(ptrs[1]), api.EncodeI32(int32(len(path))),
+					api.EncodeU32(ptrs[2]), api.EncodeI32(bodyLen))
+			})
+		},
+		func(status int32, payload []byte) error {
+			if status != 0 {
+				e, r := decodeError("request", status, payload)
+				resp = r
+				return e
+			}
+			r, ok := parseResponsePayload(payload)
+			if !ok {
+				return &core.Error{Kind: core.KindInternal, Op: "request", Msg: "the plugin returned a malformed response"}
+			}
+			resp = r
+			return nil
+		})
+	return resp, err
+}
+
+// startFunc calls the operation's export for call with client handle h
+// and the caller's remaining time in ms (0: none). p.mu is held.
+type startFunc func(in *instance, h, call, ms int32) error
+
+// decodeFunc turns a call's status and payload into the operation's
+// result. On the synchronous path it runs under p.mu and payload is only
+// valid during the call.
+type decodeFunc func(status int32, payload []byte) error
+
+// invoke runs one operation: start it under the instance lock; if the
+// guest finished it within that export (a cached token), decode at once;
+// otherwise wait, without the lock, for its call_done — delivered by
+// whichever goroutine's export completes it — or for ctx.
+func (c *Client) invoke(ctx context.Context, op string, start startFunc, decode decodeFunc) error {
+	ms := remainingMS(ctx)
+	p := c.p
+	p.mu.Lock()
+	in, h, err := c.acquire(ctx, op)
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	call := in.newCall()
+	in.syncCall, in.syncDone = call, false
+	err = start(in, h, call, ms)
+	in.syncCall = 0
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	if in.syncDone {
+		if in.syncErr != nil {
+			err = in.syncErr
+		} else {
+			err = decode(in.syncStatus, in.syncPayload)
+		}
+		p.mu.Unlock()
+		return err
+	}
+	w := &waiter{ch: make(chan result, 1)}
+	in.calls[call] = w
+	p.mu.Unlock()
+
+	select {
+	case r := <-w.ch:
+		return finishResult(r, decode)
+	case <-ctx.Done():
+	}
+	// The caller gave up: cancel the guest's call. The guest reports it
+	// (as the core reports a cancelled context) within zb_cancel, normally.
+	p.mu.Lock()
+	if in.dead == nil && in.calls[call] == w {
+		in.drive(in.f.cancel, api.EncodeI32(call))
+	}
+	if in.calls[call] == w {
+		delete(in.calls, call)
+	}
+	p.mu.Unlock()
+	select {
+	case r := <-w.ch:
+		return finishResult(r, decode)
+	default:
+		return &core.Error{Kind: core.KindTimeout, Op: op, Msg: "request timed out or was cancelled", Err: ctx.Err()}
+	}
+}
+
+func finishResult(r result, decode decodeFunc) error {
+	if r.err != nil {
+		return r.err
+	}
+	return decode(r.status, r.payload)
+}
+
+// acquire returns the live instance and c's handle in it, creating either
+// as needed (after a trap, the client is recreated from its config).
+// p.mu must be held.
+func (c *Client) acquire(ctx context.Context, op string) (*instance, int32, error) {
+	if c.closed {
+		return nil, 0, &core.Error{Kind: core.KindArgument, Op: op, Msg: "client is closed"}
+	}
+	in, err := c.p.instance(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.gen != in.gen {
+		if err := c.attach(in); err != nil {
+			return nil, 0, err
+		}
+	}
+	return in, c.handle, nil
+}
+
+// remainingMS is ctx's remaining time in whole milliseconds, at least 1,
+// or 0 without a deadline.
+func remainingMS(ctx context.Context) int32 {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	ms := time.Until(dl).Milliseconds()
+	return int32(min(max(ms, 1), math.MaxInt32))
+}
+
+// errorJSON is the error payload (wasm/ABI.md, "Error payload").
+type errorJSON struct {
+	Kind             int           `json:"kind"`
+	KindName         string        `json:"kind_name"`
+	Op               string        `json:"op"`
+	Msg              string        `json:"msg"`
+	Status           int           `json:"status"`
+	OAuthError       string        `json:"oauth_error"`
+	OAuthDescription string        `json:"oauth_description"`
+	Problem          *core.Problem `json:"problem"`
+	Fields           []string      `json:"fields"`
+	Cause            string        `json:"cause"`
+	Text             string        `json:"text"`
+	Response         *responseJSON `json:"response"`
+}
+
+type responseJSON struct {
+	Status int               `json:"status"`
+	Header map[string]string `json:"header"`
+	Body   []byte            `json:"body"`
+}
+
+// decodeError rebuilds the guest's *core.Error from an error payload, and
+// the response attached to it (REST API errors of zb_request). Its Error()
+// text is the guest's; errors.Is finds core.ErrBodyTooLarge and the
+// context errors through the cause.
+func decodeError(op string, status int32, payload []byte) (*core.Error, *core.Response) {
+	var w errorJSON
+	if err := jsonx.Unmarshal(payload, &w); err != nil {
+		return &core.Error{Kind: core.Kind(status), Op: op, Msg: "the plugin reported an error with a malformed payload"}, nil
+	}
+	e := &core.Error{
+		Kind: core.Kind(status), Op: w.Op, Msg: w.Msg, Status: w.Status,
+		OAuthError: w.OAuthError, OAuthDescription: w.OAuthDescription,
+		Problem: w.Problem, Fields: w.Fields,
+	}
+	if w.Cause != "" {
+		e.Err = &guestCause{msg: w.Cause}
+	}
+	var resp *core.Response
+	if w.Response != nil {
+		resp = &core.Response{Status: w.Response.Status, Header: w.Response.Header, Body: w.Response.Body}
+		if resp.Body == nil {
+			resp.Body = []byte{}
+		}
+	}
+	return e, resp
+}
+
+// guestCause stands for the guest-side cause of an error: its text, and
+// the well-known sentinel errors it names.
+type guestCause struct{ msg string }
+
+func (g *guestCause) Error() string { return g.msg }
+
+func (g *guestCause) Is(target error) bool {
+	switch target {
+	case core.ErrBodyTooLarge, context.DeadlineExceeded, context.Canceled:
+		return strings.Contains(g.msg, target.Error())
+	}
+	return false
+}
