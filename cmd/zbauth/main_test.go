@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/devcluster"
+)
+
+const secretMarker = "SECRET-MARKER-abc123"
+
+// configVars are every variable the CLI reads; tests start from none.
+var configVars = []string{
+	core.EnvClientID, core.EnvClientSecret, core.EnvAuthorizationServerURL, core.EnvAudience,
+	core.EnvScope, core.EnvRESTAddress, core.EnvClusterRegion, core.EnvClusterID,
+	core.EnvCACertificatePath, core.EnvClientCertificatePath, core.EnvClientKeyPath,
+	core.EnvTokenCacheDir, core.EnvAllowInsecureHTTP,
+}
+
+// clearEnv unsets every configuration variable for the test.
+func clearEnv(t *testing.T) {
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
+// clusterEnv starts a dev cluster and points the environment at it.
+func clusterEnv(t *testing.T) *devcluster.Cluster {
+	t.Helper()
+	clearEnv(t)
+	cl, err := devcluster.Start(devcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	for _, kv := range cl.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return cl
+}
+
+// cli runs the CLI in-process and returns its exit code and output.
+func cli(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestTopology(t *testing.T) {
+	clusterEnv(t)
+	code, out, errOut := cli("topology")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if errOut != "" {
+		t.Errorf("stderr = %q", errOut)
+	}
+	for _, want := range []string{
+		"Cluster size: 3\n", "Partitions count: 3\n", "Replication factor: 3\n", "Gateway version: 8.7.0-dev\n", "Brokers:\n",
+		"  Broker 0 - zeebe-0.dev.local:26501\n", "  Broker 2 - zeebe-2.dev.local:26501\n",
+		"    Version: 8.7.0-dev\n", "    Partition 1 : Leader, Healthy\n", "    Partition 2 : Follower, Healthy\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	brokers := regexp.MustCompile(`(?m)^  Broker \d+ - \S+:\d+$`).FindAllString(out, -1)
+	partitions := regexp.MustCompile(`(?m)^    Partition \d+ : (Leader|Follower), Healthy$`).FindAllString(out, -1)
+	if len(brokers) != 3 || len(partitions) != 9 {
+		t.Errorf("%d broker lines and %d partition lines, want 3 and 9:\n%s", len(brokers), len(partitions), out)
+	}
+	if !strings.HasPrefix(out, "Cluster size: 3\n") {
+		t.Errorf("output does not start with the cluster size:\n%s", out)
+	}
+}
+
+func TestTopologyJSON(t *testing.T) {
+	cl := clusterEnv(t)
+	code, out, errOut := cli("topology", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if got["clusterSize"] != float64(3) {
+		t.Errorf("clusterSize = %v", got["clusterSize"])
+	}
+	// It is the REST API's own document.
+	tok := token(t)
+	req, _ := http.NewRequest("GET", cl.RESTAddress()+"/v1/topology", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var wire map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&wire); err != nil {
+		t.Fatal(err)
+	}
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(wire)
+	if !bytes.Equal(gb, wb) {
+		t.Errorf("topology --json =\n%s\nthe API sent\n%s", gb, wb)
+	}
+}
+
+// token runs `zbauth token` and returns the token it printed.
+func token(t *testing.T) string {
+	t.Helper()
+	code, out, errOut := cli("token")
+	if code != 0 {
+		t.Fatalf("token: exit %d, stderr %q", code, errOut)
+	}
+	if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("token output is not one line: %q", out)
+	}
+	return strings.TrimSuffix(out, "\n")
+}
+
+func TestToken(t *testing.T) {
+	cl := clusterEnv(t)
+	tok := token(t)
+	if tok == "" {
+		t.Fatal("empty token")
+	}
+	// The printed token is accepted by the REST API, as curl would send it.
+	req, _ := http.NewRequest("GET", cl.RESTAddress()+"/v2/topology", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("the API answered %d to the printed token", resp.StatusCode)
+	}
+}
+
+func TestWrongSecret(t *testing.T) {
+	clusterEnv(t)
+	t.Setenv(core.EnvClientSecret, secretMarker)
+	for _, cmd := range [][]string{{"token"}, {"topology"}, {"topology", "--json"}} {
+		code, out, errOut := cli(cmd...)
+		if code != 4 {
+			t.Errorf("%v: exit %d, want 4 (authentication)", cmd, code)
+		}
+		if out != "" {
+			t.Errorf("%v: stdout = %q", cmd, out)
+		}
+		if !strings.Contains(errOut, "invalid_client") {
+			t.Errorf("%v: stderr does not explain: %q", cmd, errOut)
+		}
+		if strings.Contains(errOut, secretMarker) {
+			t.Errorf("%v: stderr shows the secret: %q", cmd, errOut)
+		}
+	}
+}
+
+func TestMissingConfig(t *testing.T) {
+	clearEnv(t)
+	for _, cmd := range [][]string{{"token"}, {"topology"}} {
+		code, out, errOut := cli(cmd...)
+		if code != 3 {
+			t.Errorf("%v: exit %d, want 3 (configuration)", cmd, code)
+		}
+		if out != "" {
+			t.Errorf("%v: stdout = %q", cmd, out)
+		}
+		for _, v := range []string{core.EnvClientID, core.EnvClientSecret, core.EnvRESTAddress} {
+			if !strings.Contains(errOut, v) {
+				t.Errorf("%v: stderr does not mention %s: %q", cmd, v, errOut)
+			}
+		}
+	}
+}
+
+func TestAPIErrorExitCode(t *testing.T) {
+	cl := clusterEnv(t)
+	cl.AddFault(devcluster.Fault{Target: "api", Status: 403, Times: 1})
+	code, _, errOut := cli("topology")
+	if code != 5 || !strings.Contains(errOut, "403") {
+		t.Errorf("exit %d, stderr %q; want 5 and the status", code, errOut)
+	}
+}
+
+func TestTransportErrorExitCode(t *testing.T) {
+	clusterEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	t.Setenv(core.EnvRESTAddress, dead)
+	code, _, errOut := cli("topology")
+	if code != 6 {
+		t.Errorf("exit %d, stderr %q; want 6 (transport)", code, errOut)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for kind, want := range map[core.Kind]int{
+		core.KindArgument: 3, core.KindConfig: 3, core.KindAuth: 4, core.KindAPI: 5,
+		core.KindTransport: 6, core.KindTimeout: 7, core.KindInternal: 1,
+	} {
+		if got := exitCode(&core.Error{Kind: kind}); got != want {
+			t.Errorf("exitCode(%v) = %d, want %d", kind, got, want)
+		}
+	}
+	if got := exitCode(errors.New("not ours")); got != 1 {
+		t.Errorf("exitCode(foreign error) = %d, want 1", got)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{nil, 2, "usage: zbauth"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"topology", "extra"}, 2, ""},
+		{[]string{"topology", "--no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"token", "extra"}, 2, "usage: zbauth token"},
+		{[]string{"dev-cluster", "--no-such-flag"}, 2, "no-such-flag"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := cli(tt.args...)
+		if code != tt.code {
+			t.Errorf("%q: exit %d, want %d", tt.args, code, tt.code)
+		}
+		if out != "" {
+			t.Errorf("%q: stdout = %q", tt.args, out)
+		}
+		if !strings.Contains(errOut, tt.inStderr) {
+			t.Errorf("%q: stderr %q lacks %q", tt.args, errOut, tt.inStderr)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		if code, out, _ := cli(args...); code != 0 || !strings.Contains(out, "usage: zbauth") {
+			t.Errorf("%q: exit %d, stdout %q", args, code, out)
+		}
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if code, out, _ := cli(args...); code != 0 || out != "zbauth "+core.Version+"\n" {
+			t.Errorf("%q: exit %d, stdout %q", args, code, out)
+		}
+	}
+}
+
+// TestHelperProcess is not a test: `zbauth dev-cluster -- <this binary>`
+// runs it as the child command, which then acts as the CLI.
+func TestHelperProcess(t *testing.T) {
+	args, ok := os.LookupEnv("ZBAUTH_TEST_HELPER_ARGS")
+	if !ok {
+		t.Skip("only run as a child process")
+	}
+	os.Exit(run(strings.Fields(args), os.Stdout, os.Stderr))
+}
+
+// dev-cluster -- cmd runs cmd with the cluster's environment and exits
+// with cmd's status.
+func TestDevClusterRunsCommand(t *testing.T) {
+	clearEnv(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := []string{exe, "-test.run=^TestHelperProcess$"}
+
+	t.Setenv("ZBAUTH_TEST_HELPER_ARGS", "topology")
+	code, out, errOut := cli(append([]string{"dev-cluster", "--"}, child...)...)
+	if code != 0 || !strings.Contains(out, "Cluster size: 3") {
+		t.Errorf("dev-cluster -- topology: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+
+	// The child's exit status is passed on.
+	t.Setenv("ZBAUTH_TEST_HELPER_ARGS", "frobnicate")
+	if code, _, _ := cli(append([]string{"dev-cluster", "--"}, child...)...); code != 2 {
+		t.Errorf("dev-cluster -- <exit 2>: exit %d", code)
+	}
+
+	// The cluster's credentials reach the child, overriding the caller's.
+	t.Setenv("ZBAUTH_TEST_HELPER_ARGS", "token")
+	t.Setenv(core.EnvClientSecret, "wrong")
+	code, out, errOut = cli(append([]string{"dev-cluster", "--client-secret", "other-secret", "--"}, child...)...)
+	if code != 0 || strings.TrimSpace(out) == "" {
+		t.Errorf("dev-cluster --client-secret: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	// A command that cannot be started.
+	code, _, errOut = cli("dev-cluster", "--", "/nonexistent/zbauth-test-command")
+	if code != 1 || errOut == "" {
+		t.Errorf("missing command: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8080/oauth/token": "http://127.0.0.1:8080/oauth/token",
+		"":                                  "''",
+		"a b":                               "'a b'",
+		"it's":                              `'it'\''s'`,
+		"$(rm -rf /)":                       "'$(rm -rf /)'",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

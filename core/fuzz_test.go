@@ -1,0 +1,285 @@
+package core_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/jsonx"
+)
+
+// Seed corpora: f.Add below, plus the files in testdata/fuzz/<FuzzName>/.
+
+// clientSecretValues returns every string value of a "client_secret" key
+// (matched case-insensitively, as the decoder does) at any depth, read by
+// encoding/json's tokenizer up to the first syntax error.
+func clientSecretValues(data []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var out []string
+	type level struct{ object, wantKey bool }
+	var stack []level
+	lastKey := ""
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return out
+		}
+		top := len(stack) - 1
+		isValue := true
+		if top >= 0 && stack[top].object {
+			if stack[top].wantKey {
+				if k, ok := tok.(string); ok {
+					stack[top].wantKey = false
+					lastKey = k
+					continue
+				}
+				isValue = false // the closing brace
+			} else {
+				stack[top].wantKey = true
+			}
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				stack = append(stack, level{object: v == '{', wantKey: v == '{'})
+			} else {
+				stack = stack[:top]
+			}
+		case string:
+			if isValue && top >= 0 && stack[top].object && strings.EqualFold(lastKey, "client_secret") {
+				out = append(out, v)
+			}
+		}
+	}
+}
+
+// configErrorTexts are every fixed message ParseConfigJSON may return; a
+// "secret" that is part of one of them cannot be kept out.
+var configErrorTexts = []string{
+	"zbauth: config: invalid config JSON: malformed JSON",
+	"zbauth: config: invalid config JSON: a key or value is invalid",
+	"zbauth: config: timeout_ms must be between 0 and 86400000",
+}
+
+func validUTF8(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func FuzzParseConfigJSON(f *testing.F) {
+	for _, s := range []string{
+		``, `{}`, `null`, ` `,
+		`{"client_id":"id","client_secret":"secret","authorization_server_url":"https://login.example/oauth/token",` +
+			`"audience":"zeebe.camunda.io","scope":"s","rest_address":"https://bru-2.zeebe.camunda.io/abc","timeout_ms":1500,` +
+			`"ca_certificate_path":"/ca.pem","client_certificate_path":"/c.pem","client_key_path":"/k.pem",` +
+			`"allow_insecure_http":true,"token_cache_dir":"/tmp/c","max_body_bytes":1024}`,
+		`{"client_secret":"SECRET-MARKER-abc123","SECRET-MARKER-abc123":1}`,
+		`{"client_secret":"98765432109876543210","timeout_ms":98765432109876543210}`,
+		`{"client_secret":"SECRET-MARKER-abc123"`,
+		`{"client_secret":"SECRET-MARKER-abc123",}`,
+		`{"CLIENT_SECRET":"x","clientSecret":"y"}`,
+		`{"timeout_ms":-1}`, `{"timeout_ms":1.5}`, `{"timeout_ms":"10"}`,
+		`{"client_id":["a"],"client_secret":{"v":"SECRET-MARKER-abc123"}}`,
+		`{"a":1} {"b":2}`, `[`, `"\ud800"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := core.ParseConfigJSON(data)
+		if err != nil {
+			var e *core.Error
+			if !errors.As(err, &e) || e.Kind != core.KindConfig {
+				t.Fatalf("error %T %v is not a KindConfig *core.Error", err, err)
+			}
+			text := err.Error() + "\n" + fmtAll(err)
+		secrets:
+			for _, s := range clientSecretValues(data) {
+				if len(s) < 4 {
+					continue
+				}
+				for _, fixed := range configErrorTexts {
+					if strings.Contains(fixed, s) {
+						continue secrets
+					}
+				}
+				if strings.Contains(text, s) {
+					t.Fatalf("error text contains the client_secret %q:\n%s", s, text)
+				}
+			}
+			if cfg != (core.Config{}) {
+				t.Fatalf("a Config alongside an error: %v", cfg)
+			}
+			return
+		}
+		if cfg.Timeout < 0 {
+			t.Fatalf("negative timeout %v", cfg.Timeout)
+		}
+		// The JSON form reads back as the same Config, the secret redacted.
+		if !validUTF8(cfg.ClientID, cfg.ClientSecret, cfg.AuthorizationServerURL, cfg.Audience, cfg.Scope,
+			cfg.RESTAddress, cfg.CACertificatePath, cfg.ClientCertificatePath, cfg.ClientKeyPath, cfg.TokenCacheDir) {
+			return // the encoder replaces invalid UTF-8
+		}
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("MarshalJSON: %v", err)
+		}
+		back, err := core.ParseConfigJSON(b)
+		if err != nil {
+			t.Fatalf("ParseConfigJSON(MarshalJSON(cfg)) = %v\n%s", err, b)
+		}
+		if cfg.ClientSecret == "" {
+			if !reflect.DeepEqual(back, cfg) {
+				t.Fatalf("round trip:\n got %#v\nwant %#v", back, cfg)
+			}
+		} else if back.ClientSecret != "[REDACTED]" || back.Timeout != cfg.Timeout {
+			t.Fatalf("round trip: secret %q, timeout %v; want [REDACTED], %v", back.ClientSecret, back.Timeout, cfg.Timeout)
+		}
+	})
+}
+
+// tokenErrorTexts are the fixed parts of ParseTokenResponse's errors.
+var tokenErrorTexts = "zbauth: token: [REDACTED] " +
+	"token endpoint refused the request; token endpoint sent malformed JSON; " +
+	"token response has no access_token; token_type is not Bearer; " +
+	"token endpoint answered with a redirect, which is not followed because the request carries the client secret; configure the final token URL"
+
+func FuzzParseTokenResponse(f *testing.F) {
+	seeds := []struct {
+		status int
+		body   string
+	}{
+		{200, `{"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.sig","token_type":"Bearer","expires_in":300}`},
+		{200, `{"access_token":"opaque","token_type":"bearer","expires_in":"300"}`},
+		{200, `{"access_token":"opaque","expires_in":null}`},
+		{200, `{"access_token":"TOKEN-MARKER-xyz789","token_type":"TOKEN-MARKER-xyz789"}`},
+		{200, `{"token_type":"Bearer"}`},
+		{200, `{"access_token":"t","expires_in":"soon"}`},
+		{200, `{"access_token":"t","expires_in":1e400}`},
+		{200, `not json`},
+		{401, `{"error":"invalid_client","error_description":"bad credentials"}`},
+		{400, `{"access_token":"TOKEN-MARKER-xyz789","error":"TOKEN-MARKER-xyz789","error_description":"x TOKEN-MARKER-xyz789 y"}`},
+		{429, ``},
+		{302, ``},
+		{503, `<html>`},
+		{-1, `{}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.status, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		r, err := core.ParseTokenResponse(status, body)
+		if err == nil {
+			if status < 200 || status > 299 {
+				t.Fatalf("status %d accepted", status)
+			}
+			if r.AccessToken == "" || r.ExpiresIn < 0 {
+				t.Fatalf("accepted %#v", r)
+			}
+			if tt := r.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
+				t.Fatalf("token_type %q accepted", tt)
+			}
+			// Formatting never depends on the token.
+			blank := r
+			blank.AccessToken = "x"
+			if fmtAll(r) != fmtAll(blank) {
+				t.Fatalf("formatting a TokenResponse shows the token: %s", fmtAll(r))
+			}
+			return
+		}
+		var e *core.Error
+		if !errors.As(err, &e) || e.Kind != core.KindAuth || e.Status != status {
+			t.Fatalf("error %#v is not a KindAuth error with status %d", err, status)
+		}
+		if r != (core.TokenResponse{}) {
+			t.Fatalf("a TokenResponse alongside an error")
+		}
+		var w struct {
+			AccessToken *string `json:"access_token"`
+		}
+		if jsonx.Unmarshal(body, &w) != nil || w.AccessToken == nil {
+			return
+		}
+		tok := *w.AccessToken
+		fixed := tokenErrorTexts + " (HTTP " + strconv.Itoa(status) + ")"
+		if len(tok) < 4 || strings.ContainsAny(tok, `:()[]" `) || strings.Contains(fixed, tok) {
+			return // not a plausible token, or part of our own wording
+		}
+		if text := err.Error() + "\n" + fmtAll(err); strings.Contains(text, tok) {
+			t.Fatalf("error text contains the access token %q:\n%s", tok, text)
+		}
+	})
+}
+
+func FuzzParseTopology(f *testing.F) {
+	for _, s := range []string{
+		`{"brokers":[{"nodeId":0,"host":"zeebe-0","port":26501,"version":"8.7.0","partitions":[{"partitionId":1,"role":"leader","health":"healthy"}]}],` +
+			`"clusterSize":1,"partitionsCount":1,"replicationFactor":1,"gatewayVersion":"8.7.0"}`,
+		`{}`, `null`, `[]`, `{"brokers":null}`, `{"brokers":[null,{"partitions":null}]}`,
+		`{"clusterSize":"3"}`, `{"clusterSize":1e3}`, `{"unknown":{"deep":[[[]]]}}`, `{"brokers":[{"nodeId":-1}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		top, err := core.ParseTopology(body)
+		if err != nil {
+			if top != nil {
+				t.Fatalf("a topology alongside an error")
+			}
+			return
+		}
+		if top.Brokers == nil {
+			t.Fatalf("nil Brokers")
+		}
+		strs := []string{top.GatewayVersion}
+		for _, b := range top.Brokers {
+			if b.Partitions == nil {
+				t.Fatalf("nil Partitions")
+			}
+			strs = append(strs, b.Host, b.Version)
+			for _, p := range b.Partitions {
+				strs = append(strs, p.Role, p.Health)
+			}
+		}
+		out, err := top.JSON()
+		if err != nil {
+			t.Fatalf("JSON: %v", err)
+		}
+		if !validUTF8(strs...) {
+			return
+		}
+		again, err := core.ParseTopology(out)
+		if err != nil || !reflect.DeepEqual(again, top) {
+			t.Fatalf("round trip: %v\n got %+v\nwant %+v\n%s", err, again, top, out)
+		}
+	})
+}
+
+func FuzzParseProblem(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"about:blank","title":"Forbidden","status":403,"detail":"no","instance":"/v1/topology"}`,
+		`{"title":"t"}`, `{"status":500}`, `{}`, `null`, `[]`, `{"title":null,"detail":""}`, `{"title":1}`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p := core.ParseProblem(body)
+		if p == nil {
+			return
+		}
+		if p.Title == "" && p.Detail == "" && p.Type == "" {
+			t.Fatalf("an empty problem: %+v", p)
+		}
+		// An error carrying it renders.
+		_ = (&core.Error{Kind: core.KindAPI, Problem: p, Status: p.Status}).Error()
+	})
+}

@@ -1,0 +1,585 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/devcluster"
+)
+
+func TestParseTokenResponse(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		body     string
+		wantTok  string
+		wantType string
+		wantExp  time.Duration
+	}{
+		{"numeric expires_in", 200, `{"access_token":"a.b.c","token_type":"Bearer","expires_in":300}`, "a.b.c", "Bearer", 300 * time.Second},
+		{"string expires_in", 200, `{"access_token":"a.b.c","token_type":"Bearer","expires_in":"300"}`, "a.b.c", "Bearer", 300 * time.Second},
+		{"fractional expires_in", 200, `{"access_token":"t","expires_in":1.5}`, "t", "", 1500 * time.Millisecond},
+		{"no expires_in", 200, `{"access_token":"t","token_type":"Bearer"}`, "t", "Bearer", 0},
+		{"null expires_in", 200, `{"access_token":"t","expires_in":null}`, "t", "", 0},
+		{"lower-case bearer", 200, `{"access_token":"t","token_type":"bearer","expires_in":60}`, "t", "bearer", time.Minute},
+		{"upper-case bearer", 200, `{"access_token":"t","token_type":"BEARER","expires_in":60}`, "t", "BEARER", time.Minute},
+		{"opaque token, not a JWT", 200, `{"access_token":"opaque_8f3e!~","token_type":"Bearer"}`, "opaque_8f3e!~", "Bearer", 0},
+		{"other 2xx and extra fields", 201, `{"access_token":"t","scope":"x","id_token":null,"refresh_expires_in":0}`, "t", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := core.ParseTokenResponse(tt.status, []byte(tt.body))
+			if err != nil {
+				t.Fatalf("ParseTokenResponse: %v", err)
+			}
+			if got.AccessToken != tt.wantTok || got.TokenType != tt.wantType || got.ExpiresIn != tt.wantExp {
+				t.Errorf("got token %q type %q expires %v, want %q %q %v",
+					got.AccessToken, got.TokenType, got.ExpiresIn, tt.wantTok, tt.wantType, tt.wantExp)
+			}
+		})
+	}
+}
+
+func TestParseTokenResponseErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		body      string
+		oauthErr  string
+		oauthDesc string
+	}{
+		{"missing access_token", 200, `{"token_type":"Bearer","expires_in":60}`, "", ""},
+		{"empty access_token", 200, `{"access_token":"","token_type":"Bearer"}`, "", ""},
+		{"null access_token", 200, `{"access_token":null}`, "", ""},
+		{"2xx carrying an OAuth error", 200, `{"error":"invalid_scope","error_description":"no such scope"}`, "invalid_scope", "no such scope"},
+		{"mac token type", 200, `{"access_token":"t","token_type":"mac"}`, "", ""},
+		{"malformed JSON", 200, `{"access_token":"t"`, "", ""},
+		{"not JSON", 200, `<html>login</html>`, "", ""},
+		{"JSON array", 200, `["t"]`, "", ""},
+		{"empty body", 200, ``, "", ""},
+		{"escape at end of input", 200, `{"\`, "", ""}, // made goccy/go-json read out of bounds
+		{"escape at end of input, error status", 400, `{"\`, "", ""},
+		{"nul is not null", 200, `nul`, "", ""},
+		{"bad expires_in string", 200, `{"access_token":"t","expires_in":"soon"}`, "", ""},
+		{"negative expires_in", 200, `{"access_token":"t","expires_in":-5}`, "", ""},
+		{"401 with OAuth error", 401, `{"error":"invalid_client","error_description":"client authentication failed"}`, "invalid_client", "client authentication failed"},
+		{"400 with OAuth error only", 400, `{"error":"invalid_request"}`, "invalid_request", ""},
+		{"500 with HTML", 500, `<h1>oops</h1>`, "", ""},
+		{"non-2xx even with a token", 403, `{"access_token":"t","token_type":"Bearer"}`, "", ""},
+		{"redirect", 302, ``, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := core.ParseTokenResponse(tt.status, []byte(tt.body))
+			e := asError(t, err, core.KindAuth)
+			if got.AccessToken != "" {
+				t.Errorf("AccessToken = %q alongside an error", got.AccessToken)
+			}
+			if e.Status != tt.status {
+				t.Errorf("Status = %d, want %d", e.Status, tt.status)
+			}
+			if e.OAuthError != tt.oauthErr || e.OAuthDescription != tt.oauthDesc {
+				t.Errorf("OAuth fields = %q / %q, want %q / %q", e.OAuthError, e.OAuthDescription, tt.oauthErr, tt.oauthDesc)
+			}
+			if tt.oauthErr != "" && !strings.Contains(e.Error(), tt.oauthErr) {
+				t.Errorf("message %q does not carry the OAuth error", e)
+			}
+		})
+	}
+}
+
+// Server-supplied text is shortened and stripped of control characters
+// before it reaches an error message (no terminal escapes, no log forging).
+func TestParseTokenResponseSanitisesServerText(t *testing.T) {
+	long := strings.Repeat("d", 5000)
+	_, err := core.ParseTokenResponse(400, []byte(`{"error":"bad\u001b[31m\nnews","error_description":"`+long+`"}`))
+	e := asError(t, err, core.KindAuth)
+	if strings.ContainsAny(e.Error(), "\x1b\n") {
+		t.Errorf("control characters reach the message: %q", e.Error())
+	}
+	if len(e.OAuthDescription) > 1000 {
+		t.Errorf("OAuthDescription is %d bytes long; server text must be capped", len(e.OAuthDescription))
+	}
+}
+
+// The token response's String and GoString never show the token.
+func TestTokenResponseRedacts(t *testing.T) {
+	r, err := core.ParseTokenResponse(200, []byte(`{"access_token":"TOKEN-MARKER-xyz789","token_type":"Bearer","expires_in":60}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fmtAll(r); strings.Contains(s, "TOKEN-MARKER-xyz789") {
+		t.Errorf("formatting a TokenResponse leaks the token: %s", s)
+	}
+}
+
+func TestTokenRequestFormDevCluster(t *testing.T) {
+	t.Parallel()
+	for _, scope := range []string{"", "zeebe:read zeebe:write"} {
+		cl := startCluster(t, devcluster.Options{})
+		cfg := clusterConfig(cl)
+		cfg.Scope = scope
+		c := newClient(t, cfg)
+		if _, err := c.Token(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatalf("Token: %v", err)
+		}
+		want := map[string]string{
+			"grant_type":    "client_credentials",
+			"audience":      cl.Options().Audience,
+			"client_id":     cl.Options().ClientID,
+			"client_secret": "(set)",
+		}
+		if scope != "" {
+			want["scope"] = scope
+		}
+		if got := cl.Stats().LastTokenForm; !reflect.DeepEqual(got, want) {
+			t.Errorf("scope %q: token form = %v, want %v", scope, got, want)
+		}
+	}
+}
+
+func TestTokenRequestWire(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		method, ctype, auth string
+		form                url.Values
+	}
+	got := make(chan seen, 1)
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		form, _ := url.ParseQuery(string(b))
+		got <- seen{r.Method, r.Header.Get("Content-Type"), r.Header.Get("Authorization"), form}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"opaque","token_type":"Bearer","expires_in":3600}`))
+	})
+	c := newClient(t, core.Config{
+		ClientID: "my id", ClientSecret: "s3cr&t=+/ x", Audience: "aud",
+		AuthorizationServerURL: srv.URL + "/token", RESTAddress: "http://127.0.0.1:1",
+	})
+	tok, err := c.Token(ctxTimeout(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "opaque" {
+		t.Errorf("Token = %q, want the server's opaque token", tok)
+	}
+	s := <-got
+	if s.method != http.MethodPost {
+		t.Errorf("method = %s, want POST", s.method)
+	}
+	if s.ctype != "application/x-www-form-urlencoded" {
+		t.Errorf("Content-Type = %q", s.ctype)
+	}
+	if s.auth != "" {
+		t.Errorf("token request carries an Authorization header: %q", s.auth)
+	}
+	want := url.Values{
+		"grant_type": {"client_credentials"}, "audience": {"aud"},
+		"client_id": {"my id"}, "client_secret": {"s3cr&t=+/ x"},
+	}
+	if !reflect.DeepEqual(s.form, want) {
+		t.Errorf("form = %v, want %v", s.form, want)
+	}
+}
+
+// Tokens are cached: many calls, one request.
+func TestTokenIsCached(t *testing.T) {
+	t.Parallel()
+	cl, c := clusterClient(t)
+	ctx := ctxTimeout(t, 10*time.Second)
+	first, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		tok, err := c.Token(ctx)
+		if err != nil || tok != first {
+			t.Fatalf("Token = %q, %v; want the cached token", tok, err)
+		}
+	}
+	if _, err := c.Topology(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+}
+
+func TestSingleFlightColdCache(t *testing.T) {
+	t.Parallel()
+	cl, c := clusterClient(t)
+	// Hold the one request open so that every caller arrives while it runs.
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 200, Times: 1})
+	const callers = 1000
+	start := make(chan struct{})
+	toks := make([]string, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	ctx := ctxTimeout(t, 20*time.Second)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			toks[i], errs[i] = c.Token(ctx)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if toks[i] == "" || toks[i] != toks[0] {
+			t.Fatalf("caller %d got %q, caller 0 got %q", i, toks[i], toks[0])
+		}
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("token requests = %d, want exactly 1 for %d concurrent callers", n, callers)
+	}
+}
+
+// In the refresh window the cached token is still good: callers get it at
+// once while exactly one background request renews it.
+//
+// Not parallel: it measures per-call latency.
+func TestEarlyRefreshDoesNotBlock(t *testing.T) {
+	cl, c := clusterClient(t)
+	// expires_in 4 s: the default margin (30 s) is capped at a quarter of the
+	// lifetime, so the refresh window opens after 3 s.
+	cl.SetTokenLifetime(4 * time.Second)
+	ctx := ctxTimeout(t, 20*time.Second)
+	before := time.Now()
+	old, err := c.Token(ctx)
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	windowOpen := after.Add(3*time.Second + 20*time.Millisecond) // surely in the window
+	expiry := before.Add(4 * time.Second)                        // surely not yet expired before this
+	hardStop := expiry.Add(-50 * time.Millisecond)
+	if hardStop.Sub(windowOpen) < 600*time.Millisecond {
+		t.Fatalf("the first token request took %v; too slow to run this test", after.Sub(before))
+	}
+
+	// Still fresh just before the window: no request, not even in the
+	// background (given 100 ms to show up).
+	time.Sleep(time.Until(after.Add(2800 * time.Millisecond)))
+	if tok, err := c.Token(ctx); err != nil || tok != old {
+		t.Fatalf("before the window: Token = %q, %v; want the cached token", tok, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Fatalf("token requests before the refresh window = %d, want 1", n)
+	}
+
+	// The refresh request will take 500 ms.
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 500, Times: 1})
+	time.Sleep(time.Until(windowOpen))
+	loopStart := time.Now()
+
+	const workers = 8
+	type result struct {
+		maxLatency time.Duration
+		calls      int
+		preempted  int // samples discarded: the OS switched the thread out
+		oldSeen    int
+		last       string
+		err        error
+	}
+	results := make([]result, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One thread per worker, so that preemptions() is about this
+			// goroutine's calls.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			r := &results[w]
+			sawNew := false
+			for {
+				now := time.Now()
+				if now.After(hardStop) || (sawNew && now.Sub(loopStart) >= 700*time.Millisecond) {
+					return
+				}
+				p0 := preemptions()
+				t0 := time.Now()
+				tok, err := c.Token(ctx)
+				d := time.Since(t0)
+				r.calls++
+				if preemptions() != p0 {
+					r.preempted++
+				} else if d > r.maxLatency {
+					r.maxLatency = d
+				}
+				switch {
+				case err != nil:
+					r.err = err
+					return
+				case tok == old:
+					if sawNew {
+						r.err = errors.New("got the old token after the new one")
+						return
+					}
+					r.oldSeen++
+				default:
+					sawNew = true
+				}
+				r.last = tok
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+	}
+	wg.Wait()
+
+	oldSeen, measured := 0, 0
+	for w, r := range results {
+		if r.err != nil {
+			t.Fatalf("worker %d: %v", w, r.err)
+		}
+		measured += r.calls - r.preempted
+		t.Logf("worker %d: %d calls (%d preempted by the OS), max latency %v", w, r.calls, r.preempted, r.maxLatency)
+		if r.maxLatency > time.Millisecond {
+			t.Errorf("worker %d waited %v in one Token call during the refresh; callers must not wait for an early refresh", w, r.maxLatency)
+		}
+		if r.last == old || r.last == "" {
+			t.Errorf("worker %d never got the new token before the old one expired", w)
+		}
+		oldSeen += r.oldSeen
+	}
+	if measured < 100 {
+		t.Errorf("only %d calls ran without the OS preempting them; the machine is too loaded to measure", measured)
+	}
+	if oldSeen == 0 {
+		t.Errorf("no caller got the old token in the refresh window; the window was not exercised")
+	}
+	if n := cl.Stats().TokenRequests; n != 2 {
+		t.Errorf("token requests = %d, want 2 (exactly one refresh)", n)
+	}
+	tok, err := c.Token(ctx)
+	if err != nil || tok != results[0].last {
+		t.Errorf("after the refresh: Token = %q, %v; want the new token", tok, err)
+	}
+}
+
+// A token past its expiry is never handed out: callers wait, and they all
+// share one request.
+func TestExpiredTokenCallersWaitAndShare(t *testing.T) {
+	t.Parallel()
+	cl, c := clusterClient(t)
+	cl.SetTokenLifetime(time.Second)
+	ctx := ctxTimeout(t, 20*time.Second)
+	before := time.Now()
+	old, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(before.Add(1100 * time.Millisecond)))
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 300, Times: 1})
+
+	const callers = 50
+	toks := make([]string, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			toks[i], errs[i] = c.Token(ctx)
+		}()
+	}
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if toks[i] == old {
+			t.Fatalf("caller %d got the expired token", i)
+		}
+		if toks[i] != toks[0] {
+			t.Fatalf("callers got different tokens: %q vs %q", toks[i], toks[0])
+		}
+	}
+	if n := cl.Stats().TokenRequests; n != 2 {
+		t.Errorf("token requests = %d, want 2 (the first and one shared renewal)", n)
+	}
+}
+
+// WithRefreshMargin moves the refresh window; the default is capped at a
+// quarter of the lifetime.
+func TestRefreshMargin(t *testing.T) {
+	t.Parallel()
+	cl, c := clusterClient(t, core.WithRefreshMargin(200*time.Millisecond))
+	cl.SetTokenLifetime(4 * time.Second)
+	ctx := ctxTimeout(t, 20*time.Second)
+	old, err := c.Token(ctx)
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past where the default margin would refresh (3 s), before 3.8 s.
+	time.Sleep(time.Until(after.Add(3300 * time.Millisecond)))
+	if tok, _ := c.Token(ctx); tok != old {
+		t.Fatalf("Token changed before the 200 ms margin")
+	}
+	time.Sleep(100 * time.Millisecond) // time for a wrongly started refresh to show
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Fatalf("token requests = %d before the 200 ms margin, want 1", n)
+	}
+	// In the window: the old token now, a new one soon.
+	time.Sleep(time.Until(after.Add(3820 * time.Millisecond)))
+	var tok string
+	for tok == "" || tok == old {
+		if tok, err = c.Token(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := cl.Stats().TokenRequests; n != 2 {
+		t.Errorf("token requests = %d, want 2", n)
+	}
+}
+
+// A negative margin must not make the client hand out expired tokens.
+func TestNegativeRefreshMarginNeverServesExpired(t *testing.T) {
+	t.Parallel()
+	cl, c := clusterClient(t, core.WithRefreshMargin(-time.Hour))
+	cl.SetTokenLifetime(time.Second)
+	ctx := ctxTimeout(t, 10*time.Second)
+	before := time.Now()
+	old, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(before.Add(1100 * time.Millisecond)))
+	tok, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok == old {
+		t.Errorf("Token returned a token past its expires_in")
+	}
+}
+
+// At most one token request per second, however many callers ask and
+// however often it fails.
+func TestTokenRequestRateLimit(t *testing.T) {
+	t.Parallel()
+	// Refusals, not remembered: every failed call could start a new request.
+	cl, c := clusterClient(t, core.WithAuthErrorCooldown(0))
+	cl.AddFault(devcluster.Fault{Target: "token", Status: 401}) // every request, until cleared
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(start) < 1500*time.Millisecond {
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				_, err := c.Token(ctx)
+				cancel()
+				if err == nil {
+					t.Error("Token succeeded against a failing endpoint")
+					return
+				}
+				if k := core.KindOf(err); k != core.KindAuth && k != core.KindTimeout {
+					t.Errorf("error kind %v: %v", k, err)
+					return
+				}
+				failures.Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	n := cl.Stats().TokenRequests
+	if limit := int64(elapsed/time.Second) + 1; n < 1 || n > limit {
+		t.Errorf("%d token requests in %v from %d failed calls; want at most %d", n, elapsed, failures.Load(), limit)
+	}
+	// Once the endpoint recovers, the next request succeeds.
+	cl.ClearFaults()
+	if _, err := c.Token(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Errorf("Token after recovery: %v", err)
+	}
+}
+
+// A failed request is reported to every caller waiting on it.
+func TestTokenErrorSharedByWaiters(t *testing.T) {
+	t.Parallel()
+	cl, c := clusterClient(t)
+	cl.AddFault(devcluster.Fault{Target: "token", Status: 401, DelayMS: 100, Times: 1})
+	ctx := ctxTimeout(t, 10*time.Second)
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Token(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		e := asError(t, err, core.KindAuth)
+		if e.Status != 401 || e.OAuthError != "invalid_client" {
+			t.Errorf("caller %d: status %d, OAuth error %q", i, e.Status, e.OAuthError)
+		}
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+}
+
+// TryToken never waits: with no cached token it starts the request and
+// says so; the token lands in the cache for the next call.
+func TestTryToken(t *testing.T) {
+	t.Parallel()
+	cl, c := clusterClient(t)
+	ctx := ctxTimeout(t, 10*time.Second)
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 300, Times: 1})
+	for range 10 {
+		_, err := c.TryToken()
+		asError(t, err, core.KindTimeout)
+	}
+	tok, err := c.Token(ctx) // joins the request TryToken started
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.TryToken(); err != nil || got != tok {
+		t.Errorf("TryToken with a cached token = %q, %v; want %q", got, err, tok)
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+
+	// A refusal is reported as such, from memory.
+	cfg := clusterConfig(cl)
+	cfg.ClientSecret = "wrong"
+	bad := newClient(t, cfg)
+	_, err = bad.Token(ctx)
+	asError(t, err, core.KindAuth)
+	_, err = bad.TryToken()
+	asError(t, err, core.KindAuth)
+	if n := cl.Stats().TokenRequests; n != 2 {
+		t.Errorf("token requests = %d, want 2", n)
+	}
+
+	c.Close()
+	_, err = c.TryToken()
+	asError(t, err, core.KindArgument)
+}
