@@ -76,6 +76,9 @@ type tokenSource struct {
 	cooldown     time.Duration
 	refused      *flight // a finished flight carrying the refusal
 	refusedUntil time.Time
+	// quietUntil (Unix ns) mirrors refusedUntil for the lock-free path:
+	// in the refresh window during a cooldown there is nothing to start.
+	quietUntil atomic.Int64
 }
 
 func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration) *tokenSource {
@@ -102,7 +105,7 @@ func (s *tokenSource) cached() (string, bool) {
 		return t.value, true
 	}
 	if t.usable(now) {
-		if !s.busy.Load() {
+		if !s.busy.Load() && now.UnixNano() >= s.quietUntil.Load() {
 			s.startFlight() // early refresh; do not wait for it
 		}
 		return t.value, true
@@ -229,6 +232,7 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 	} else if isRefusal(err) && s.cooldown > 0 {
 		s.refused = &flight{done: closedChan, err: err}
 		s.refusedUntil = time.Now().Add(s.cooldown)
+		s.quietUntil.Store(s.refusedUntil.UnixNano())
 	}
 	s.flight = nil
 	s.busy.Store(false)
