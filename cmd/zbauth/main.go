@@ -174,12 +174,32 @@ func cmdDevCluster(args []string, stdout, stderr io.Writer) int {
 	secret := fs.String("client-secret", "", "accepted client secret (default zbauth-dev-secret)")
 	aud := fs.String("audience", "", "accepted audience (default zeebe.camunda.io)")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of issued tokens")
+	jwksURL := fs.String("jwks-url", "", "JWKS mode: verify tokens of an external issuer against its JWKS at this URL")
+	issuer := fs.String("issuer", "", "JWKS mode: the required iss claim; without --jwks-url, the JWKS is found by OpenID discovery")
+	tokenURL := fs.String("token-url", "", "JWKS mode: the issuer's token endpoint, exported as ZEEBE_AUTHORIZATION_SERVER_URL")
 	if fs.Parse(args) != nil {
+		return 2
+	}
+	if *jwksURL != "" || *issuer != "" {
+		bad := ""
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "client-id", "client-secret", "token-lifetime":
+				bad = f.Name
+			}
+		})
+		if bad != "" {
+			fmt.Fprintf(stderr, "zbauth: dev-cluster: --%s does not apply with --jwks-url/--issuer: the external issuer issues the tokens\n", bad)
+			return 2
+		}
+	} else if *tokenURL != "" {
+		fmt.Fprintln(stderr, "zbauth: dev-cluster: --token-url needs --jwks-url or --issuer")
 		return 2
 	}
 	cl, err := devcluster.Start(devcluster.Options{
 		Addr:     fmt.Sprintf("127.0.0.1:%d", *port),
 		ClientID: *id, ClientSecret: *secret, Audience: *aud, TokenLifetime: *lifetime,
+		JWKSURL: *jwksURL, Issuer: *issuer, TokenURL: *tokenURL,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "zbauth: dev-cluster:", err)

@@ -9,6 +9,7 @@
 package devcluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -40,6 +41,15 @@ type Options struct {
 	Partitions    int           // 3
 	Replication   int           // 3
 	Version       string        // "8.7.0-dev"
+
+	// JWKS mode (jwks.go): with JWKSURL or Issuer set, the cluster issues no
+	// tokens (its token endpoint answers an error) and the REST API verifies
+	// tokens of an external issuer instead: RS/PS/ES signatures against the
+	// issuer's JWKS, exp, nbf, iss (when Issuer is set) and aud, which must
+	// contain Audience.
+	JWKSURL  string // the issuer's JWKS; "": from Issuer's OpenID discovery
+	Issuer   string // the required iss; "": any
+	TokenURL string // the issuer's token endpoint, only for Env; "": from discovery
 }
 
 // Fault changes how the cluster answers the next requests to one target.
@@ -82,6 +92,7 @@ type Stats struct {
 type Cluster struct {
 	opts Options
 	key  []byte
+	jwks *jwksVerifier // non-nil in JWKS mode
 	srv  *http.Server
 	ln   net.Listener
 
@@ -135,6 +146,12 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{opts: opts, key: make([]byte, 32), ln: ln}
+	if opts.JWKSURL != "" || opts.Issuer != "" {
+		if c.jwks, err = startJWKS(&c.opts); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	if _, err := rand.Read(c.key); err != nil {
 		ln.Close()
 		return nil, err
@@ -173,6 +190,9 @@ func (c *Cluster) Options() Options { return c.opts }
 // Env returns the environment that points a zbauth client at the cluster,
 // as KEY=VALUE strings.
 func (c *Cluster) Env() []string {
+	if c.jwks != nil {
+		return c.jwksEnv()
+	}
 	return []string{
 		"ZEEBE_REST_ADDRESS=" + c.RESTAddress(),
 		"ZEEBE_AUTHORIZATION_SERVER_URL=" + c.TokenURL(),
@@ -220,7 +240,12 @@ func (c *Cluster) Reset() {
 }
 
 // RevokeAll makes every token issued so far invalid.
-func (c *Cluster) RevokeAll() { c.generation.Add(1) }
+func (c *Cluster) RevokeAll() {
+	c.generation.Add(1)
+	if c.jwks != nil {
+		c.jwks.revoke()
+	}
+}
 
 // SetTokenLifetime changes expires_in for tokens issued from now on.
 func (c *Cluster) SetTokenLifetime(d time.Duration) { c.lifetimeNS.Store(int64(d)) }
@@ -267,6 +292,12 @@ func applyFault(w http.ResponseWriter, r *http.Request, f *Fault, defaultBody fu
 		return false
 	}
 	if f.DelayMS > 0 {
+		// net/http notices a client hanging up (and cancels r.Context())
+		// only once the request body has been read: buffer it first, or a
+		// delayed token request outlives its client (and delays Close).
+		if body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20)); err == nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		select {
 		case <-time.After(time.Duration(f.DelayMS) * time.Millisecond):
 		case <-r.Context().Done():
@@ -326,6 +357,10 @@ func applyFault(w http.ResponseWriter, r *http.Request, f *Fault, defaultBody fu
 func (c *Cluster) handleToken(w http.ResponseWriter, r *http.Request) {
 	c.tokenReqs.Add(1)
 	if applyFault(w, r, c.takeFault("token"), oauthErrorBody) {
+		return
+	}
+	if c.jwks != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "this dev cluster verifies tokens of an external issuer (JWKS mode): request tokens from that issuer")
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -467,6 +502,9 @@ func (c *Cluster) verify(auth string) string {
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || tok == "" {
 		return "missing bearer token"
+	}
+	if c.jwks != nil {
+		return c.jwks.verify(tok)
 	}
 	claims, why := c.parse(tok)
 	if why != "" {
