@@ -384,6 +384,14 @@ func lifetime(sentAt time.Time, expiresIn, margin time.Duration) (refreshAt, exp
 		far := sentAt.Add(100 * 365 * 24 * time.Hour)
 		return far, time.Time{}
 	}
+	// Issuers put whole seconds, rounded down, into the JWT's exp, so the
+	// server may consider the token expired up to a second before
+	// sentAt+expiresIn: stop using it that much earlier.
+	skew := time.Second
+	if s := expiresIn / 10; s < skew {
+		skew = s
+	}
+	expiresIn -= skew
 	m := margin
 	if q := expiresIn / 4; q < m {
 		m = q

@@ -256,8 +256,10 @@ func TestSingleFlightColdCache(t *testing.T) {
 // Not parallel: it measures per-call latency.
 func TestEarlyRefreshDoesNotBlock(t *testing.T) {
 	cl, c := clusterClient(t)
-	// expires_in 4 s: the default margin (30 s) is capped at a quarter of the
-	// lifetime, so the refresh window opens after 3 s.
+	// expires_in 4 s: the core stops using the token 0.4 s early (a tenth
+	// of the lifetime, at most 1 s, for exp's whole seconds), i.e. at 3.6 s,
+	// and the default margin (30 s) is capped at a quarter of that, so the
+	// refresh window opens after 2.7 s.
 	cl.SetTokenLifetime(4 * time.Second)
 	ctx := ctxTimeout(t, 20*time.Second)
 	before := time.Now()
@@ -266,8 +268,8 @@ func TestEarlyRefreshDoesNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	windowOpen := after.Add(3*time.Second + 20*time.Millisecond) // surely in the window
-	expiry := before.Add(4 * time.Second)                        // surely not yet expired before this
+	windowOpen := after.Add(2700*time.Millisecond + 20*time.Millisecond) // surely in the window
+	expiry := before.Add(3600 * time.Millisecond)                        // surely not yet expired before this
 	hardStop := expiry.Add(-50 * time.Millisecond)
 	if hardStop.Sub(windowOpen) < 600*time.Millisecond {
 		t.Fatalf("the first token request took %v; too slow to run this test", after.Sub(before))
@@ -275,7 +277,7 @@ func TestEarlyRefreshDoesNotBlock(t *testing.T) {
 
 	// Still fresh just before the window: no request, not even in the
 	// background (given 100 ms to show up).
-	time.Sleep(time.Until(after.Add(2800 * time.Millisecond)))
+	time.Sleep(time.Until(after.Add(2500 * time.Millisecond)))
 	if tok, err := c.Token(ctx); err != nil || tok != old {
 		t.Fatalf("before the window: Token = %q, %v; want the cached token", tok, err)
 	}
