@@ -121,7 +121,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	// and path-escaped (URLs in net/http error texts).
 	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret), url.PathEscape(cfg.ClientSecret)}
 	fetch := c.fetchToken
-	if dc := newDiskCache(cfg, o.logf); dc != nil {
+	warn := func(msg string) { o.logf(c.red.clean(msg)) }
+	if dc := newDiskCache(cfg, warn); dc != nil {
 		fetch = func(ctx context.Context) (*tokenState, error) {
 			rejected := ""
 			if p := c.rejected.Load(); p != nil {

@@ -47,7 +47,8 @@ func (t *tokenState) usable(now time.Time) bool {
 
 // flight is one token request in progress; waiters block on done.
 type flight struct {
-	done chan struct{}
+	done   chan struct{}
+	waited bool // a caller has waited on it (guarded by tokenSource.mu)
 	tok  *tokenState
 	err  error
 }
@@ -68,6 +69,12 @@ type tokenSource struct {
 	// park them, and they must never wait for an early refresh.
 	busy      atomic.Bool
 	lastFetch time.Time // when the last request started
+	// failed is the failure of a request nobody waited for (TryToken
+	// started it, and it failed before its caller came back to wait).
+	// Waiters within minFetchInterval get it instead of waiting for a
+	// second request.
+	failed      *flight
+	failedUntil time.Time
 	closed    chan struct{}
 
 	// A definitive refusal (400/401 from the token endpoint) is remembered
@@ -106,7 +113,7 @@ func (s *tokenSource) cached() (string, bool) {
 	}
 	if t.usable(now) {
 		if !s.busy.Load() && now.UnixNano() >= s.quietUntil.Load() {
-			s.startFlight() // early refresh; do not wait for it
+			s.startFlight(false) // early refresh; do not wait for it
 		}
 		return t.value, true
 	}
@@ -120,7 +127,7 @@ func (s *tokenSource) tryToken() (string, error) {
 	if v, ok := s.cached(); ok {
 		return v, nil
 	}
-	if f := s.startFlight(); f != nil {
+	if f := s.startFlight(false); f != nil {
 		select {
 		case <-f.done:
 			if f.err != nil {
@@ -140,7 +147,7 @@ func (s *tokenSource) tryToken() (string, error) {
 // be waiting on it, and its token will be cached for the next caller.
 func (s *tokenSource) wait(ctx context.Context) (string, error) {
 	for {
-		f := s.startFlight()
+		f := s.startFlight(true)
 		if f == nil { // a usable token is cached (a flight just finished)
 			if t := s.cur.Load(); t != nil && t.usable(time.Now()) {
 				return t.value, nil
@@ -164,10 +171,13 @@ func (s *tokenSource) wait(ctx context.Context) (string, error) {
 // still usable while a recent refusal's cooldown lasts. With no usable token
 // during a cooldown it returns a finished flight carrying the refusal, so
 // callers get the error again without a request.
-func (s *tokenSource) startFlight() *flight {
+func (s *tokenSource) startFlight(waiter bool) *flight {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.flight != nil {
+		if waiter {
+			s.flight.waited = true
+		}
 		return s.flight
 	}
 	now := time.Now()
@@ -175,13 +185,16 @@ func (s *tokenSource) startFlight() *flight {
 	if t != nil && now.Before(t.refreshAt) {
 		return nil
 	}
+	if s.failed != nil && waiter && now.Before(s.failedUntil) && (t == nil || !t.usable(now)) {
+		return s.failed
+	}
 	if s.refused != nil && now.Before(s.refusedUntil) {
 		if t != nil && t.usable(now) {
 			return nil
 		}
 		return s.refused
 	}
-	f := &flight{done: make(chan struct{})}
+	f := &flight{done: make(chan struct{}), waited: waiter}
 	s.flight = f
 	s.busy.Store(true)
 	delay := s.lastFetch.Add(minFetchInterval).Sub(now)
@@ -226,10 +239,15 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 		}
 	}
 	s.mu.Lock()
+	s.failed = nil
 	if err == nil {
 		s.cur.Store(tok)
 		s.refused = nil
-	} else if isRefusal(err) && s.cooldown > 0 {
+	} else if !f.waited {
+		s.failed = &flight{done: closedChan, err: err}
+		s.failedUntil = time.Now().Add(minFetchInterval)
+	}
+	if err != nil && isRefusal(err) && s.cooldown > 0 {
 		s.refused = &flight{done: closedChan, err: err}
 		s.refusedUntil = time.Now().Add(s.cooldown)
 		s.quietUntil.Store(s.refusedUntil.UnixNano())

@@ -36,7 +36,7 @@ func NewHTTPTransport(cfg Config) (*HTTPTransport, error) {
 	if cfg.CACertificatePath != "" {
 		pem, err := os.ReadFile(cfg.CACertificatePath)
 		if err != nil {
-			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "cannot read ca_certificate_path", Fields: []string{"ca_certificate_path"}, Err: err}
+			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "cannot read ca_certificate_path", Fields: []string{"ca_certificate_path"}, Err: withoutPath(err)}
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
@@ -52,7 +52,7 @@ func NewHTTPTransport(cfg Config) (*HTTPTransport, error) {
 		if err != nil {
 			// The error text of LoadX509KeyPair never includes key material.
 			return nil, &Error{Kind: KindConfig, Op: "config", Msg: "cannot load the client certificate and key",
-				Fields: []string{"client_certificate_path", "client_key_path"}, Err: err}
+				Fields: []string{"client_certificate_path", "client_key_path"}, Err: withoutPath(err)}
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -98,6 +98,16 @@ func (t *HTTPTransport) RoundTrip(ctx context.Context, r *Request) (*Response, e
 		}
 	}
 	return &Response{Status: resp.StatusCode, Header: h, Body: data}, nil
+}
+
+// withoutPath drops the file name from an *os.PathError: the user knows
+// which file they configured, and a path can hold anything.
+func withoutPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return errors.New(pe.Op + ": " + pe.Err.Error())
+	}
+	return err
 }
 
 // withoutURLPath rewrites net/http's *url.Error so that its text names only

@@ -12,8 +12,11 @@
  * `ZEEBE_TOKEN_CACHE_DIR`, `ZBAUTH_ALLOW_INSECURE_HTTP`), then from the
  * defaults (Camunda SaaS).
  *
- * Keys are passed on to the library as snake_case (`restAddress` →
- * `rest_address`); the library refuses unknown ones with a `CONFIG` error.
+ * The library validates them. camelCase names are passed on in its
+ * snake_case spelling (`restAddress` → `rest_address`), any other key as
+ * written; the library refuses unknown ones with a `CONFIG` error. A value
+ * JSON cannot carry (a function, a symbol, `NaN`, an infinity) is an
+ * `ARGUMENT` error; `undefined` means not given.
  */
 export interface ClientOptions {
   /** OAuth2 client id. */
@@ -133,7 +136,11 @@ export class ZbauthError extends Error {
   readonly title?: string;
   /** `API` errors: the problem document's detail. */
   readonly detail?: string;
-  /** `API` errors from {@link Client.request}: the response body as it came. */
+  /**
+   * `API` errors from {@link Client.request}: the response body as it came.
+   * Not enumerable (it is the server's text, which may repeat the token):
+   * logging or serialising the error does not show it.
+   */
   readonly text?: string;
 }
 
@@ -154,7 +161,9 @@ export class Client {
    *   environment.
    * @throws {ZbauthError} `CONFIG` for missing or malformed configuration
    *   (the message names every field at fault, or says where the library
-   *   was looked for); `ARGUMENT` when options is not an object.
+   *   was looked for); `ARGUMENT` when options is not an object, holds a
+   *   value JSON cannot carry, or names one setting twice (`clientId` and
+   *   `client_id`).
    */
   constructor(options?: ClientOptions | null);
 

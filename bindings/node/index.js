@@ -51,8 +51,14 @@ function makeError(status, message, detailsJSON, body) {
     details.title = str(d.problem.title);
     details.detail = str(d.problem.detail);
   }
-  if (typeof body === 'string') details.text = body;
-  return new ZbauthError(code, message, details);
+  const e = new ZbauthError(code, message, details);
+  // The raw response body is the server's text, which may repeat what the
+  // client sent it (its token): readable, but not enumerable, so that
+  // logging or serialising the error does not show it.
+  if (typeof body === 'string') {
+    Object.defineProperty(e, 'text', { value: body, enumerable: false, writable: true, configurable: true });
+  }
+  return e;
 }
 
 function libraryFileName() {
@@ -98,18 +104,71 @@ function load() {
   return native;
 }
 
-/** camelCase option names → the library's snake_case config keys. */
+// Options → the library's JSON config. The library alone validates
+// configuration (unknown keys, types, ranges, and what its messages may
+// quote), so every key reaches it: a camelCase name spelled the library's
+// way (`restAddress` → `rest_address`), any other key (a typo, a snake_case
+// name, a key the library does not know) as it was written. A key that
+// repeats a string option value (a secret typed as a key) is passed as
+// written too, so that the library recognises it and never quotes it.
+// Only what JSON cannot carry is refused here, as the library could never
+// see it: a function, a symbol, NaN or an infinity would be dropped or
+// turned into null, silently unsetting the option. undefined means "not
+// given", as in the types.
+const CAMEL = /^[a-z][a-zA-Z0-9]*$/;
+
+// Whether name repeats a string option value, whole or any 8 characters of
+// it: the rule the library applies to the keys it quotes.
+function repeatsValue(name, options) {
+  for (const v of Object.values(options)) {
+    if (typeof v !== 'string' || v.length < 4) continue;
+    for (let i = 0; i === 0 || i + 8 <= v.length; i++) {
+      if (name.includes(v.length <= 8 ? v : v.slice(i, i + 8))) return true;
+    }
+  }
+  return false;
+}
+
+function configKey(name, options) {
+  if (!CAMEL.test(name) || repeatsValue(name, options)) return name;
+  return name.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+}
+
+// An option's name in this file's own messages, by the same rule.
+const optionLabel = (name, options) => (repeatsValue(name, options) ? 'an option' : `option ${name}`);
+
 function configJSON(options) {
   if (options === undefined || options === null) return null;
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new ZbauthError('ARGUMENT', 'zbauth: options must be an object');
   }
-  const out = {};
-  for (const [k, v] of Object.entries(options)) {
+  const pairs = [];
+  const seen = new Map(); // library key → option name
+  for (const [name, v] of Object.entries(options)) {
     if (v === undefined) continue;
-    out[k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())] = v;
+    const key = configKey(name, options);
+    if (seen.has(key)) {
+      const [a, b] = [optionLabel(seen.get(key), options), optionLabel(name, options)];
+      throw new ZbauthError('ARGUMENT', `zbauth: ${a} and ${b} name the same setting`);
+    }
+    seen.set(key, name);
+    let json;
+    if (typeof v === 'bigint') {
+      json = v.toString(); // a JSON number, exactly
+    } else if (typeof v !== 'number' || Number.isFinite(v)) {
+      try {
+        json = JSON.stringify(v);
+      } catch {
+        json = undefined;
+      }
+    }
+    if (json === undefined) {
+      const what = typeof v === 'number' ? String(v) : typeof v === 'object' ? 'its value' : `a ${typeof v}`;
+      throw new ZbauthError('ARGUMENT', `zbauth: ${optionLabel(name, options)}: ${what} cannot be passed on as JSON`);
+    }
+    pairs.push(JSON.stringify(key) + ':' + json);
   }
-  return JSON.stringify(out);
+  return '{' + pairs.join(',') + '}';
 }
 
 function closedError(op) {

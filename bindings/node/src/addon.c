@@ -89,6 +89,20 @@ static void envctx_unref(envctx *ec) {
     }
 }
 
+/* A client as the JS side holds it (an external; JS-thread only). */
+typedef struct zbclient {
+    zbauth_client *h;
+    /* js_token's buffers: buf receives a token, last holds the one last
+     * returned to JS (so that an unchanged token is not converted again). */
+    char *buf, *last;
+    size_t cap;
+    /* The library has handed out a token lately: the last call through it
+     * succeeded, and no zbauth_client_token_nowait call found the cache
+     * empty since. Only then does js_token ask zbauth_client_token_nowait
+     * (see there). */
+    int warm;
+} zbclient;
+
 /* ------------------------------------------------------------------ */
 /* Jobs.                                                                */
 
@@ -108,6 +122,7 @@ typedef struct job {
     const char *fail; /* static message when the job never ran */
     /* JS-thread only */
     envctx *ec;
+    zbclient *client; /* kept alive by keep */
     int async;     /* counted in ec->pending and ec->refs */
     napi_ref keep; /* the client external, alive while the job runs */
     napi_deferred deferred;
@@ -386,6 +401,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     napi_open_handle_scope(env, &scope);
     napi_value v;
     int ok = settle(env, j->ec, j, &v);
+    if (ok) j->client->warm = 1;
     if (j->deferred) {
         if (ok) napi_resolve_deferred(env, j->deferred, v);
         else napi_reject_deferred(env, j->deferred, v);
@@ -448,15 +464,6 @@ static int lib_loaded(napi_env env) {
     return 0;
 }
 
-/* A client as the JS side holds it (an external; JS-thread only). */
-typedef struct zbclient {
-    zbauth_client *h;
-    /* js_token's buffers: buf receives a token, last holds the one last
-     * returned to JS (so that an unchanged token is not converted again). */
-    char *buf, *last;
-    size_t cap;
-} zbclient;
-
 /* get_client reads the client external argument. */
 static zbclient *get_client(napi_env env, napi_value v) {
     void *p = NULL;
@@ -468,14 +475,15 @@ static zbclient *get_client(napi_env env, napi_value v) {
 }
 
 /* new_job prepares a job (JS thread). */
-static job *new_job(napi_env env, envctx *ec, int op, zbauth_client *h) {
+static job *new_job(napi_env env, envctx *ec, int op, zbclient *c) {
     job *j = calloc(1, sizeof *j);
     if (!j) {
         napi_throw(env, make_error(env, ec, ZBAUTH_ERR_INTERNAL, "zbauth: out of memory", NULL, NULL));
         return NULL;
     }
     j->op = op;
-    j->handle = h;
+    j->handle = c->h;
+    j->client = c;
     j->ec = ec;
     return j;
 }
@@ -664,6 +672,7 @@ static napi_value js_client_free(napi_env env, napi_callback_info info) {
     free(c->last);
     c->buf = c->last = NULL;
     c->cap = 0;
+    c->warm = 0;
     return NULL;
 }
 
@@ -713,26 +722,36 @@ static int token_nowait(zbclient *c) {
  * background) lets this thread serve cached tokens synchronously. `true`
  * then means "the same token as the string this function last returned
  * for this client", which the wrapper keeps: an unchanged token is not
- * converted again. Everything else goes to the pool. */
+ * converted again. Everything else goes to the pool.
+ *
+ * It is asked only while the client is warm (a token is probably cached).
+ * On a cold client it would start a token request in the background, and
+ * the zbauth_client_token that then waits on the pool does not see that
+ * request's outcome when it failed before the wait began: it makes a
+ * second request, a second later. A cold client's first token() is one
+ * request on the pool instead. */
 static napi_value js_token(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
     zbclient *c;
     NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     if (argc < 1 || !(c = get_client(env, argv[0])) || !lib_loaded(env)) return NULL;
-    if (lib.client_token_nowait && token_nowait(c)) {
-        napi_value v;
-        if (strcmp(c->buf, c->last) == 0) {
-            NAPI_OK(napi_get_boolean(env, true, &v));
+    if (lib.client_token_nowait && c->warm) {
+        if (token_nowait(c)) {
+            napi_value v;
+            if (strcmp(c->buf, c->last) == 0) {
+                NAPI_OK(napi_get_boolean(env, true, &v));
+                return v;
+            }
+            NAPI_OK(napi_create_string_utf8(env, c->buf, NAPI_AUTO_LENGTH, &v));
+            char *t = c->last; /* the new token becomes the last one */
+            c->last = c->buf;
+            c->buf = t;
             return v;
         }
-        NAPI_OK(napi_create_string_utf8(env, c->buf, NAPI_AUTO_LENGTH, &v));
-        char *t = c->last; /* the new token becomes the last one */
-        c->last = c->buf;
-        c->buf = t;
-        return v;
+        c->warm = 0; /* nothing cached, or a refusal: the pool waits for the outcome */
     }
-    job *j = new_job(env, get_ctx(env), OP_TOKEN, c->h);
+    job *j = new_job(env, get_ctx(env), OP_TOKEN, c);
     return j ? start_async(env, j, argv[0]) : NULL;
 }
 
@@ -743,7 +762,7 @@ static napi_value js_topology(napi_env env, napi_callback_info info) {
     zbclient *c;
     NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     if (argc < 1 || !(c = get_client(env, argv[0])) || !lib_loaded(env)) return NULL;
-    job *j = new_job(env, get_ctx(env), OP_TOPOLOGY, c->h);
+    job *j = new_job(env, get_ctx(env), OP_TOPOLOGY, c);
     return j ? start_async(env, j, argv[0]) : NULL;
 }
 
@@ -764,7 +783,7 @@ static napi_value js_request(napi_env env, napi_callback_info info) {
         free(path);
         return NULL;
     }
-    job *j = new_job(env, ec, OP_REQUEST, c->h);
+    job *j = new_job(env, ec, OP_REQUEST, c);
     if (!j) {
         free(method);
         free(path);

@@ -1,24 +1,57 @@
 'use strict';
 // Test helpers: a real dev cluster (`zbauth dev-cluster --port 0`, started
 // here and stopped when the test file ends) and its /_dev/ control API.
+//
+// Every cluster accepts a marker secret (SECRET), with characters that need
+// escaping in a form, a URL, JSON and a shell; `shown(err)` is all the text
+// an error shows, and `leaks(text)` the secrets and markers found in it.
 
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 const fs = require('node:fs');
 
+const util = require('node:util');
+
 const PKG = path.resolve(__dirname, '..');
 const ZBAUTH_BIN = process.env.ZBAUTH_BIN || path.resolve(PKG, '../../bin/zbauth');
 
+/** The client secret the dev clusters accept. */
+const SECRET = 'SECRET-MARKER-node-4c9e s3cr&t+/=%?#"x\'';
+/** A token the dev cluster's token endpoint can be made to issue. */
+const TOKEN_MARKER = 'TOKEN-MARKER-node-b7f0';
+
+// URL escapings of a string: fully (encodeURIComponent), and as Go's
+// url.PathEscape and url.QueryEscape do.
+const escapeAll = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+const pathEscape = (s) => escapeAll(s).replace(/%(24|26|2B|3A|3D|40)/g, (m) => decodeURIComponent(m));
+const queryEscape = (s) => escapeAll(s).replace(/%20/g, '+');
+
 /**
- * Starts a dev cluster and resolves to { env, url, stop, dev, stats, reset }.
- * env holds the ZEEBE_* variables and ZBAUTH_DEV_URL it printed.
+ * The secrets and markers found in text: any string starting SECRET-MARKER
+ * or TOKEN-MARKER, and the dev cluster's secret (also URL-escaped).
  */
-function startCluster() {
+function leaks(text, secret = SECRET) {
+  const bad = ['SECRET-MARKER', 'TOKEN-MARKER', secret, encodeURIComponent(secret), escapeAll(secret), pathEscape(secret), queryEscape(secret)];
+  return [...new Set(bad.filter((b) => b && text.includes(b)))];
+}
+
+/** Every text an error shows: message, String(), util.inspect (stack and
+ * properties), JSON.stringify and the stack. */
+function shown(err) {
+  return [err.message, String(err), util.inspect(err, { depth: 10 }), JSON.stringify(err), err.stack].join('\n');
+}
+
+/**
+ * Starts a dev cluster that accepts clientSecret (default: SECRET) and
+ * resolves to { env, url, stop, dev, stats, reset, fault }. env holds the
+ * ZEEBE_* variables and ZBAUTH_DEV_URL it printed.
+ */
+function startCluster({ clientSecret = SECRET } = {}) {
   if (!fs.existsSync(ZBAUTH_BIN)) {
     throw new Error(`no zbauth binary at ${ZBAUTH_BIN}: run \`make build\` or set ZBAUTH_BIN`);
   }
   return new Promise((resolve, reject) => {
-    const proc = spawn(ZBAUTH_BIN, ['dev-cluster', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(ZBAUTH_BIN, ['dev-cluster', '--port', '0', '--client-secret', clientSecret], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let errText = '';
     let done = false;
@@ -42,37 +75,44 @@ function startCluster() {
         const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
         if (m) env[m[1]] = m[2].replace(/^'(.*)'$/, '$1').replace(/'\\''/g, "'");
       }
-      const url = env.ZBAUTH_DEV_URL;
-      const dev = async (method, p, body) => {
-        const r = await fetch(url + p, {
-          method,
-          headers: { 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        const text = await r.text();
-        if (!r.ok) throw new Error(`dev cluster ${method} ${p}: ${r.status} ${text}`);
-        return text ? JSON.parse(text) : null;
-      };
-      const stop = () => new Promise((res) => {
-        proc.removeAllListeners('exit');
-        if (proc.exitCode !== null || proc.signalCode !== null) return res();
-        proc.once('exit', () => res());
+      if (env.ZEEBE_CLIENT_SECRET !== clientSecret) {
         proc.kill('SIGTERM');
-      });
+        reject(new Error('the dev cluster does not use the given client secret'));
+        return;
+      }
       resolve({
         env,
-        url,
-        stop,
-        dev,
-        stats: () => dev('GET', '/_dev/stats'),
-        reset: async () => {
-          await dev('DELETE', '/_dev/faults');
-          await dev('POST', '/_dev/reset', {});
-        },
-        fault: (f) => dev('POST', '/_dev/faults', f),
+        url: env.ZBAUTH_DEV_URL,
+        ...control(env.ZBAUTH_DEV_URL),
+        stop: () => new Promise((res) => {
+          proc.removeAllListeners('exit');
+          if (proc.exitCode !== null || proc.signalCode !== null) return res();
+          proc.once('exit', () => res());
+          proc.kill('SIGTERM');
+        }),
       });
     });
   });
+}
+
+/** The dev cluster's /_dev/ control API at url. */
+function control(url) {
+  const dev = async (method, p, body) => {
+    const r = await fetch(url + p, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`dev cluster ${method} ${p}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  return {
+    dev,
+    stats: () => dev('GET', '/_dev/stats'),
+    reset: () => dev('POST', '/_dev/reset', {}), // faults too
+    fault: (f) => dev('POST', '/_dev/faults', f),
+  };
 }
 
 /** A loopback port with no listener. */
@@ -110,4 +150,18 @@ function cleanEnv(extra) {
   return { ...env, ...extra };
 }
 
-module.exports = { PKG, ZBAUTH_BIN, startCluster, closedPort, runNode, cleanEnv };
+/** The dev cluster's settings as the binding's options. */
+function clusterOptions(env) {
+  return {
+    clientId: env.ZEEBE_CLIENT_ID,
+    clientSecret: env.ZEEBE_CLIENT_SECRET,
+    authorizationServerUrl: env.ZEEBE_AUTHORIZATION_SERVER_URL,
+    audience: env.ZEEBE_TOKEN_AUDIENCE,
+    restAddress: env.ZEEBE_REST_ADDRESS,
+  };
+}
+
+module.exports = {
+  PKG, ZBAUTH_BIN, SECRET, TOKEN_MARKER, startCluster, control, clusterOptions, closedPort, runNode, cleanEnv,
+  leaks, shown, pathEscape, queryEscape,
+};

