@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -162,8 +163,64 @@ func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
 	quiesce()
 }
 
+// panicError reports a recovered panic. The core cleans every text it
+// builds of secrets, but a panic's value is nobody's text: it is cleaned
+// here of every client's secret and of the tokens the guest has seen.
 func panicError(op string, r any) error {
-	return &core.Error{Kind: core.KindInternal, Op: op, Msg: "internal error in the plugin (recovered panic)", Err: fmt.Errorf("%v", r)}
+	return &core.Error{Kind: core.KindInternal, Op: op, Msg: "internal error in the plugin (recovered panic)", Err: errors.New(scrub(fmt.Sprintf("%v", r)))}
+}
+
+// known[h] is what must never leave the guest in a text the core did not
+// build (a panic's value) for client handle h: its secret as typed and
+// escaped, and the last access tokens it used. Kept after the client is
+// closed (an operation of it may still be running). Only exports and
+// guest goroutines touch it, never across a blocking point, and Go on
+// wasm never preempts: it needs no lock.
+var known = []*secrets{nil}
+
+type secrets struct {
+	values []string  // the client secret, raw, query- and path-escaped
+	tokens [2]string // the last two distinct access tokens
+}
+
+func newSecrets(secret string) *secrets {
+	s := &secrets{}
+	for _, v := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+		if len(v) >= 4 {
+			s.values = append(s.values, v)
+		}
+	}
+	return s
+}
+
+// noteToken remembers tok as client h's current token. The cached-token
+// path calls it too: comparing a token with itself is a pointer check.
+func noteToken(h int32, tok string) {
+	if h <= 0 || int(h) >= len(known) || known[h] == nil || tok == "" {
+		return
+	}
+	k := known[h]
+	if tok != k.tokens[0] {
+		k.tokens[1], k.tokens[0] = k.tokens[0], tok
+	}
+}
+
+// scrub removes every known secret and token from s.
+func scrub(s string) string {
+	for _, k := range known {
+		if k == nil {
+			continue
+		}
+		for _, v := range k.values {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		}
+		for _, v := range k.tokens {
+			if len(v) >= 4 {
+				s = strings.ReplaceAll(s, v, "[REDACTED]")
+			}
+		}
+	}
+	return s
 }
 
 // finish reports a call's outcome to the host. The payload is only
@@ -274,6 +331,7 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	}
 	resolved, _ := c.Config().MarshalJSON()
 	clients = append(clients, c)
+	known = append(known, newSecrets(c.Config().ClientSecret))
 	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
 	finish(call, append(out, '}'), nil, nil)
 	return busy()
@@ -313,6 +371,7 @@ func zbToken(call, client, timeoutMS int32) int32 {
 		// The fast path: a cached token (or an immediate error). An early
 		// refresh may have started a background request: let it issue it.
 		if err == nil {
+			noteToken(client, tok)
 			finish(call, stringBytes(tok), nil, nil)
 		} else {
 			finish(call, nil, nil, err)
@@ -326,6 +385,9 @@ func zbToken(call, client, timeoutMS int32) int32 {
 	}
 	startOp(call, "token", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
 		tok, err := c.Token(ctx)
+		if err == nil {
+			noteToken(client, tok)
+		}
 		return []byte(tok), nil, err
 	})
 	return busy()

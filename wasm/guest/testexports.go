@@ -69,6 +69,38 @@ func zbtestPanic(call int32) int32 {
 	return busy()
 }
 
+// zbtest_panic_text(call, text_ptr, text_len): like zbtest_panic, with the
+// panic value given by the host (the secret tests put a client secret and
+// an access token in it; the guest must not report them).
+//
+//go:wasmexport zbtest_panic_text
+func zbtestPanicText(call int32, textPtr uint32, textLen int32) int32 {
+	defer recoverExport(call, "panic")
+	b, ok := borrow(textPtr, textLen)
+	if !ok {
+		finish(call, nil, nil, badBuffer("panic"))
+		return busy()
+	}
+	text := string(b)
+	startOp(call, "panic", 0, func(context.Context) ([]byte, *core.Response, error) {
+		panic(text)
+	})
+	return busy()
+}
+
+// zbtest_trap_text(text_ptr, text_len): like zbtest_trap, with the panic
+// value given by the host; the Go runtime prints it on stderr, which the
+// host quotes in its trap error and forwards.
+//
+//go:wasmexport zbtest_trap_text
+func zbtestTrapText(textPtr uint32, textLen int32) int32 {
+	b, _ := borrow(textPtr, textLen)
+	text := string(b)
+	go func() { panic(text) }()
+	quiesce()
+	return busy()
+}
+
 // zbtest_trap(): a panic on a goroutine nobody recovers: the Go runtime
 // aborts and the instance traps.
 //

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"runtime"
 	"strings"
 	"time"
@@ -48,11 +49,14 @@ const (
 
 func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Response, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, contextError(r, err)
 	}
 	head, err := requestHead(r)
 	if err != nil {
 		return nil, err
+	}
+	if a, ok := r.Header["Authorization"]; ok {
+		noteToken(t.client, strings.TrimPrefix(a, "Bearer "))
 	}
 	var timeoutMS int32
 	if dl, ok := ctx.Deadline(); ok {
@@ -88,8 +92,27 @@ func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Re
 			hostHTTPAbort(id)
 		}
 		progress++
-		return nil, ctx.Err()
+		return nil, contextError(r, ctx.Err())
 	}
+}
+
+// contextError is the error the native transport returns when the
+// context ends first: net/http's *url.Error naming the method and, as the
+// core's transport rewrites it, only the scheme and host of the URL. The
+// guest's deadline and the host's request timeout race; whichever wins,
+// the error text is the native one, byte for byte.
+func contextError(r *core.Request, err error) error {
+	where := "request"
+	if u, perr := url.Parse(r.URL); perr == nil {
+		where = u.Scheme + "://" + u.Host
+	}
+	op := r.Method // net/http's urlErrorOp: "POST" -> "Post"
+	if op == "" {
+		op = "Get"
+	} else if lower := strings.ToLower(op); len(lower) == len(op) {
+		op = op[:1] + lower[1:]
+	}
+	return &url.Error{Op: op, URL: where, Err: err}
 }
 
 // requestHead encodes the request line and headers for http_start:

@@ -3,7 +3,9 @@ package host
 import (
 	"context"
 	"math"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -19,6 +21,10 @@ type Client struct {
 	cfg     []byte   // the config JSON as given (holds the secret); kept to recreate the guest client after a trap
 	origins []string // the only origins its requests may go to
 	tr      *core.HTTPTransport
+	secrets []string // the client secret, raw and escaped (see redact)
+
+	tokMu  sync.Mutex
+	tokens [2]string // the last two distinct access tokens seen (see redact)
 
 	// guarded by p.mu
 	gen    uint64 // instance generation the handle belongs to
@@ -44,6 +50,7 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 	} else if rc, err := parsed.Resolve(p.lookupEnv); err != nil {
 		hostErr = err
 	} else {
+		c.secrets = secretForms(rc.ClientSecret)
 		for _, u := range []string{rc.AuthorizationServerURL, rc.RESTAddress} {
 			if o, ok := originOf(u); ok {
 				c.origins = append(c.origins, o)
@@ -128,6 +135,60 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// String describes c without its configuration, which holds the client
+// secret (as does the environment a Plugin keeps). It takes no lock.
+func (c *Client) String() string {
+	return "host.Client{origins:" + strings.Join(c.origins, ",") + "}"
+}
+
+// GoString makes %#v as safe as %v.
+func (c *Client) GoString() string { return c.String() }
+
+// noteToken remembers tok as c's current access token, for redact.
+func (c *Client) noteToken(tok string) {
+	if tok == "" {
+		return
+	}
+	c.tokMu.Lock()
+	if tok != c.tokens[0] {
+		c.tokens[1], c.tokens[0] = c.tokens[0], tok
+	}
+	c.tokMu.Unlock()
+}
+
+// redact removes c's secret and its recent tokens from s. Errors the core
+// builds are clean already (the guest's core removes them); this is for
+// texts it did not build: the guest's stderr and crash reports.
+func (c *Client) redact(s string) string {
+	s = redactAll(s, c.secrets)
+	c.tokMu.Lock()
+	toks := c.tokens
+	c.tokMu.Unlock()
+	return redactAll(s, toks[:])
+}
+
+// secretForms is secret as typed, query-escaped and path-escaped (as it
+// may appear in a URL or a form), each at least 4 bytes long.
+func secretForms(secret string) []string {
+	var out []string
+	for _, v := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+		if len(v) >= 4 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// redactAll replaces every value of at least 4 bytes in s.
+func redactAll(s string, values []string) string {
+	for _, v := range values {
+		if len(v) >= 4 && strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		}
+	}
+	return s
+}
+
 // allows reports whether the guest may send this client's request to u.
 func (c *Client) allows(u string) bool {
 	o, ok := originOf(u)
@@ -156,6 +217,7 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 				return e
 			}
 			tok = string(payload)
+			c.noteToken(tok)
 			return nil
 		})
 	return tok, err

@@ -175,6 +175,9 @@ func (in *instance) hostHTTPStart(req, client int32, headPtr uint32, headLen int
 	if c == nil || !c.allows(target) {
 		return refuse(startRefused, false)
 	}
+	if a, ok := header["Authorization"]; ok {
+		c.noteToken(strings.TrimPrefix(a, "Bearer "))
+	}
 	if _, dup := in.reqs[req]; dup || req <= 0 {
 		return refuse(startInvalid, true)
 	}

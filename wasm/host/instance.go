@@ -55,8 +55,19 @@ func newInstance(p *Plugin, gen uint64) *instance {
 		clients: map[int32]*Client{},
 		stderr:  &tailBuffer{fwd: p.opts.stderr},
 	}
+	in.stderr.redact = in.redact
 	in.ctx = context.WithValue(context.Background(), instKey{}, in)
 	return in
+}
+
+// redact removes from s the secrets and the tokens of the instance's
+// clients and the environment's client secret: for texts the core did not
+// build (the guest's stderr, a trap's crash report). p.mu must be held.
+func (in *instance) redact(s string) string {
+	for _, c := range in.clients {
+		s = c.redact(s)
+	}
+	return redactAll(s, in.p.envSecrets)
 }
 
 func (in *instance) bind(mod api.Module) {
@@ -156,6 +167,7 @@ func (in *instance) discard(err error) {
 	}
 	in.started = in.started[:0]
 	in.mod.Close(context.Background())
+	in.stderr.flush()
 }
 
 // newCall returns a fresh call id (positive).

@@ -40,6 +40,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -144,8 +145,10 @@ func WithEnv(env map[string]string) Option {
 }
 
 // WithStderr receives the guest's standard error and output (the Go
-// runtime's crash reports, the core's rare warnings). Default os.Stderr.
-// The headline of a crash report is quoted in the trap error anyway.
+// runtime's crash reports, the core's rare warnings), line by line, with
+// the client secrets and the access tokens the host knows removed: a crash
+// report prints a panic's value as it is. Default os.Stderr. The headline
+// of a crash report is quoted in the trap error anyway (redacted too).
 func WithStderr(w io.Writer) Option { return func(o *options) { o.stderr = w } }
 
 // Plugin is a loaded zbauth.wasm: a wazero runtime, the compiled module
@@ -168,6 +171,10 @@ type Plugin struct {
 
 	cur          atomic.Pointer[instance] // inst, for the watchdog
 	stopWatchdog chan struct{}
+
+	// envSecrets is ZEEBE_CLIENT_SECRET of the guest's environment, raw
+	// and escaped: removed from guest stderr and trap errors.
+	envSecrets []string
 }
 
 // Stats are counters for tests and monitoring.
@@ -208,7 +215,7 @@ func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 	if pages == 0 {
 		pages = 1
 	}
-	p := &Plugin{opts: o}
+	p := &Plugin{opts: o, envSecrets: secretForms(o.env["ZEEBE_CLIENT_SECRET"])}
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(o.exportTimeout > 0)
 	switch {
 	case o.cache != nil:
@@ -289,6 +296,16 @@ func (p *Plugin) lookupEnv(k string) (string, bool) {
 	v, ok := p.opts.env[k]
 	return v, ok
 }
+
+// String describes p without the guest's environment, which may hold a
+// client secret (ZEEBE_CLIENT_SECRET). It takes no lock.
+func (p *Plugin) String() string {
+	return fmt.Sprintf("host.Plugin{memory_limit:%d max_response_body:%d env_vars:%d}",
+		p.opts.memoryLimit, p.opts.maxResponseBody, len(p.opts.env))
+}
+
+// GoString makes %#v as safe as %v.
+func (p *Plugin) GoString() string { return p.String() }
 
 // Stats returns a snapshot of the counters.
 func (p *Plugin) Stats() Stats {
@@ -441,6 +458,9 @@ func withTail(err error, t *tailBuffer) error {
 	msg := ""
 	if err != nil { // wazero appends a wasm stack trace: keep its first line
 		msg, _, _ = strings.Cut(err.Error(), "\n")
+		if t.redact != nil {
+			msg = t.redact(msg)
+		}
 	}
 	switch {
 	case tail == "":
@@ -464,28 +484,74 @@ type exports struct {
 	httpDone, httpFail                           api.Function
 }
 
-// tailBuffer keeps the last 16 KiB written to it and forwards everything.
+// tailBuffer receives the guest's stderr. It forwards it line by line,
+// with every known secret and token removed (a panic's value is printed
+// as it is, and the Go runtime prints it before aborting), and keeps the
+// last 16 KiB of what it forwarded for the trap error. The guest writes
+// only during export calls, so redact runs with p.mu held.
 type tailBuffer struct {
-	mu  sync.Mutex
-	fwd io.Writer
-	buf []byte
+	mu      sync.Mutex
+	fwd     io.Writer
+	redact  func(string) string
+	buf     []byte // the tail, redacted
+	pending []byte // an unfinished line, not yet redacted nor forwarded
 }
+
+// maxPendingLine is the longest unfinished line held back; a longer one is
+// forwarded in pieces.
+const maxPendingLine = 4 << 10
 
 func (t *tailBuffer) Write(b []byte) (int, error) {
 	t.mu.Lock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > 16<<10 {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-16<<10:]...)
+	t.pending = append(t.pending, b...)
+	var out []byte
+	if i := bytes.LastIndexByte(t.pending, '\n'); i >= 0 {
+		out = t.take(i + 1)
+	} else if len(t.pending) > maxPendingLine {
+		out = t.take(len(t.pending))
 	}
 	t.mu.Unlock()
-	if t.fwd != nil {
-		t.fwd.Write(b)
+	if len(out) > 0 && t.fwd != nil {
+		t.fwd.Write(out)
 	}
 	return len(b), nil
 }
 
+// take redacts and moves the first n pending bytes to the tail, and
+// returns them. t.mu must be held.
+func (t *tailBuffer) take(n int) []byte {
+	s := string(t.pending[:n])
+	t.pending = append(t.pending[:0], t.pending[n:]...)
+	if t.redact != nil {
+		s = t.redact(s)
+	}
+	t.buf = append(t.buf, s...)
+	if len(t.buf) > 16<<10 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-16<<10:]...)
+	}
+	return []byte(s)
+}
+
+// flush forwards an unfinished last line (when the instance is discarded).
+func (t *tailBuffer) flush() {
+	t.mu.Lock()
+	var out []byte
+	if len(t.pending) > 0 {
+		out = t.take(len(t.pending))
+	}
+	t.mu.Unlock()
+	if len(out) > 0 && t.fwd != nil {
+		t.fwd.Write(out)
+	}
+}
+
+// String is the redacted tail, an unfinished line included.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	s := string(t.buf) + string(t.pending)
+	if t.redact != nil {
+		s = t.redact(s)
+	}
+	return s
 }
