@@ -119,7 +119,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.form = form.Encode()
 	// The secret as typed, form-encoded (token request bodies echoed back)
 	// and path-escaped (URLs in net/http error texts).
-	c.red = redactor{cfg.ClientSecret, url.QueryEscape(cfg.ClientSecret), url.PathEscape(cfg.ClientSecret)}
+	c.red = redactor(SecretForms(cfg.ClientSecret))
 	fetch := c.fetchToken
 	warn := func(msg string) { o.logf(c.red.clean(msg)) }
 	if dc := newDiskCache(cfg, warn); dc != nil {

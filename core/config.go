@@ -187,7 +187,7 @@ func (c Config) redacted() Config {
 	if c.ClientSecret != "" {
 		// The secret may also sit in a URL (user info, a query parameter):
 		// remove it wherever it appears, as typed or escaped.
-		red := redactor{c.ClientSecret, url.QueryEscape(c.ClientSecret), url.PathEscape(c.ClientSecret)}
+		red := redactor(SecretForms(c.ClientSecret))
 		for _, f := range []*string{&c.ClientID, &c.AuthorizationServerURL, &c.Audience, &c.Scope, &c.RESTAddress,
 			&c.CACertificatePath, &c.ClientCertificatePath, &c.ClientKeyPath, &c.TokenCacheDir} {
 			*f = red.clean(*f)

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -126,18 +127,31 @@ func KindOf(err error) Kind {
 	return KindInternal
 }
 
-// redactor removes known secrets from text that came from elsewhere (for
-// example a transport error that echoes a URL, or a server's error body).
-type redactor []string
+// SecretForms returns secret as typed, query-escaped and path-escaped: the
+// forms in which it may appear in a form body or a URL. Hosts that relay
+// text zbauth did not build (the Wasm host forwarding guest output) clean
+// it with Redact(s, SecretForms(secret)...).
+func SecretForms(secret string) []string {
+	return []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+}
 
-func (r redactor) clean(s string) string {
-	for _, secret := range r {
-		if len(secret) >= 4 && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
+// Redact replaces every occurrence of each value in s with "[REDACTED]".
+// Values shorter than 4 bytes are ignored: they would mangle ordinary text
+// and are no secrets worth the name.
+func Redact(s string, values ...string) string {
+	for _, v := range values {
+		if len(v) >= 4 && strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
 		}
 	}
 	return s
 }
+
+// redactor removes known secrets from text that came from elsewhere (for
+// example a transport error that echoes a URL, or a server's error body).
+type redactor []string
+
+func (r redactor) clean(s string) string { return Redact(s, r...) }
 
 // text cleans server-supplied s of secrets, then shortens it to max bytes
 // and drops control characters. Cleaning first means no part of a secret

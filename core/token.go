@@ -49,8 +49,8 @@ func (t *tokenState) usable(now time.Time) bool {
 type flight struct {
 	done   chan struct{}
 	waited bool // a caller has waited on it (guarded by tokenSource.mu)
-	tok  *tokenState
-	err  error
+	tok    *tokenState
+	err    error
 }
 
 // tokenSource caches one token and refreshes it with at most one request
@@ -75,7 +75,7 @@ type tokenSource struct {
 	// second request.
 	failed      *flight
 	failedUntil time.Time
-	closed    chan struct{}
+	closed      chan struct{}
 
 	// A definitive refusal (400/401 from the token endpoint) is remembered
 	// for cooldown: callers get it again without a request, so a fleet with

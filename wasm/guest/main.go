@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -184,13 +183,7 @@ type secrets struct {
 }
 
 func newSecrets(secret string) *secrets {
-	s := &secrets{}
-	for _, v := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
-		if len(v) >= 4 {
-			s.values = append(s.values, v)
-		}
-	}
-	return s
+	return &secrets{values: core.SecretForms(secret)}
 }
 
 // noteToken remembers tok as client h's current token. The cached-token
@@ -211,14 +204,8 @@ func scrub(s string) string {
 		if k == nil {
 			continue
 		}
-		for _, v := range k.values {
-			s = strings.ReplaceAll(s, v, "[REDACTED]")
-		}
-		for _, v := range k.tokens {
-			if len(v) >= 4 {
-				s = strings.ReplaceAll(s, v, "[REDACTED]")
-			}
-		}
+		s = core.Redact(s, k.values...)
+		s = core.Redact(s, k.tokens[:]...)
 	}
 	return s
 }

@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"math"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -167,27 +166,12 @@ func (c *Client) redact(s string) string {
 	return redactAll(s, toks[:])
 }
 
-// secretForms is secret as typed, query-escaped and path-escaped (as it
-// may appear in a URL or a form), each at least 4 bytes long.
-func secretForms(secret string) []string {
-	var out []string
-	for _, v := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
-		if len(v) >= 4 {
-			out = append(out, v)
-		}
-	}
-	return out
-}
+// secretForms is secret in the forms core redacts, for text the host
+// relays without the core having built it.
+func secretForms(secret string) []string { return core.SecretForms(secret) }
 
 // redactAll replaces every value of at least 4 bytes in s.
-func redactAll(s string, values []string) string {
-	for _, v := range values {
-		if len(v) >= 4 && strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, "[REDACTED]")
-		}
-	}
-	return s
-}
+func redactAll(s string, values []string) string { return core.Redact(s, values...) }
 
 // allows reports whether the guest may send this client's request to u.
 func (c *Client) allows(u string) bool {
