@@ -1,0 +1,282 @@
+/* cbench.c — benchmarks of libzbauth from C, against the dev cluster.
+ *
+ *   cbench LIBRARY [quick] > c.json
+ *   cbench LIBRARY serve
+ *
+ * Run under `zbauth dev-cluster --`. The library is loaded with dlopen, so
+ * that loading is measured; the functions are the ones declared in
+ * zbauth.h. Prints one run of each figure as JSON rows in the format of
+ * bench/README.md.
+ *
+ * The first form (bench/bench.mk runs it several times: loading can only
+ * be timed once per process):
+ *   library load: dlopen, ... to first call, rss added by loading
+ *   token cached           zbauth_client_token + zbauth_free, ns/call
+ *   rss after 10k topology calls (the whole process), and its peak
+ *
+ * The second form serves cmd/measure, which measures the C topology
+ * figures (sequential latency, 64 threads sharing one client) in slices
+ * interleaved with the Go peers and the net/http floor; see serve().
+ *
+ * Nothing here asserts a timing; it exits non-zero only on an error.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zbauth.h>
+
+static __typeof__(zbauth_version) *p_version;
+static __typeof__(zbauth_status_name) *p_status_name;
+static __typeof__(zbauth_client_new) *p_client_new;
+static __typeof__(zbauth_client_token) *p_client_token;
+static __typeof__(zbauth_client_topology) *p_client_topology;
+static __typeof__(zbauth_client_free) *p_client_free;
+static __typeof__(zbauth_free) *p_free;
+/* Optional: looked up without failing, for libraries that predate it. */
+static zbauth_status (*p_client_token_nowait)(zbauth_client *, char *, size_t, size_t *, char **);
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* A field of /proc/self/status in kB ("VmRSS", "VmHWM"). */
+static double status_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t n = strlen(field);
+    double v = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            v = strtod(line + n + 1, NULL);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+static void die(const char *what, zbauth_status st, char *err) {
+    fprintf(stderr, "cbench: %s: %s: %s\n", what, p_status_name ? p_status_name(st) : "?", err ? err : "");
+    exit(1);
+}
+
+static int first_row = 1;
+
+/* Prints one row. baseline, target and bound_key may be NULL. */
+static void row(const char *name, const char *unit, double value, const char *baseline,
+                const char *target, const char *bound_key, double bound, const char *note) {
+    printf("%s\n  {\"surface\": \"c\", \"name\": \"%s\", \"unit\": \"%s\", \"runs\": [%.6g]",
+           first_row ? "[" : ",", name, unit, value);
+    if (baseline) printf(", \"baseline\": \"%s\"", baseline);
+    if (target) printf(", \"target\": \"%s\"", target);
+    if (bound_key) printf(", \"%s\": %.6g", bound_key, bound);
+    if (note) printf(", \"note\": \"%s\"", note);
+    printf("}");
+    first_row = 0;
+}
+
+static void *sym(void *h, const char *name) {
+    void *p = dlsym(h, name);
+    if (!p) {
+        fprintf(stderr, "cbench: dlsym %s: %s\n", name, dlerror());
+        exit(1);
+    }
+    return p;
+}
+
+static zbauth_client *client;
+
+static void topology_once(void) {
+    char *topo = NULL, *err = NULL;
+    zbauth_status st = p_client_topology(client, &topo, &err);
+    if (st != ZBAUTH_OK) die("zbauth_client_topology", st, err);
+    p_free(topo);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static atomic_int stop;
+static atomic_long done_calls;
+
+static void *worker(void *arg) {
+    (void)arg;
+    long k = 0;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        topology_once();
+        k++;
+    }
+    atomic_fetch_add(&done_calls, k);
+    return NULL;
+}
+
+/* serve takes topology commands on stdin, so that cmd/measure can
+ * interleave C with the Go peers in small slices (the same background load
+ * for all). Each answer is one line on stdout:
+ *   seq N        → "seq" and the N latencies in µs
+ *   par T MS     → "par" COUNT ELAPSED_NS: T threads sharing the client
+ *                   for MS milliseconds
+ *   quit (or EOF)
+ */
+static int serve(void) {
+    enum { MAXT = 256 };
+    for (int i = 0; i < 50; i++) topology_once(); /* token, connection, warm paths */
+    printf("ready\n");
+    fflush(stdout);
+    char line[128];
+    double *lat = NULL;
+    int cap = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        int n, t, ms;
+        if (sscanf(line, "seq %d", &n) == 1 && n > 0) {
+            if (n > cap) {
+                lat = realloc(lat, sizeof(double) * (size_t)n);
+                cap = n;
+            }
+            for (int i = 0; i < n; i++) {
+                double a = now_ns();
+                topology_once();
+                lat[i] = (now_ns() - a) / 1e3;
+            }
+            printf("seq");
+            for (int i = 0; i < n; i++) printf(" %.3f", lat[i]);
+            printf("\n");
+        } else if (sscanf(line, "par %d %d", &t, &ms) == 2 && t > 0 && t <= MAXT && ms > 0) {
+            pthread_t th[MAXT];
+            atomic_store(&stop, 0);
+            atomic_store(&done_calls, 0);
+            double s = now_ns();
+            for (int i = 0; i < t; i++) pthread_create(&th[i], NULL, worker, NULL);
+            struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+            nanosleep(&d, NULL);
+            atomic_store(&stop, 1);
+            for (int i = 0; i < t; i++) pthread_join(th[i], NULL);
+            printf("par %ld %.0f\n", atomic_load(&done_calls), now_ns() - s);
+        } else if (strncmp(line, "quit", 4) == 0) {
+            break;
+        } else {
+            fprintf(stderr, "cbench serve: bad command: %s", line);
+            return 2;
+        }
+        fflush(stdout);
+    }
+    free(lat);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int serve_mode = argc == 3 && strcmp(argv[2], "serve") == 0;
+    if (argc < 2 || (argc > 2 && !serve_mode && strcmp(argv[2], "quick") != 0)) {
+        fprintf(stderr, "usage: cbench LIBRARY [quick]\n       cbench LIBRARY serve\n");
+        return 2;
+    }
+    int quick = argc > 2 && strcmp(argv[2], "quick") == 0;
+    int token_batches = quick ? 1 : 5;
+    long token_calls = quick ? 20000 : 200000;
+    int rss_calls = quick ? 300 : 10000;
+
+    /* Loading: dlopen, then the first call, which waits for the Go
+     * runtime's initialisation to finish. */
+    double rss0 = status_kb("VmRSS");
+    double t0 = now_ns();
+    void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    double t1 = now_ns();
+    if (!h) {
+        fprintf(stderr, "cbench: dlopen %s: %s\n", argv[1], dlerror());
+        return 1;
+    }
+    p_version = sym(h, "zbauth_version");
+    p_status_name = sym(h, "zbauth_status_name");
+    p_client_new = sym(h, "zbauth_client_new");
+    p_client_token = sym(h, "zbauth_client_token");
+    p_client_topology = sym(h, "zbauth_client_topology");
+    p_client_free = sym(h, "zbauth_client_free");
+    p_free = sym(h, "zbauth_free");
+    *(void **)&p_client_token_nowait = dlsym(h, "zbauth_client_token_nowait");
+    const char *version = p_version();
+    double t2 = now_ns();
+    double rss1 = status_kb("VmRSS");
+    (void)version;
+
+    char *err = NULL;
+    zbauth_status st = p_client_new(NULL, &client, &err);
+    if (st != ZBAUTH_OK) die("zbauth_client_new", st, err);
+    if (serve_mode) {
+        int rc = serve();
+        p_client_free(client);
+        return rc;
+    }
+
+    row("library load: dlopen", "ms", (t1 - t0) / 1e6, NULL, NULL, NULL, 0,
+        "dlopen(RTLD_NOW) of libzbauth.so");
+    row("library load: dlopen to first call", "ms", (t2 - t0) / 1e6, NULL, NULL, NULL, 0,
+        "dlopen, dlsym and zbauth_version() returning (Go runtime initialised)");
+    row("library load: rss added", "MiB", (rss1 - rss0) / 1024, NULL, NULL, NULL, 0,
+        "VmRSS after loading and the first call, minus before");
+
+    /* Cached token: the call and the free of the returned copy. */
+    char *tok = NULL;
+    for (int i = 0; i < 10000; i++) {
+        st = p_client_token(client, &tok, &err);
+        if (st != ZBAUTH_OK) die("zbauth_client_token", st, err);
+        p_free(tok);
+    }
+    double batch[16];
+    for (int b = 0; b < token_batches; b++) {
+        double s = now_ns();
+        for (long i = 0; i < token_calls; i++) {
+            p_client_token(client, &tok, NULL);
+            p_free(tok);
+        }
+        batch[b] = (now_ns() - s) / (double)token_calls;
+    }
+    qsort(batch, (size_t)token_batches, sizeof batch[0], cmp_double);
+    row("token cached", "ns/call", batch[token_batches / 2], NULL,
+        "under 1 µs including the string copy", "max", 1000,
+        "zbauth_client_token + zbauth_free, one thread; median of the batches of this run");
+
+    /* The same without an allocation: the token copied into a buffer of
+     * the caller's (never waits; ZBAUTH_ERR_TIMEOUT if none is cached). */
+    if (p_client_token_nowait) {
+        char buf[4096];
+        size_t len = 0;
+        st = p_client_token_nowait(client, buf, sizeof buf, &len, &err);
+        if (st != ZBAUTH_OK) die("zbauth_client_token_nowait", st, err);
+        for (int b = 0; b < token_batches; b++) {
+            double s = now_ns();
+            for (long i = 0; i < token_calls; i++) p_client_token_nowait(client, buf, sizeof buf, &len, NULL);
+            batch[b] = (now_ns() - s) / (double)token_calls;
+        }
+        qsort(batch, (size_t)token_batches, sizeof batch[0], cmp_double);
+        row("token cached (nowait, caller's buffer)", "ns/call", batch[token_batches / 2], "token cached", NULL, NULL, 0,
+            "zbauth_client_token_nowait into a stack buffer, one thread");
+    }
+
+    /* Memory after rss_calls sequential topology calls. */
+    for (int i = 0; i < rss_calls; i++) topology_once();
+    char name[64];
+    if (rss_calls % 1000 == 0)
+        snprintf(name, sizeof name, "rss after %dk topology calls", rss_calls / 1000);
+    else
+        snprintf(name, sizeof name, "rss after %d topology calls", rss_calls);
+    char base[96];
+    snprintf(base, sizeof base, "go-floor/%s", name);
+    row(name, "MiB", status_kb("VmRSS") / 1024, base, NULL, NULL, 0, "the whole C process, library loaded");
+    row("peak rss (VmHWM), same process", "MiB", status_kb("VmHWM") / 1024,
+        "go-floor/peak rss (VmHWM), same process", NULL, NULL, 0, NULL);
+
+    p_client_free(client);
+    printf("\n]\n");
+    return 0;
+}
