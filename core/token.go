@@ -39,6 +39,33 @@ type tokenState struct {
 	value     string
 	refreshAt time.Time // from here on, refresh in the background
 	expiry    time.Time // from here on, unusable; zero: no expiry known
+
+	// due turns true at refreshAt (set by a timer while the token is the
+	// current one), so the fast path is one atomic load instead of a clock
+	// read: time.Now costs more than everything else on that path and does
+	// not scale across cores on some VMs. A late timer only delays the
+	// early refresh; the slow path below still reads the clock.
+	due   atomic.Bool
+	timer *time.Timer
+}
+
+// publish arms t's refresh timer; retire stops it. Both run under
+// tokenSource.mu.
+func (t *tokenState) publish() {
+	if t.expiry.IsZero() {
+		return // no expiry known: never due
+	}
+	if d := time.Until(t.refreshAt); d > 0 {
+		t.timer = time.AfterFunc(d, func() { t.due.Store(true) })
+	} else {
+		t.due.Store(true)
+	}
+}
+
+func (t *tokenState) retire() {
+	if t != nil && t.timer != nil {
+		t.timer.Stop()
+	}
 }
 
 func (t *tokenState) usable(now time.Time) bool {
@@ -106,6 +133,9 @@ func (s *tokenSource) cached() (string, bool) {
 	t := s.cur.Load()
 	if t == nil {
 		return "", false
+	}
+	if !t.due.Load() {
+		return t.value, true
 	}
 	now := time.Now()
 	if now.Before(t.refreshAt) {
@@ -241,7 +271,8 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 	s.mu.Lock()
 	s.failed = nil
 	if err == nil {
-		s.cur.Store(tok)
+		tok.publish()
+		s.cur.Swap(tok).retire()
 		s.refused = nil
 	} else if !f.waited {
 		s.failed = &flight{done: closedChan, err: err}
@@ -275,6 +306,7 @@ func (s *tokenSource) invalidate(old string) bool {
 	defer s.mu.Unlock()
 	if t := s.cur.Load(); t != nil && t.value == old {
 		s.cur.Store(nil)
+		t.retire()
 		return true
 	}
 	return false
@@ -287,6 +319,7 @@ func (s *tokenSource) close() {
 	case <-s.closed:
 	default:
 		close(s.closed)
+		s.cur.Load().retire()
 	}
 }
 
