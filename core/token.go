@@ -55,6 +55,10 @@ func (t *tokenState) publish() {
 	if t.expiry.IsZero() {
 		return // no expiry known: never due
 	}
+	if !refreshTimers {
+		t.due.Store(true) // every call reads the clock
+		return
+	}
 	if d := time.Until(t.refreshAt); d > 0 {
 		t.timer = time.AfterFunc(d, func() { t.due.Store(true) })
 	} else {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
 func main() {}
@@ -223,31 +224,8 @@ func finish(call int32, payload []byte, resp *core.Response, err error) {
 	runtime.KeepAlive(payload)
 }
 
-// errorJSON is the payload of a failed call (wasm/ABI.md, "Error payload").
-type errorJSON struct {
-	Kind             int           `json:"kind"`
-	KindName         string        `json:"kind_name"`
-	Op               string        `json:"op,omitempty"`
-	Msg              string        `json:"msg"`
-	Status           int           `json:"status,omitempty"`
-	OAuthError       string        `json:"oauth_error,omitempty"`
-	OAuthDescription string        `json:"oauth_description,omitempty"`
-	Problem          *core.Problem `json:"problem,omitempty"`
-	Fields           []string      `json:"fields,omitempty"`
-	Cause            string        `json:"cause,omitempty"`
-	Text             string        `json:"text"`
-	Response         *responseJSON `json:"response,omitempty"`
-}
-
-// responseJSON is the response attached to a REST API error.
-type responseJSON struct {
-	Status int               `json:"status"`
-	Header map[string]string `json:"header"`
-	Body   []byte            `json:"body"` // base64
-}
-
 func errorPayload(err error, resp *core.Response) []byte {
-	w := errorJSON{Text: err.Error()}
+	w := wire.Error{Text: err.Error()}
 	var e *core.Error
 	if errors.As(err, &e) {
 		w.Kind, w.Op, w.Msg, w.Status = int(e.Kind), e.Op, e.Msg, e.Status
@@ -261,7 +239,7 @@ func errorPayload(err error, resp *core.Response) []byte {
 	}
 	w.KindName = core.Kind(w.Kind).String()
 	if resp != nil {
-		w.Response = &responseJSON{Status: resp.Status, Header: resp.Header, Body: resp.Body}
+		w.Response = &wire.Response{Status: resp.Status, Header: resp.Header, Body: resp.Body}
 	}
 	b, merr := jsonx.Marshal(w)
 	if merr != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
 // Client is one zbauth client living in the plugin: its token cache and
@@ -371,34 +372,12 @@ func remainingMS(ctx context.Context) int32 {
 	return int32(min(max(ms, 1), math.MaxInt32))
 }
 
-// errorJSON is the error payload (wasm/ABI.md, "Error payload").
-type errorJSON struct {
-	Kind             int           `json:"kind"`
-	KindName         string        `json:"kind_name"`
-	Op               string        `json:"op"`
-	Msg              string        `json:"msg"`
-	Status           int           `json:"status"`
-	OAuthError       string        `json:"oauth_error"`
-	OAuthDescription string        `json:"oauth_description"`
-	Problem          *core.Problem `json:"problem"`
-	Fields           []string      `json:"fields"`
-	Cause            string        `json:"cause"`
-	Text             string        `json:"text"`
-	Response         *responseJSON `json:"response"`
-}
-
-type responseJSON struct {
-	Status int               `json:"status"`
-	Header map[string]string `json:"header"`
-	Body   []byte            `json:"body"`
-}
-
 // decodeError rebuilds the guest's *core.Error from an error payload, and
 // the response attached to it (REST API errors of zb_request). Its Error()
 // text is the guest's; errors.Is finds core.ErrBodyTooLarge and the
 // context errors through the cause.
 func decodeError(op string, status int32, payload []byte) (*core.Error, *core.Response) {
-	var w errorJSON
+	var w wire.Error
 	if err := jsonx.Unmarshal(payload, &w); err != nil {
 		return &core.Error{Kind: core.Kind(status), Op: op, Msg: "the plugin reported an error with a malformed payload"}, nil
 	}
