@@ -369,9 +369,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	if err != nil {
 		return resp, err
 	}
-	// A server may echo the request, bearer token included, into its
-	// problem document: error texts are cleaned of every token sent.
-	red := redactorWith(c.red, tok)
+	sent := [2]string{tok} // every token sent, for cleaning error texts
 	if resp.Status == 401 {
 		c.rejected.Store(&tok)
 		c.tokens.invalidate(tok)
@@ -380,7 +378,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 			return nil, err
 		}
 		if fresh != tok {
-			red = redactorWith(red, fresh)
+			sent[1] = fresh
 			resp, err = c.exchange(ctx, op, method, u, body, fresh)
 			if err != nil {
 				return resp, err
@@ -388,7 +386,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 		}
 	}
 	if resp.Status >= 400 {
-		return resp, apiError(op, resp, red)
+		// A server may echo the request, bearer token included, into its
+		// problem document: error texts are cleaned of every token sent.
+		return resp, apiError(op, resp, redactorWith(redactorWith(c.red, sent[0]), sent[1]))
 	}
 	return resp, nil
 }
