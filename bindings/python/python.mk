@@ -47,7 +47,8 @@ demo-python: $(ZBAUTH) $(LIB) ## the Python example prints the topology
 	$(PY_ENV) $(WITH_CLUSTER) $(PYTHON) $(PY_DIR)/examples/topology.py
 DEMOS += demo-python
 
-bench-python: $(ZBAUTH) $(LIB) ## Python binding: cached token() ns/call, topology() calls/s
-	@echo "== Python binding benchmarks against the dev cluster"
-	$(PY_ENV) $(WITH_CLUSTER) $(PYTHON) $(PY_DIR)/bench/bench.py
+bench-python: $(ZBAUTH) $(LIB) $(PY_VENV)/.installed ## Python binding vs a plain requests flow → build/bench/python.json
+	@echo "== Python binding benchmarks against the dev cluster (peer: requests)"
+	@mkdir -p $(BUILD)/bench
+	BENCH_RUNS=$(or $(BENCH_RUNS),3) $(PY_ENV) $(WITH_CLUSTER) $(PY) $(PY_DIR)/bench/bench.py $(BUILD)/bench/python.json
 BENCHES += bench-python

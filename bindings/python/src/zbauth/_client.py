@@ -11,7 +11,7 @@ import asyncio
 import json as _json
 import math
 import threading
-from ctypes import byref, c_int, c_void_p
+from ctypes import byref, c_int, c_void_p, create_string_buffer
 from typing import Any, Dict, NoReturn, Optional, Tuple
 
 from . import _native
@@ -99,6 +99,7 @@ class Client:
         if status != Status.OK:
             raise error_for(status, message, details)
         self._handle = handle.value
+        self._local = threading.local()  # per-thread token buffer (token())
 
     @classmethod
     def from_env(cls) -> "Client":
@@ -117,6 +118,17 @@ class Client:
             ArgumentError: the client is closed.
         """
         lib, handle = self._enter()
+        # Fast path: a cached token copied into this thread's buffer, one
+        # library call that never waits. Anything else (nothing cached yet,
+        # a refusal, a token too long) takes the general call below, which
+        # waits for the request the fast path may have started.
+        local = self._local
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = create_string_buffer(_TOKEN_BUFFER)
+        if lib.zbauth_client_token_nowait(handle, buf, _TOKEN_BUFFER, None, None) == Status.OK:
+            cached: str = buf.value.decode()
+            return cached
         out, err = c_void_p(), c_void_p()
         status = lib.zbauth_client_token(handle, byref(out), byref(err))
         try:
@@ -248,6 +260,10 @@ class Client:
         if handle is None:
             raise ArgumentError("zbauth: client is closed")
         return lib, handle
+
+
+# Tokens are JWTs of one to a few KB; a longer one takes the general path.
+_TOKEN_BUFFER = 8192
 
 
 def _raise(status: int, message: Optional[str], details: Dict[str, Any]) -> NoReturn:

@@ -43,7 +43,7 @@ import ctypes
 import os
 import json
 import threading
-from ctypes import POINTER, byref, c_char_p, c_int, c_void_p
+from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_void_p
 from typing import Any, Dict, Optional, Tuple
 
 from ._errors import Error, LibraryError
@@ -62,6 +62,8 @@ _PROTOTYPES = {
     "zbauth_status_name": (c_char_p, [c_int]),
     "zbauth_client_new": (c_int, [c_char_p, POINTER(c_void_p), POINTER(c_void_p)]),
     "zbauth_client_token": (c_int, [c_void_p, POINTER(c_void_p), POINTER(c_void_p)]),
+    # (client, buf, cap, len, err): never waits; copies a cached token into buf
+    "zbauth_client_token_nowait": (c_int, [c_void_p, c_char_p, c_size_t, POINTER(c_size_t), POINTER(c_void_p)]),
     "zbauth_client_topology": (c_int, [c_void_p, POINTER(c_void_p), POINTER(c_void_p)]),
     "zbauth_client_request": (
         c_int,
