@@ -20,7 +20,8 @@
 # INTEROP_C_ENV, PY_DIST, WASM_MODULE and HAVE_PYTHON/HAVE_NODE/HAVE_WASM.
 # Knobs: ZBAUTH_KEYCLOAK_VERSION, ZBAUTH_KEYCLOAK_JAVA_VERSIONS,
 # ZBAUTH_KEYCLOAK_CACHE, ZBAUTH_KEYCLOAK_JAVA_HOME,
-# ZBAUTH_KEYCLOAK_START_TIMEOUT (seconds).
+# ZBAUTH_KEYCLOAK_START_TIMEOUT (seconds), ZBAUTH_INTEROP_GO_FLAGS (more
+# flags for the Go scenarios' test binary, e.g. -test.count=5 to repeat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -275,6 +276,7 @@ free_port() {
 
 declare -A STATE # build or service → ok | failed | todo
 REPORT=()
+FAILED_LOGS=() # logs of the failed steps, shown again after the summary
 PASSED=0 FAILED=0 TODO=0
 
 record() { # STATUS NAME MS NOTE
@@ -338,6 +340,7 @@ step() {
 	else
 		say "FAIL  $name (exit $rc after $(fmt_ms "$(elapsed "$t")"); log: ${log#"$ROOT"/})"
 		record FAIL "$name" "$(elapsed "$t")" "exit $rc; ${log#"$ROOT"/}"
+		FAILED_LOGS+=("$name=$log")
 	fi
 }
 
@@ -477,7 +480,7 @@ scenarios() { # KIND ISSUER CLIENT_ID SECRET WRONG_SECRET_ERROR
 		ZBAUTH_INTEROP_CLIENT_ID="$3" ZBAUTH_INTEROP_CLIENT_SECRET="$4" ZBAUTH_INTEROP_AUDIENCE="$AUDIENCE" \
 		ZBAUTH_INTEROP_WRONG_SECRET_ERROR="$wrong" ZBAUTH_INTEROP_KEYCLOAK_URL="${KC_URL:-}" \
 		ZBAUTH_INTEROP_KEYCLOAK_ADMIN_USER="$KC_ADMIN_USER" ZBAUTH_INTEROP_KEYCLOAK_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
-		"$RUN/interop-go.test" -test.v -test.count=1 -test.timeout=4m
+		"$RUN/interop-go.test" -test.v -test.count=1 -test.timeout=4m ${ZBAUTH_INTEROP_GO_FLAGS:-}
 }
 
 # Keycloak answers a wrong secret for a known client with
@@ -488,5 +491,10 @@ scenarios oauth2-mock-server "${OMS_ISSUER:-none}" "$OMS_CLIENT_ID" "$OMS_CLIENT
 # 5. The report.
 say "summary"
 printf '   %s\n' "${REPORT[@]}"
+# The failed steps' logs once more, last, where a CI log's tail shows them.
+for f in "${FAILED_LOGS[@]}"; do
+	say "log of the failed step ${f%%=*} (${f#*=}), its last 60 lines:"
+	tail -n 60 "${f#*=}" | cut -c1-400 | sed 's/^/   | /'
+done
 echo "interop: $PASSED passed, $FAILED failed, $TODO skipped"
 ((FAILED == 0))

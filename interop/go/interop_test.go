@@ -96,8 +96,9 @@ func restSide(t *testing.T, e *env) *devcluster.Cluster {
 
 // tokenRequest is one request to the token endpoint, as the client made it.
 type tokenRequest struct {
-	at     time.Time
-	status int // 0: no answer
+	at        time.Time
+	status    int           // 0: no answer
+	expiresIn time.Duration // the answer's expires_in, when it has one
 }
 
 // recorder wraps the native transport and records token requests.
@@ -115,6 +116,12 @@ func (r *recorder) RoundTrip(ctx context.Context, req *core.Request) (*core.Resp
 		tr := tokenRequest{at: at}
 		if resp != nil {
 			tr.status = resp.Status
+			var tok struct {
+				ExpiresIn int64 `json:"expires_in"`
+			}
+			if json.Unmarshal(resp.Body, &tok) == nil {
+				tr.expiresIn = time.Duration(tok.ExpiresIn) * time.Second
+			}
 		}
 		r.mu.Lock()
 		r.reqs = append(r.reqs, tr)
@@ -446,9 +453,15 @@ func TestClientDisabledMidRun(t *testing.T) {
 	if firstErr == nil {
 		t.Fatal("calls kept succeeding past the token's expiry")
 	}
-	// Keycloak's exp has whole seconds; allow for that.
-	if d := firstErrAt.Sub(t0); d < disableLifespan-1500*time.Millisecond {
-		t.Errorf("calls failed after %v, before the cached token expired", d)
+	// The token is good for expires_in from when it was requested, less
+	// up to a second because exp has whole seconds. Keycloak's expires_in
+	// is exp minus its clock's whole second at the time it answers, so it
+	// is 19 rather than 20 when the request straddles a second boundary.
+	if reqs[0].expiresIn < disableLifespan-time.Second || reqs[0].expiresIn > disableLifespan {
+		t.Errorf("expires_in %v, want the client's %v (or a second less)", reqs[0].expiresIn, disableLifespan)
+	}
+	if d, min := firstErrAt.Sub(reqs[0].at), reqs[0].expiresIn-1100*time.Millisecond; d < min {
+		t.Errorf("calls failed %v after the token request, before the cached token expired (expires_in %v)", d, reqs[0].expiresIn)
 	}
 	var ze *core.Error
 	if !errors.As(firstErr, &ze) || ze.Kind != core.KindAuth || ze.Status != 401 ||
