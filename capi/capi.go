@@ -23,6 +23,12 @@ static char *zb_status_name(int s) {
 	return zb_names[s];
 }
 static char *zb_version(void) { return zb_version_str; }
+
+// zbauth_callback of zbauth.h, and its call from Go.
+typedef void (*zb_callback)(void *user_data, int status, int http_status, char *result, char *err);
+static void zb_invoke(zb_callback cb, void *user_data, int status, int http_status, char *result, char *err) {
+	cb(user_data, status, http_status, result, err);
+}
 */
 import "C"
 
@@ -281,17 +287,24 @@ func zbauth_client_topology(h C.uintptr_t, out **C.char, errOut **C.char) C.int 
 		if c == nil {
 			return errBadHandle
 		}
-		t, err := c.Topology(context.Background())
+		s, err := topologyJSON(c)
 		if err != nil {
 			return err
 		}
-		b, err := jsonx.Marshal(t)
-		if err != nil {
-			return err
-		}
-		*out = C.CString(string(b))
+		*out = C.CString(s)
 		return nil
 	})
+}
+
+// topologyJSON fetches the topology and encodes it in the REST API's
+// field names, lists never null.
+func topologyJSON(c *core.Client) (string, error) {
+	t, err := c.Topology(context.Background())
+	if err != nil {
+		return "", err
+	}
+	b, err := jsonx.Marshal(t)
+	return string(b), err
 }
 
 //export zbauth_client_request
@@ -324,5 +337,99 @@ func zbauth_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpSt
 			}
 		}
 		return err
+	})
+}
+
+// startAsync is the common part of the _async calls. check runs at once,
+// on the caller's thread: it resolves the handle and copies the borrowed
+// arguments, and its error is the call's status (cb is then never
+// called). work runs on a goroutine; its result string and error become
+// C strings that the callback owns.
+func startAsync(errOut **C.char, cb C.zb_callback, userData unsafe.Pointer, check func() error,
+	work func() (httpStatus int, result *string, err error)) C.int {
+	return call(errOut, func() error {
+		if cb == nil {
+			return argError("cb is NULL")
+		}
+		if err := check(); err != nil {
+			return err
+		}
+		go func() {
+			var httpStatus int
+			var result *string
+			var errStr *C.char
+			status := call(&errStr, func() (err error) {
+				httpStatus, result, err = work()
+				return err
+			})
+			var res *C.char
+			if result != nil {
+				res = C.CString(*result)
+			}
+			C.zb_invoke(cb, userData, status, C.int(httpStatus), res, errStr)
+		}()
+		return nil
+	})
+}
+
+//export zbauth_client_token_async
+func zbauth_client_token_async(h C.uintptr_t, cb C.zb_callback, userData unsafe.Pointer, errOut **C.char) C.int {
+	var c *core.Client
+	return startAsync(errOut, cb, userData, func() error {
+		if c = lookup(h); c == nil {
+			return errBadHandle
+		}
+		return nil
+	}, func() (int, *string, error) {
+		t, err := c.Token(context.Background())
+		if err != nil {
+			return 0, nil, err
+		}
+		return 0, &t, nil
+	})
+}
+
+//export zbauth_client_topology_async
+func zbauth_client_topology_async(h C.uintptr_t, cb C.zb_callback, userData unsafe.Pointer, errOut **C.char) C.int {
+	var c *core.Client
+	return startAsync(errOut, cb, userData, func() error {
+		if c = lookup(h); c == nil {
+			return errBadHandle
+		}
+		return nil
+	}, func() (int, *string, error) {
+		s, err := topologyJSON(c)
+		if err != nil {
+			return 0, nil, err
+		}
+		return 0, &s, nil
+	})
+}
+
+//export zbauth_client_request_async
+func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, cb C.zb_callback, userData unsafe.Pointer, errOut **C.char) C.int {
+	var c *core.Client
+	var m, p string
+	var body []byte
+	return startAsync(errOut, cb, userData, func() error {
+		if method == nil || path == nil {
+			return argError("method and path are required")
+		}
+		if c = lookup(h); c == nil {
+			return errBadHandle
+		}
+		// Copied now: they are borrowed for this call only.
+		m, p = C.GoString(method), C.GoString(path)
+		if bodyJSON != nil {
+			body = []byte(C.GoString(bodyJSON))
+		}
+		return nil
+	}, func() (int, *string, error) {
+		resp, err := c.Do(context.Background(), m, p, body)
+		if resp == nil {
+			return 0, nil, err
+		}
+		b := string(resp.Body)
+		return resp.Status, &b, err
 	})
 }

@@ -163,6 +163,54 @@ zbauth_status zbauth_client_request(zbauth_client *c, const char *method, const 
                                     char **response_body, char **err);
 
 /*
+ * ASYNCHRONOUS CALLS
+ *
+ * For event loops and for programs with many calls in flight: the _async
+ * functions start a call and return at once, without waiting for the
+ * network; the result arrives through a callback. No thread of the caller
+ * is held while the call is in flight (a blocking call from many threads
+ * holds each of them; see docs/capi-calls.md).
+ *
+ * On ZBAUTH_OK the call has started and cb is called exactly once, later,
+ * on a thread of the library's own (never from within the _async call).
+ * On any other status the call did not start, cb is never called, and
+ * *err (when err is not NULL) holds the reason.
+ *
+ * cb receives:
+ *   user_data    the pointer given to the _async call, untouched.
+ *   status       the call's status, as the blocking call would return it.
+ *   http_status  for zbauth_client_request_async, as zbauth_client_request
+ *                reports it; 0 otherwise.
+ *   result       the token, the topology JSON or the response body, or
+ *                NULL. Owned by the callback: free it with zbauth_free.
+ *   err          the error message, or NULL. Owned by the callback: free it
+ *                with zbauth_free (zbauth_error_details works on it until
+ *                then).
+ * The callback should return promptly: it runs on a thread that serves
+ * other calls. It may call any function of this library.
+ *
+ * zbauth_client_free does not wait for calls in flight; they finish
+ * normally and their callbacks are still called.
+ */
+typedef void (*zbauth_callback)(void *user_data, zbauth_status status, int http_status,
+                                char *result, char *err);
+
+/* zbauth_client_token, asynchronously. cb is required. */
+zbauth_status zbauth_client_token_async(zbauth_client *c, zbauth_callback cb, void *user_data,
+                                        char **err);
+
+/* zbauth_client_topology, asynchronously. cb is required. */
+zbauth_status zbauth_client_topology_async(zbauth_client *c, zbauth_callback cb, void *user_data,
+                                           char **err);
+
+/* zbauth_client_request, asynchronously. method, path and body_json are
+ * borrowed for the duration of this call only (they are copied). cb is
+ * required. */
+zbauth_status zbauth_client_request_async(zbauth_client *c, const char *method, const char *path,
+                                          const char *body_json, zbauth_callback cb,
+                                          void *user_data, char **err);
+
+/*
  * Structured details of an error message, for bindings that map errors to
  * their own types.
  *

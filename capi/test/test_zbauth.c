@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <zbauth.h>
 
@@ -437,6 +438,161 @@ static void test_threads(void) {
     zbauth_client_free(c);
 }
 
+/* ---- asynchronous calls ---- */
+
+/* One async call's outcome, filled in by on_done. */
+struct outcome {
+    int calls; /* how many times the callback ran: must end at 1 */
+    zbauth_status status;
+    int http_status;
+    char *result, *err, *details;
+    pthread_t thread;
+};
+
+/* A batch of async calls and the count of callbacks that have run. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} batch = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void on_done(void *user_data, zbauth_status status, int http_status, char *result, char *err) {
+    struct outcome *o = user_data;
+    o->status = status;
+    o->http_status = http_status;
+    o->result = result;
+    o->err = err;
+    o->thread = pthread_self();
+    /* The error's details are available until err is freed. */
+    if (err) zbauth_error_details(err, &o->details);
+    pthread_mutex_lock(&batch.mu);
+    o->calls++;
+    batch.done++;
+    pthread_cond_broadcast(&batch.cv);
+    pthread_mutex_unlock(&batch.mu);
+}
+
+static void batch_reset(void) {
+    pthread_mutex_lock(&batch.mu);
+    batch.done = 0;
+    pthread_mutex_unlock(&batch.mu);
+}
+
+/* Waits until n callbacks have run (bounded: a lost callback fails the
+ * test instead of hanging it). */
+static int batch_wait(int n) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    pthread_mutex_lock(&batch.mu);
+    int rc = 0;
+    while (batch.done < n && rc == 0) rc = pthread_cond_timedwait(&batch.cv, &batch.mu, &deadline);
+    int done = batch.done;
+    pthread_mutex_unlock(&batch.mu);
+    return done;
+}
+
+static void outcome_free(struct outcome *o) {
+    zbauth_free(o->result);
+    zbauth_free(o->err);
+    zbauth_free(o->details);
+    memset(o, 0, sizeof *o);
+}
+
+static void test_async(void) {
+    current = "async: 200 topology calls from one thread share one token request";
+    reset();
+    zbauth_client *c = must_new(NULL);
+    enum { N = 200 };
+    static struct outcome o[N];
+    memset(o, 0, sizeof o);
+    batch_reset();
+    int started = 0;
+    for (int i = 0; i < N; i++) started += zbauth_client_topology_async(c, on_done, &o[i], NULL) == ZBAUTH_OK;
+    CHECK(started == N);
+    CHECK(batch_wait(N) == N);
+    int ok = 0, once = 0, elsewhere = 0;
+    for (int i = 0; i < N; i++) {
+        ok += o[i].status == ZBAUTH_OK && o[i].err == NULL && o[i].http_status == 0 && o[i].result &&
+              strstr(o[i].result, "\"clusterSize\":3") != NULL;
+        once += o[i].calls == 1;
+        elsewhere += !pthread_equal(o[i].thread, pthread_self());
+        outcome_free(&o[i]);
+    }
+    CHECK(ok == N);
+    CHECK(once == N);
+    CHECK(elsewhere == N); /* never called from within the _async call */
+    CHECK(dev_stat("token_requests") == 1);
+    CHECK(dev_stat("api_requests") == N);
+
+    current = "async: token and request";
+    batch_reset();
+    CHECK(zbauth_client_token_async(c, on_done, &o[0], NULL) == ZBAUTH_OK);
+    /* The body is borrowed for the call only: it may be gone at once. */
+    char *body = strdup("{\"async\":true}");
+    CHECK(zbauth_client_request_async(c, "POST", "/v2/echo", body, on_done, &o[1], NULL) == ZBAUTH_OK);
+    memset(body, 'x', strlen(body));
+    free(body);
+    CHECK(batch_wait(2) == 2);
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"status\":403,\"times\":1}");
+    CHECK(zbauth_client_request_async(c, "GET", "/v2/topology", NULL, on_done, &o[2], NULL) == ZBAUTH_OK);
+    CHECK(batch_wait(3) == 3);
+    CHECK(o[0].status == ZBAUTH_OK && o[0].result && strlen(o[0].result) > 20 && o[0].http_status == 0);
+    CHECK(o[1].status == ZBAUTH_OK && o[1].http_status == 200 && o[1].result &&
+          strstr(o[1].result, "\"async\":true") != NULL);
+    CHECK(o[2].status == ZBAUTH_ERR_API && o[2].http_status == 403);
+    CHECK(o[2].result && strstr(o[2].result, "\"status\":403") != NULL); /* the problem document */
+    CHECK(o[2].err && o[2].details && strstr(o[2].details, "\"code\":\"API\"") != NULL);
+    for (int i = 0; i < 3; i++) outcome_free(&o[i]);
+    zbauth_client_free(c);
+
+    current = "async: wrong secret";
+    reset();
+    c = must_new("{\"client_secret\":\"MARKER-WRONG-SECRET\"}");
+    batch_reset();
+    CHECK(zbauth_client_topology_async(c, on_done, &o[0], NULL) == ZBAUTH_OK);
+    CHECK(batch_wait(1) == 1);
+    CHECK(o[0].status == ZBAUTH_ERR_AUTH && o[0].result == NULL);
+    CHECK(o[0].err && strstr(o[0].err, "invalid_client") && !strstr(o[0].err, "MARKER-WRONG-SECRET"));
+    outcome_free(&o[0]);
+    zbauth_client_free(c);
+
+    current = "async: calls that do not start never call back";
+    c = must_new(NULL);
+    char *err = NULL;
+    batch_reset();
+    CHECK(zbauth_client_topology_async(c, NULL, &o[0], &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(err && strstr(err, "cb") != NULL);
+    zbauth_free(err);
+    err = NULL;
+    CHECK(zbauth_client_request_async(c, NULL, "/v1/topology", NULL, on_done, &o[0], &err) == ZBAUTH_ERR_ARGUMENT);
+    zbauth_free(err);
+    err = NULL;
+    zbauth_client_free(c);
+    CHECK(zbauth_client_token_async(c, on_done, &o[0], &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(err && strstr(err, "handle") != NULL);
+    zbauth_free(err);
+    CHECK(zbauth_client_topology_async((zbauth_client *)(uintptr_t)0x1234, on_done, &o[0], NULL) ==
+          ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_client_request_async(NULL, "GET", "/v1/topology", NULL, on_done, &o[0], NULL) ==
+          ZBAUTH_ERR_ARGUMENT);
+    usleep(100 * 1000);
+    CHECK(o[0].calls == 0 && batch_wait(0) == 0);
+
+    current = "async: freeing the client does not lose calls in flight";
+    reset();
+    c = must_new(NULL);
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"delay_ms\":200,\"times\":4}");
+    batch_reset();
+    for (int i = 0; i < 4; i++) CHECK(zbauth_client_topology_async(c, on_done, &o[i], NULL) == ZBAUTH_OK);
+    zbauth_client_free(c);
+    CHECK(batch_wait(4) == 4);
+    for (int i = 0; i < 4; i++) {
+        CHECK(o[i].calls == 1);
+        outcome_free(&o[i]);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_version();
@@ -453,6 +609,7 @@ int main(void) {
     test_null_arguments();
     test_freed_and_forged_handles();
     test_threads();
+    test_async();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
