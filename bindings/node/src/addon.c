@@ -9,12 +9,13 @@
  * released with zbauth_free.
  *
  * Threads
- *   Anything that may touch the network runs off the JS thread, on a pool
- *   of dedicated threads (grown on demand up to POOL_MAX; idle ones exit
- *   after POOL_IDLE_S). Results come back through a napi_threadsafe_function.
- *   libuv's threadpool is not used: its default of 4 threads would
- *   serialise concurrent network calls, and a library must not depend on
- *   UV_THREADPOOL_SIZE. token() is served synchronously only through a
+ *   Nothing that may touch the network runs on the JS thread. The JS thread
+ *   starts each call with the library's _async functions (zbauth.h), which
+ *   return at once; the library calls back on a thread of its own, and the
+ *   result comes back through a napi_threadsafe_function. No thread waits
+ *   for the network, so any number of calls can be in flight; neither
+ *   libuv's threadpool (4 threads by default) nor a pool of our own is
+ *   involved. token() is served synchronously only through a
  *   library call that never waits (see js_token).
  *
  * Signals
@@ -22,8 +23,7 @@
  *   to use SA_ONSTACK. Node installs a handler when the first listener for
  *   a signal is added (process.on('SIGUSR2', ...)); the JS wrapper then
  *   calls fixSignals(), which sets SA_ONSTACK on every installed handler
- *   that lacks it. Threads created here also block the asynchronous signals
- *   Node may listen for, so such signals are delivered elsewhere.
+ *   that lacks it.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -42,12 +42,6 @@
 
 #include "zbauth.h"
 
-#define POOL_MAX 256
-#ifndef POOL_IDLE_S
-#define POOL_IDLE_S 30
-#endif
-#define POOL_STACK (1u << 20)
-
 /* ------------------------------------------------------------------ */
 /* The library, loaded once per process.                               */
 
@@ -58,12 +52,12 @@ static struct {
     char *path;
     __typeof__(zbauth_version) *version;
     __typeof__(zbauth_client_new) *client_new;
-    __typeof__(zbauth_client_token) *client_token;
-    __typeof__(zbauth_client_topology) *client_topology;
-    __typeof__(zbauth_client_request) *client_request;
     __typeof__(zbauth_client_free) *client_free;
     __typeof__(zbauth_free) *free;
     __typeof__(zbauth_error_details) *error_details;
+    __typeof__(zbauth_client_token_async) *client_token_async;
+    __typeof__(zbauth_client_topology_async) *client_topology_async;
+    __typeof__(zbauth_client_request_async) *client_request_async;
     /* Optional: a token call that never waits (see js_token). */
     zbauth_status (*client_token_nowait)(zbauth_client *c, char *buf, size_t cap, size_t *len, char **err);
 } lib = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -119,7 +113,6 @@ typedef struct job {
     char *out;     /* from the library: zbauth_free */
     char *err;     /* from the library: zbauth_free */
     char *details; /* zbauth_error_details(err), from the library: zbauth_free */
-    const char *fail; /* static message when the job never ran */
     /* JS-thread only */
     envctx *ec;
     zbclient *client; /* kept alive by keep */
@@ -127,22 +120,6 @@ typedef struct job {
     napi_ref keep; /* the client external, alive while the job runs */
     napi_deferred deferred;
 } job;
-
-static void run_job(job *j) {
-    switch (j->op) {
-    case OP_TOKEN:
-        j->status = lib.client_token(j->handle, &j->out, &j->err);
-        break;
-    case OP_TOPOLOGY:
-        j->status = lib.client_topology(j->handle, &j->out, &j->err);
-        break;
-    case OP_REQUEST:
-        j->status = lib.client_request(j->handle, j->method, j->path, j->body, &j->http, &j->out, &j->err);
-        break;
-    }
-    /* The details must be asked for while err is live (before zbauth_free). */
-    if (j->status != ZBAUTH_OK && j->err) lib.error_details(j->err, &j->details);
-}
 
 /* job_release frees what a job owns except its JS references. */
 static void job_release(job *j) {
@@ -167,88 +144,6 @@ static void deliver(job *j) {
         job_release(j);
         envctx_unref(ec);
     }
-}
-
-/* Threads created here keep the asynchronous signals Node listens for
- * blocked, so the kernel delivers those elsewhere. Synchronous signals and
- * the ones the Go runtime relies on stay open. */
-static void block_async_signals(void) {
-    sigset_t set;
-    sigfillset(&set);
-    int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT, SIGURG, SIGPROF};
-    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) sigdelset(&set, keep[i]);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-static int start_thread(void *(*fn)(void *)) {
-    pthread_attr_t a;
-    pthread_t t;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, POOL_STACK);
-    int rc = pthread_create(&t, &a, fn, NULL);
-    pthread_attr_destroy(&a);
-    return rc;
-}
-
-/* ---- the pool ---- */
-
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    job *head, *tail;
-    int queued, threads, idle;
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static void *pool_main(void *arg) {
-    (void)arg;
-    block_async_signals();
-    pthread_mutex_lock(&pool.mu);
-    for (;;) {
-        while (!pool.head) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += POOL_IDLE_S;
-            pool.idle++;
-            int rc = pthread_cond_timedwait(&pool.cv, &pool.mu, &ts);
-            pool.idle--;
-            if (rc == ETIMEDOUT && !pool.head) {
-                pool.threads--;
-                pthread_mutex_unlock(&pool.mu);
-                return NULL;
-            }
-        }
-        job *j = pool.head;
-        pool.head = j->next;
-        if (!pool.head) pool.tail = NULL;
-        pool.queued--;
-        pthread_mutex_unlock(&pool.mu);
-        run_job(j);
-        deliver(j);
-        pthread_mutex_lock(&pool.mu);
-    }
-}
-
-/* pool_submit queues j; it returns 0, or -1 when no thread could run it. */
-static int pool_submit(job *j) {
-    pthread_mutex_lock(&pool.mu);
-    j->next = NULL;
-    if (pool.tail) pool.tail->next = j;
-    else pool.head = j;
-    pool.tail = j;
-    pool.queued++;
-    if (pool.idle < pool.queued && pool.threads < POOL_MAX) {
-        if (start_thread(pool_main) == 0) pool.threads++;
-    }
-    int ok = pool.threads > 0;
-    if (!ok) { /* take it back */
-        pool.head = pool.tail = NULL;
-        pool.queued = 0;
-    } else {
-        pthread_cond_signal(&pool.cv);
-    }
-    pthread_mutex_unlock(&pool.mu);
-    return ok ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -324,10 +219,6 @@ static napi_value parse_json(napi_env env, envctx *ec, napi_value text) {
 /* settle turns a finished job into its JS value. It returns 1 with *out
  * set to the fulfilment value, or 0 with *out set to the rejection. */
 static int settle(napi_env env, envctx *ec, job *j, napi_value *out) {
-    if (j->fail) {
-        *out = make_error(env, ec, ZBAUTH_ERR_INTERNAL, j->fail, NULL, NULL);
-        return 0;
-    }
     if (j->status != ZBAUTH_OK) {
         *out = make_error(env, ec, j->status, j->err, j->details, j->op == OP_REQUEST ? j->out : NULL);
         return 0;
@@ -488,7 +379,47 @@ static job *new_job(napi_env env, envctx *ec, int op, zbclient *c) {
     return j;
 }
 
-/* start_async queues j on the pool and returns its promise. */
+/* lib_done is the zbauth_callback of the library's _async calls: it runs
+ * on a library thread, takes ownership of result and err, and hands the
+ * job to the JS thread. */
+static void lib_done(void *user_data, zbauth_status status, int http_status, char *result, char *err) {
+    job *j = user_data;
+    j->status = status;
+    j->http = http_status;
+    j->out = result;
+    j->err = err;
+    if (status != ZBAUTH_OK && err) lib.error_details(err, &j->details);
+    deliver(j);
+}
+
+/* lib_start starts j with the library's _async call. It returns 1 when
+ * started (lib_done will deliver it), or 0 with j's status and error set
+ * when the call did not start. */
+static int lib_start(job *j) {
+    /* Locals: once started, j belongs to lib_done, which may already be
+     * running on another thread when the _async call returns. */
+    char *err = NULL;
+    zbauth_status st;
+    switch (j->op) {
+    case OP_TOKEN:
+        st = lib.client_token_async(j->handle, lib_done, j, &err);
+        break;
+    case OP_TOPOLOGY:
+        st = lib.client_topology_async(j->handle, lib_done, j, &err);
+        break;
+    default:
+        st = lib.client_request_async(j->handle, j->method, j->path, j->body, lib_done, j, &err);
+        break;
+    }
+    if (st == ZBAUTH_OK) return 1;
+    j->status = st;
+    j->err = err;
+    if (err) lib.error_details(err, &j->details);
+    return 0;
+}
+
+/* start_async starts j with the library's _async call and returns its
+ * promise. */
 static napi_value start_async(napi_env env, job *j, napi_value ext) {
     napi_value promise;
     go_async(env, j, ext);
@@ -496,8 +427,7 @@ static napi_value start_async(napi_env env, job *j, napi_value ext) {
         finish_job(env, j);
         return throw_last(env, "napi_create_promise");
     }
-    if (pool_submit(j) != 0) {
-        j->fail = "zbauth: could not start a thread for the call";
+    if (!lib_start(j)) { /* settled here: the call never started */
         napi_value v;
         settle(env, j->ec, j, &v);
         napi_reject_deferred(env, j->deferred, v);
@@ -543,12 +473,12 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
     if (!missing && !(lib.field = (__typeof__(lib.field))dlsym(dl, name))) missing = name;
         SYM(version, "zbauth_version")
         SYM(client_new, "zbauth_client_new")
-        SYM(client_token, "zbauth_client_token")
-        SYM(client_topology, "zbauth_client_topology")
-        SYM(client_request, "zbauth_client_request")
         SYM(client_free, "zbauth_client_free")
         SYM(free, "zbauth_free")
         SYM(error_details, "zbauth_error_details")
+        SYM(client_token_async, "zbauth_client_token_async")
+        SYM(client_topology_async, "zbauth_client_topology_async")
+        SYM(client_request_async, "zbauth_client_request_async")
 #undef SYM
         if (missing) {
             char msg[1024];
@@ -715,21 +645,21 @@ static int token_nowait(zbclient *c) {
 /* token(client) → a string, true, or a Promise<string>.
  *
  * zbauth_client_token waits on the network when no usable token is cached,
- * so it never runs on this thread. A library that exports
+ * so it is never called here: zbauth_client_token_async is. A library that exports
  * zbauth_client_token_nowait (zbauth_client_token for threads that must
  * not wait: it copies a cached token into a caller's buffer, or returns a
  * non-OK status at once and leaves the token request running in the
  * background) lets this thread serve cached tokens synchronously. `true`
  * then means "the same token as the string this function last returned
  * for this client", which the wrapper keeps: an unchanged token is not
- * converted again. Everything else goes to the pool.
+ * converted again. Everything else goes to zbauth_client_token_async.
  *
  * It is asked only while the client is warm (a token is probably cached).
  * On a cold client it would start a token request in the background, and
- * the zbauth_client_token that then waits on the pool does not see that
- * request's outcome when it failed before the wait began: it makes a
+ * the zbauth_client_token_async call that follows does not see that
+ * request's outcome when it failed before that call began: it makes a
  * second request, a second later. A cold client's first token() is one
- * request on the pool instead. */
+ * zbauth_client_token_async call instead. */
 static napi_value js_token(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
@@ -749,7 +679,7 @@ static napi_value js_token(napi_env env, napi_callback_info info) {
             c->buf = t;
             return v;
         }
-        c->warm = 0; /* nothing cached, or a refusal: the pool waits for the outcome */
+        c->warm = 0; /* nothing cached, or a refusal: the _async call reports the outcome */
     }
     job *j = new_job(env, get_ctx(env), OP_TOKEN, c);
     return j ? start_async(env, j, argv[0]) : NULL;

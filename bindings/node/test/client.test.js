@@ -203,7 +203,7 @@ test('options reach the library as written; only what JSON cannot carry is refus
 });
 
 test("a cold client's failing token() is one token request", async () => {
-  // token() on a client without a token goes to the pool at once: asking
+  // token() on a client without a token goes to the library at once: asking
   // zbauth_client_token_nowait first would start a request in the
   // background whose quick failure the waiting call does not see, and it
   // would make a second request a second later.
@@ -433,9 +433,9 @@ test('cached tokens are served synchronously when the library can say so without
   if (!internal.features().tokenNowait) {
     // The library in this package has it (capi/zbauth.h); an older one
     // given through ZBAUTH_LIBRARY may not, and then every token() goes
-    // through the pool.
+    // through zbauth_client_token_async.
     assert.ok(process.env.ZBAUTH_LIBRARY, "the package's libzbauth exports zbauth_client_token_nowait");
-    t.skip('this libzbauth has no zbauth_client_token_nowait: every token() goes through the pool');
+    t.skip('this libzbauth has no zbauth_client_token_nowait: every token() is asynchronous');
     return;
   }
   await cluster.fault({ target: 'token', delay_ms: 200, times: 1 });
