@@ -15,6 +15,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/zbauth/zbauth/bench/internal/harness"
+	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/bench/internal/zbcpeer"
 )
 
@@ -214,6 +216,42 @@ func BenchmarkTopology(b *testing.B) {
 					}
 				})
 			})
+		}
+	})
+}
+
+// BenchmarkParseTopology is the decode a topology call does when the body
+// differs from the client's previous one (core.ParseTopology: validation,
+// then goccy), against encoding/json alone into the same type. Repeated
+// bodies skip it (docs/topology-memo.md).
+func BenchmarkParseTopology(b *testing.B) {
+	zc, err := cluster.Zbauth()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer zc.Close()
+	resp, err := zc.Do(context.Background(), "GET", "/v1/topology", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := resp.Body
+	b.Run("core", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := core.ParseTopology(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var t core.Topology
+			if err := json.Unmarshal(body, &t); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -299,11 +299,7 @@ func zbauth_client_topology(h C.uintptr_t, out **C.char, errOut **C.char) C.int 
 // topologyJSON fetches the topology and encodes it in the REST API's
 // field names, lists never null.
 func topologyJSON(c *core.Client) (string, error) {
-	t, err := c.Topology(context.Background())
-	if err != nil {
-		return "", err
-	}
-	b, err := jsonx.Marshal(t)
+	b, err := c.TopologyJSON(context.Background())
 	return string(b), err
 }
 

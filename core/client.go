@@ -1,9 +1,9 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"log"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -33,6 +33,8 @@ type Client struct {
 	// rejected is the last token the REST API answered 401 to; the disk
 	// cache must not hand it back (another process may have stored it).
 	rejected atomic.Pointer[string]
+	// topo is the topology last parsed, with its body.
+	topo atomic.Pointer[topologyMemo]
 }
 
 // Option adjusts a Client beyond its Config.
@@ -66,7 +68,6 @@ func WithAuthErrorCooldown(d time.Duration) Option { return func(o *options) { o
 // secrets.
 func WithLogger(f func(msg string)) Option { return func(o *options) { o.logf = f } }
 
-func defaultLog(msg string) { log.Print(msg) }
 
 // WithLookupEnv replaces os.LookupEnv as the source of environment
 // variables; tests and embedders use it.
@@ -526,15 +527,44 @@ func ParseProblem(body []byte) *Problem {
 	return &p
 }
 
-// Topology fetches GET /v1/topology.
+// Topology fetches GET /v1/topology. The caller owns the result.
 func (c *Client) Topology(ctx context.Context) (*Topology, error) {
+	m, err := c.topology(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.t.clone(), nil
+}
+
+// TopologyJSON fetches GET /v1/topology and returns it encoded as
+// Topology.JSON does: the API's field names, lists never null. The C
+// library hands this form out. The caller owns the slice.
+func (c *Client) TopologyJSON(ctx context.Context) ([]byte, error) {
+	m, err := c.topology(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := m.encoded()
+	return bytes.Clone(b), err
+}
+
+// topology fetches the topology and parses it, unless the body is the one
+// the client parsed last (see topologyMemo).
+func (c *Client) topology(ctx context.Context) (*topologyMemo, error) {
 	resp, err := c.do(ctx, "topology", "GET", "/v1/topology", nil)
 	if err != nil {
 		return nil, err
+	}
+	if m := c.topo.Load(); m != nil && bytes.Equal(m.body, resp.Body) {
+		return m, nil
 	}
 	t, err := ParseTopology(resp.Body)
 	if err != nil {
 		return nil, &Error{Kind: KindAPI, Op: "topology", Msg: "malformed topology response", Status: resp.Status, Err: err}
 	}
-	return t, nil
+	m := &topologyMemo{body: resp.Body, t: t}
+	if len(resp.Body) <= maxMemoBody {
+		c.topo.Store(m)
+	}
+	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -843,5 +844,77 @@ func TestErrorKinds(t *testing.T) {
 	}
 	if !errors.Is(wrapped, &core.Error{Kind: core.KindAuth}) || errors.Is(err, &core.Error{Kind: core.KindAPI}) {
 		t.Errorf("errors.Is by kind is wrong")
+	}
+}
+
+// A client that polls the topology reuses its last parse while the body is
+// unchanged; each caller still owns what it gets, and a changed topology
+// is seen at once.
+func TestTopologyPollingSeesChangesAndOwnsResults(t *testing.T) {
+	t.Parallel()
+	tokSrv := tokenServer(t, "tok")
+	var mu sync.Mutex
+	gateway := "8.8.0"
+	apiSrv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		g := gateway
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"brokers":[{"nodeId":0,"host":"b0","port":26501,"version":%q,
+			"partitions":[{"partitionId":1,"role":"leader","health":"healthy"}]},
+			{"nodeId":1,"host":"b1","port":26501,"version":%q,"partitions":[]}],
+			"clusterSize":2,"partitionsCount":1,"replicationFactor":1,"gatewayVersion":%q}`, g, g, g)
+	})
+	c := newClient(t, core.Config{ClientID: "id", ClientSecret: "secret",
+		AuthorizationServerURL: tokSrv.URL, RESTAddress: apiSrv.URL})
+	ctx := ctxTimeout(t, 10*time.Second)
+
+	first, err := c.Topology(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller may change what it got; the next call is unaffected.
+	first.Brokers[0].Partitions[0].Role = "changed by the caller"
+	first.Brokers[0].Host = "changed"
+	first.Brokers = append(first.Brokers, core.Broker{})
+	second, err := c.Topology(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(second.Brokers) != 2 || second.Brokers[0].Host != "b0" || second.Brokers[0].Partitions[0].Role != "leader" {
+		t.Fatalf("second topology = %+v", second)
+	}
+	if second.Brokers[1].Partitions == nil {
+		t.Error("an empty partition list came back nil")
+	}
+	// Appending to one broker's partitions must not write into another's.
+	second.Brokers[0].Partitions = append(second.Brokers[0].Partitions, core.Partition{PartitionID: 9})
+	if third, _ := c.Topology(ctx); len(third.Brokers[0].Partitions) != 1 || len(third.Brokers[1].Partitions) != 0 {
+		t.Fatalf("third topology = %+v", third)
+	}
+	js, err := c.TopologyJSON(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"gatewayVersion":"8.8.0"`) || !strings.Contains(string(js), `"partitions":[]`) {
+		t.Errorf("TopologyJSON = %s", js)
+	}
+	js[0] = 'X' // the caller owns it
+	if js2, _ := c.TopologyJSON(ctx); js2[0] != '{' {
+		t.Errorf("TopologyJSON shares its buffer: %s", js2)
+	}
+
+	mu.Lock()
+	gateway = "8.9.0"
+	mu.Unlock()
+	changed, err := c.Topology(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.GatewayVersion != "8.9.0" || changed.Brokers[0].Version != "8.9.0" {
+		t.Errorf("after the change: %+v", changed)
+	}
+	if js, _ := c.TopologyJSON(ctx); !strings.Contains(string(js), `"gatewayVersion":"8.9.0"`) {
+		t.Errorf("TopologyJSON after the change = %s", js)
 	}
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"errors"
+	"sync"
 
 	"github.com/zbauth/zbauth/internal/jsonx"
 )
@@ -54,6 +55,46 @@ func ParseTopology(body []byte) (*Topology, error) {
 		}
 	}
 	return &t, nil
+}
+
+// topologyMemo is a parsed topology with the body it came from. A client
+// keeps the last one: the topology rarely changes, and a client that polls
+// it receives the same bytes again and again, which then need neither the
+// JSON validation nor the decoding (docs/topology-memo.md). It is shared
+// between goroutines and never modified: callers get clones.
+type topologyMemo struct {
+	body []byte
+	t    *Topology
+	once sync.Once
+	json []byte // t.JSON(), made on first use
+	err  error
+}
+
+// maxMemoBody bounds the body a client keeps.
+const maxMemoBody = 64 << 10
+
+func (m *topologyMemo) encoded() ([]byte, error) {
+	m.once.Do(func() { m.json, m.err = m.t.JSON() })
+	return m.json, m.err
+}
+
+// clone returns a deep copy of t: three allocations, strings shared (they
+// are immutable).
+func (t *Topology) clone() *Topology {
+	n := *t
+	n.Brokers = make([]Broker, len(t.Brokers))
+	copy(n.Brokers, t.Brokers)
+	total := 0
+	for _, b := range t.Brokers {
+		total += len(b.Partitions)
+	}
+	parts := make([]Partition, 0, total)
+	for i, b := range t.Brokers {
+		start := len(parts)
+		parts = append(parts, b.Partitions...)
+		n.Brokers[i].Partitions = parts[start:len(parts):len(parts)]
+	}
+	return &n
 }
 
 // JSON encodes t in the REST API's own field names.

@@ -27,7 +27,9 @@ type Request struct {
 	MaxBody int64
 }
 
-// Response is one HTTP response, its body fully read.
+// Response is one HTTP response, its body fully read. It belongs to the
+// caller once RoundTrip returns: the transport must not reuse or modify
+// Body afterwards (a client may keep it; see topologyMemo).
 type Response struct {
 	Status int
 	// Header holds the response headers that zbauth reads, canonicalised

@@ -370,13 +370,9 @@ func zbTopology(call, client, timeoutMS int32) int32 {
 		return busy()
 	}
 	startOp(call, "topology", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
-		t, err := c.Topology(ctx)
+		b, err := c.TopologyJSON(ctx)
 		if err != nil {
 			return nil, nil, err
-		}
-		b, err := t.JSON()
-		if err != nil {
-			return nil, nil, &core.Error{Kind: core.KindInternal, Op: "topology", Msg: "cannot encode the topology", Err: err}
 		}
 		return b, nil, nil
 	})
