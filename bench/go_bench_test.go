@@ -23,8 +23,8 @@ import (
 	"testing"
 
 	"github.com/zbauth/zbauth/bench/internal/harness"
-	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/bench/internal/zbcpeer"
+	"github.com/zbauth/zbauth/core"
 )
 
 var cluster *harness.Cluster

@@ -68,7 +68,6 @@ func WithAuthErrorCooldown(d time.Duration) Option { return func(o *options) { o
 // secrets.
 func WithLogger(f func(msg string)) Option { return func(o *options) { o.logf = f } }
 
-
 // WithLookupEnv replaces os.LookupEnv as the source of environment
 // variables; tests and embedders use it.
 func WithLookupEnv(f func(string) (string, bool)) Option { return func(o *options) { o.lookup = f } }
