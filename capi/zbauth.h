@@ -26,6 +26,9 @@
  *   number of threads; concurrent callers share its token cache and never
  *   make more than one token request at a time. A cached token is returned
  *   without waiting, even while it is being refreshed in the background.
+ *   A blocking call holds its thread until the answer arrives; event loops
+ *   and programs with many calls in flight use the _async calls instead
+ *   (ASYNCHRONOUS CALLS below), which hold no thread of the caller's.
  *
  * HANDLES
  *   A zbauth_client is an opaque handle, not a pointer to memory. Passing a
