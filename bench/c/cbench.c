@@ -2,6 +2,7 @@
  *
  *   cbench LIBRARY [quick] > c.json
  *   cbench LIBRARY serve
+ *   cbench LIBRARY serve-async
  *
  * Run under `zbauth dev-cluster --`. The library is loaded with dlopen, so
  * that loading is measured; the functions are the ones declared in
@@ -16,7 +17,9 @@
  *
  * The second form serves cmd/measure, which measures the C topology
  * figures (sequential latency, 64 threads sharing one client) in slices
- * interleaved with the Go peers and the net/http floor; see serve().
+ * interleaved with the Go peers and the net/http floor; see serve(). The
+ * third serves the same commands with zbauth_client_topology_async: one
+ * call started and waited for, or 64 calls kept in flight from one thread.
  *
  * Nothing here asserts a timing; it exits non-zero only on an error.
  */
@@ -38,6 +41,7 @@ static __typeof__(zbauth_client_token) *p_client_token;
 static __typeof__(zbauth_client_topology) *p_client_topology;
 static __typeof__(zbauth_client_free) *p_client_free;
 static __typeof__(zbauth_free) *p_free;
+static __typeof__(zbauth_client_topology_async) *p_client_topology_async;
 /* Optional: looked up without failing, for libraries that predate it. */
 static zbauth_status (*p_client_token_nowait)(zbauth_client *, char *, size_t, size_t *, char **);
 
@@ -121,6 +125,72 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* ---- serve-async: the same commands through zbauth_client_topology_async ---- */
+
+static int async_mode;
+static pthread_mutex_t amu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t acv = PTHREAD_COND_INITIALIZER;
+static long inflight, adone, afailed;
+
+static void on_topology(void *user_data, zbauth_status status, int http_status, char *result, char *err);
+
+static int start_async(void) {
+    char *err = NULL;
+    zbauth_status st = p_client_topology_async(client, on_topology, NULL, &err);
+    if (st != ZBAUTH_OK) die("zbauth_client_topology_async", st, err);
+    return 0;
+}
+
+/* Counts the call; unless stopping, starts the next one (from the library's
+ * thread: callbacks may call the library). */
+static void on_topology(void *user_data, zbauth_status status, int http_status, char *result, char *err) {
+    (void)user_data;
+    (void)http_status;
+    p_free(result);
+    p_free(err);
+    int again = !atomic_load_explicit(&stop, memory_order_relaxed);
+    pthread_mutex_lock(&amu);
+    adone++;
+    if (status != ZBAUTH_OK) afailed++;
+    if (!again) inflight--;
+    pthread_cond_broadcast(&acv);
+    pthread_mutex_unlock(&amu);
+    if (again) start_async();
+}
+
+/* One call, started asynchronously and waited for. */
+static void topology_async_once(void) {
+    pthread_mutex_lock(&amu);
+    long want = adone + 1;
+    inflight = 1;
+    pthread_mutex_unlock(&amu);
+    atomic_store(&stop, 1);
+    start_async();
+    pthread_mutex_lock(&amu);
+    while (adone < want) pthread_cond_wait(&acv, &amu);
+    pthread_mutex_unlock(&amu);
+    if (afailed) die("zbauth_client_topology_async", ZBAUTH_ERR_INTERNAL, "a call failed");
+}
+
+/* t calls in flight for ms milliseconds; returns the calls completed. */
+static long async_par(int t, int ms) {
+    pthread_mutex_lock(&amu);
+    long before = adone;
+    inflight = t;
+    pthread_mutex_unlock(&amu);
+    atomic_store(&stop, 0);
+    for (int i = 0; i < t; i++) start_async();
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+    atomic_store(&stop, 1);
+    pthread_mutex_lock(&amu);
+    while (inflight > 0) pthread_cond_wait(&acv, &amu);
+    long n = adone - before;
+    pthread_mutex_unlock(&amu);
+    if (afailed) die("zbauth_client_topology_async", ZBAUTH_ERR_INTERNAL, "a call failed");
+    return n;
+}
+
 /* serve takes topology commands on stdin, so that cmd/measure can
  * interleave C with the Go peers in small slices (the same background load
  * for all). Each answer is one line on stdout:
@@ -131,7 +201,8 @@ static void *worker(void *arg) {
  */
 static int serve(void) {
     enum { MAXT = 256 };
-    for (int i = 0; i < 50; i++) topology_once(); /* token, connection, warm paths */
+    void (*once)(void) = async_mode ? topology_async_once : topology_once;
+    for (int i = 0; i < 50; i++) once(); /* token, connection, warm paths */
     printf("ready\n");
     fflush(stdout);
     char line[128];
@@ -146,13 +217,20 @@ static int serve(void) {
             }
             for (int i = 0; i < n; i++) {
                 double a = now_ns();
-                topology_once();
+                once();
                 lat[i] = (now_ns() - a) / 1e3;
             }
             printf("seq");
             for (int i = 0; i < n; i++) printf(" %.3f", lat[i]);
             printf("\n");
         } else if (sscanf(line, "par %d %d", &t, &ms) == 2 && t > 0 && t <= MAXT && ms > 0) {
+            if (async_mode) {
+                double s = now_ns();
+                long n = async_par(t, ms);
+                printf("par %ld %.0f\n", n, now_ns() - s);
+                fflush(stdout);
+                continue;
+            }
             pthread_t th[MAXT];
             atomic_store(&stop, 0);
             atomic_store(&done_calls, 0);
@@ -176,9 +254,10 @@ static int serve(void) {
 }
 
 int main(int argc, char **argv) {
-    int serve_mode = argc == 3 && strcmp(argv[2], "serve") == 0;
+    async_mode = argc == 3 && strcmp(argv[2], "serve-async") == 0;
+    int serve_mode = argc == 3 && (strcmp(argv[2], "serve") == 0 || async_mode);
     if (argc < 2 || (argc > 2 && !serve_mode && strcmp(argv[2], "quick") != 0)) {
-        fprintf(stderr, "usage: cbench LIBRARY [quick]\n       cbench LIBRARY serve\n");
+        fprintf(stderr, "usage: cbench LIBRARY [quick]\n       cbench LIBRARY serve|serve-async\n");
         return 2;
     }
     int quick = argc > 2 && strcmp(argv[2], "quick") == 0;
@@ -203,6 +282,7 @@ int main(int argc, char **argv) {
     p_client_topology = sym(h, "zbauth_client_topology");
     p_client_free = sym(h, "zbauth_client_free");
     p_free = sym(h, "zbauth_free");
+    p_client_topology_async = sym(h, "zbauth_client_topology_async");
     *(void **)&p_client_token_nowait = dlsym(h, "zbauth_client_token_nowait");
     const char *version = p_version();
     double t2 = now_ns();

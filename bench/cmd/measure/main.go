@@ -178,7 +178,7 @@ type tokenPeer struct {
 // or a token that is never refreshed (refresh stall).
 var tokenPeers = []string{"zbauth", "xoauth2", "zbc", "floor"}
 
-var surfaceOf = map[string]string{"zbauth": "go", "zbauth-do": "go", "xoauth2": "go-xoauth2", "zbc": "go-zbc", "floor": "go-floor", "c": "c"}
+var surfaceOf = map[string]string{"zbauth": "go", "zbauth-do": "go", "xoauth2": "go-xoauth2", "zbc": "go-zbc", "floor": "go-floor", "c": "c", "c-async": "c"}
 
 func newTokenPeer(cl *harness.Cluster, name string) (*tokenPeer, error) {
 	switch name {
@@ -535,7 +535,7 @@ func topology(cl *harness.Cluster, p params) error {
 	cprog, lib := beside(*cbench, "cbench"), stagedLib()
 	cWhy := missing(cprog, "make bench-tools") + missing(lib, "make lib")
 	if cWhy == "" {
-		names = append(names, "c")
+		names = append(names, "c", "c-async")
 	} else {
 		for _, n := range []string{"topology sequential", "topology 64 workers"} {
 			set.Get(result.Row{Surface: "c", Name: n, Unit: "calls/s"}).Note = cWhy
@@ -569,8 +569,8 @@ func topologyRun(cl *harness.Cluster, names []string, cprog, lib string, p param
 	for _, n := range names {
 		var r topoRunner
 		var err error
-		if n == "c" {
-			r, err = startC(cl, cprog, lib)
+		if n == "c" || n == "c-async" {
+			r, err = startC(cl, cprog, lib, n == "c-async")
 		} else {
 			r, err = newGoRunner(cl, n)
 		}
@@ -681,8 +681,15 @@ type cRunner struct {
 	stderr bytes.Buffer
 }
 
-func startC(cl *harness.Cluster, cprog, lib string) (*cRunner, error) {
-	c := &cRunner{cmd: exec.Command(cprog, lib, "serve")}
+// startC starts `cbench LIB serve`, or with async `cbench LIB serve-async`,
+// where the calls are libzbauth's _async ones (the 64 workers are then 64
+// calls in flight from one thread, each callback starting the next call).
+func startC(cl *harness.Cluster, cprog, lib string, async bool) (*cRunner, error) {
+	mode := "serve"
+	if async {
+		mode = "serve-async"
+	}
+	c := &cRunner{cmd: exec.Command(cprog, lib, mode)}
 	c.cmd.Env = childEnv(cl)
 	c.cmd.Stderr = &c.stderr
 	var err error
@@ -768,8 +775,11 @@ func stagedLib() string {
 // one is compared with the floor's.
 func addTopologyRows(peer string, seq, p50, p99, par float64) {
 	surface, suffix := surfaceOf[peer], ""
-	if peer == "zbauth-do" {
+	switch peer {
+	case "zbauth-do":
 		suffix = " (Do: body not parsed)"
+	case "c-async":
+		suffix = " (_async calls)"
 	}
 	seqRow := result.Row{Surface: surface, Name: "topology sequential" + suffix, Unit: "calls/s"}
 	p50Row := result.Row{Surface: surface, Name: "topology p50" + suffix, Unit: "µs"}
@@ -779,6 +789,10 @@ func addTopologyRows(peer string, seq, p50, p99, par float64) {
 		for _, r := range []*result.Row{&seqRow, &p50Row, &p99Row, &parRow} {
 			r.Baseline = "go-floor/" + strings.TrimSuffix(r.Name, suffix)
 		}
+	}
+	if peer == "c-async" {
+		seqRow.Note = "each call started with zbauth_client_topology_async, then waited for"
+		parRow.Note = "64 calls in flight from one thread; each callback starts the next call"
 	}
 	if suffix != "" {
 		addRows(seqRow, p50Row, p99Row, parRow, seq, p50, p99, par)
