@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -98,6 +99,24 @@ func BenchmarkTopology(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// 64 goroutines sharing one client of one plugin: export calls take
+	// turns on the instance, the HTTP exchanges overlap in the host.
+	b.Run("plugin-parallel64", func(b *testing.B) {
+		p := load(b, prodModule)
+		c := newClient(b, p, configFor(cl, ""))
+		if _, err := c.Topology(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Topology(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	})
 }
 

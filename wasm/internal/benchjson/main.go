@@ -47,6 +47,8 @@ var mapping = []struct {
 	{"BenchmarkCachedToken/plugin-parallel", row{Name: "token cached, RunParallel", Unit: "ns/call", Baseline: "token cached",
 		Note: "GOMAXPROCS goroutines sharing one plugin (calls serialised on the instance)"}, ns},
 	{"BenchmarkTopology/plugin", row{Name: "topology sequential", Unit: "calls/s", Note: "GET /v1/topology through the plugin, cached token"}, perSecond},
+	{"BenchmarkTopology/plugin-parallel64", row{Name: "topology 64 workers", Unit: "calls/s",
+		Note: "64 goroutines sharing one client of one plugin (export calls take turns; HTTP overlaps in the host)"}, perSecond},
 	{"BenchmarkTopology/core", row{Name: "topology sequential: Go core, same run", Unit: "calls/s"}, perSecond},
 	{"BenchmarkCompile/cold", row{Name: "compile cold", Unit: "ms", Note: "wazero CompileModule in a new runtime, no cache"}, ms},
 	{"BenchmarkCompile/cached", row{Name: "compile from the cache directory", Unit: "ms", Baseline: "compile cold",
