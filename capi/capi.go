@@ -26,8 +26,11 @@ static char *zb_version(void) { return zb_version_str; }
 
 // zbauth_callback of zbauth.h, and its call from Go.
 typedef void (*zb_callback)(void *user_data, int status, int http_status, char *result, char *err);
-static void zb_invoke(zb_callback cb, void *user_data, int status, int http_status, char *result, char *err) {
-	cb(user_data, status, http_status, result, err);
+// cb and user_data travel through Go as integers: user_data is whatever
+// the caller chose (often not an address at all), and Go must never take
+// it for a pointer.
+static void zb_invoke(uintptr_t cb, uintptr_t user_data, int status, int http_status, char *result, char *err) {
+	((zb_callback)cb)((void *)user_data, status, http_status, result, err);
 }
 */
 import "C"
@@ -341,10 +344,10 @@ func zbauth_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpSt
 // arguments, and its error is the call's status (cb is then never
 // called). work runs on a goroutine; its result string and error become
 // C strings that the callback owns.
-func startAsync(errOut **C.char, cb C.zb_callback, userData unsafe.Pointer, check func() error,
+func startAsync(errOut **C.char, cb, userData C.uintptr_t, check func() error,
 	work func() (httpStatus int, result *string, err error)) C.int {
 	return call(errOut, func() error {
-		if cb == nil {
+		if cb == 0 {
 			return argError("cb is NULL")
 		}
 		if err := check(); err != nil {
@@ -369,7 +372,7 @@ func startAsync(errOut **C.char, cb C.zb_callback, userData unsafe.Pointer, chec
 }
 
 //export zbauth_client_token_async
-func zbauth_client_token_async(h C.uintptr_t, cb C.zb_callback, userData unsafe.Pointer, errOut **C.char) C.int {
+func zbauth_client_token_async(h C.uintptr_t, cb, userData C.uintptr_t, errOut **C.char) C.int {
 	var c *core.Client
 	return startAsync(errOut, cb, userData, func() error {
 		if c = lookup(h); c == nil {
@@ -386,7 +389,7 @@ func zbauth_client_token_async(h C.uintptr_t, cb C.zb_callback, userData unsafe.
 }
 
 //export zbauth_client_topology_async
-func zbauth_client_topology_async(h C.uintptr_t, cb C.zb_callback, userData unsafe.Pointer, errOut **C.char) C.int {
+func zbauth_client_topology_async(h C.uintptr_t, cb, userData C.uintptr_t, errOut **C.char) C.int {
 	var c *core.Client
 	return startAsync(errOut, cb, userData, func() error {
 		if c = lookup(h); c == nil {
@@ -403,7 +406,7 @@ func zbauth_client_topology_async(h C.uintptr_t, cb C.zb_callback, userData unsa
 }
 
 //export zbauth_client_request_async
-func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, cb C.zb_callback, userData unsafe.Pointer, errOut **C.char) C.int {
+func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, cb, userData C.uintptr_t, errOut **C.char) C.int {
 	var c *core.Client
 	var m, p string
 	var body []byte

@@ -472,6 +472,21 @@ static void on_done(void *user_data, zbauth_status status, int http_status, char
     pthread_mutex_unlock(&batch.mu);
 }
 
+/* For user_data values that are not addresses: records which came back. */
+static unsigned tags_seen;
+static void on_tagged(void *user_data, zbauth_status status, int http_status, char *result, char *err) {
+    (void)http_status;
+    uintptr_t tag = (uintptr_t)user_data;
+    unsigned bit = tag == 1 ? 1u : tag == (uintptr_t)-1 ? 2u : tag == 0 ? 4u : 8u;
+    zbauth_free(result);
+    zbauth_free(err);
+    pthread_mutex_lock(&batch.mu);
+    if (status == ZBAUTH_OK) tags_seen |= bit;
+    batch.done++;
+    pthread_cond_broadcast(&batch.cv);
+    pthread_mutex_unlock(&batch.mu);
+}
+
 static void batch_reset(void) {
     pthread_mutex_lock(&batch.mu);
     batch.done = 0;
@@ -544,6 +559,16 @@ static void test_async(void) {
     CHECK(o[2].result && strstr(o[2].result, "\"status\":403") != NULL); /* the problem document */
     CHECK(o[2].err && o[2].details && strstr(o[2].details, "\"code\":\"API\"") != NULL);
     for (int i = 0; i < 3; i++) outcome_free(&o[i]);
+    zbauth_client_free(c);
+    c = must_new(NULL);
+
+    current = "async: user_data that is not an address comes back untouched";
+    batch_reset();
+    CHECK(zbauth_client_topology_async(c, on_tagged, (void *)(uintptr_t)1, NULL) == ZBAUTH_OK);
+    CHECK(zbauth_client_topology_async(c, on_tagged, (void *)(uintptr_t)-1, NULL) == ZBAUTH_OK);
+    CHECK(zbauth_client_topology_async(c, on_tagged, NULL, NULL) == ZBAUTH_OK);
+    CHECK(batch_wait(3) == 3);
+    CHECK(tags_seen == (1u | 2u | 4u));
     zbauth_client_free(c);
 
     current = "async: wrong secret";

@@ -6,11 +6,13 @@ Run under `zbauth dev-cluster --` (`make bench-python` does). Prints a
 table and, given a path, writes rows in bench/README.md's format:
 - token cached: ns per token() call with the token cached;
 - topology sequential / 64 workers: calls per second from one thread and
-  from 64 threads sharing one client (the GIL is released during calls);
+  from 64 threads sharing one client (the GIL is released during calls),
+  and from 64 asyncio tasks (atopology, the library's _async calls);
 - the same for the requests peer (surface "python-requests").
 Rounds alternate between zbauth and the peer; BENCH_RUNS sets their number.
 """
 
+import asyncio
 import json
 import os
 import sys
@@ -83,6 +85,26 @@ def throughput(fn: Callable[[], Any], threads: int, seconds: float) -> float:
     return sum(counts) / (time.monotonic() - t0)
 
 
+def throughput_asyncio(client: zbauth.Client, tasks: int, seconds: float) -> float:
+    """Calls per second from tasks asyncio tasks sharing one client (atopology)."""
+
+    async def run() -> float:
+        count = 0
+        stop = time.monotonic() + seconds
+
+        async def work() -> None:
+            nonlocal count
+            while time.monotonic() < stop:
+                await client.atopology()
+                count += 1
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(work() for _ in range(tasks)))
+        return count / (time.monotonic() - t0)
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     runs = int(os.environ.get("BENCH_RUNS", "3"))
     seconds = float(os.environ.get("BENCH_SECONDS", "1.5"))
@@ -108,6 +130,9 @@ def main() -> None:
             add("python", "topology 64 workers", "calls/s", throughput(client.topology, 64, seconds), **floor64)
             add("python-requests", "topology 64 workers", "calls/s", throughput(peer.topology, 64, seconds),
                 note="one requests.Session shared by 64 threads")
+            add("python", "topology 64 workers (asyncio)", "calls/s", throughput_asyncio(client, 64, seconds),
+                baseline="go-floor/topology 64 workers",
+                note="64 asyncio tasks sharing one client: await client.atopology() (the library's _async calls)")
     for r in rows.values():
         med = sorted(r["runs"])[len(r["runs"]) // 2]
         print(f"{r['surface']:16} {r['name']:22} {med:12.0f} {r['unit']}")

@@ -7,14 +7,13 @@ refresh, retries and validation all happen in the library.
 
 from __future__ import annotations
 
-import asyncio
 import json as _json
 import math
 import threading
 from ctypes import byref, c_int, c_void_p, create_string_buffer
 from typing import Any, Dict, NoReturn, Optional, Tuple
 
-from . import _native
+from . import _aio, _native
 from ._errors import ArgumentError, Status, error_for
 from ._types import Response, Topology, decode_body
 
@@ -200,21 +199,48 @@ class Client:
         raise error_for(status, message, details, text=text)
 
     # -- asyncio ---------------------------------------------------------
+    #
+    # The a* methods start the call with the library's asynchronous C call
+    # and await its callback (see _aio): no thread is held while they wait,
+    # so any number can be in flight. Cancelling an await does not stop the
+    # call: it finishes in the library, bounded by the client's timeout.
 
     async def atoken(self) -> str:
-        """:meth:`token` in a worker thread, for asyncio code.
-
-        Cancelling the await does not stop the call: it finishes in its
-        thread, bounded by the client's timeout."""
-        return await asyncio.to_thread(self.token)
+        """:meth:`token` for asyncio code. A cached token is returned at
+        once; otherwise the call waits without holding a thread."""
+        lib, handle = self._enter()
+        local = self._local
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = create_string_buffer(_TOKEN_BUFFER)
+        if lib.zbauth_client_token_nowait(handle, buf, _TOKEN_BUFFER, None, None) == Status.OK:
+            cached: str = buf.value.decode()
+            return cached
+        status, _, token, message, details = await _aio.call(lib, lib.zbauth_client_token_async, handle)
+        if status != Status.OK or token is None:
+            _raise(status, message, details)
+        return token
 
     async def atopology(self) -> Topology:
-        """:meth:`topology` in a worker thread, for asyncio code."""
-        return await asyncio.to_thread(self.topology)
+        """:meth:`topology` for asyncio code; waits without holding a thread."""
+        lib, handle = self._enter()
+        status, _, text, message, details = await _aio.call(lib, lib.zbauth_client_topology_async, handle)
+        if status != Status.OK or text is None:
+            _raise(status, message, details)
+        return Topology._from_json(text)
 
     async def arequest(self, method: str, path: str, json: Any = None) -> Response:
-        """:meth:`request` in a worker thread, for asyncio code."""
-        return await asyncio.to_thread(self.request, method, path, json)
+        """:meth:`request` for asyncio code; waits without holding a thread."""
+        lib, handle = self._enter()
+        m = _c_string(method, "method")
+        p = _c_string(path, "path")
+        body = None if json is None else _json.dumps(json).encode("utf-8")
+        status, http_status, text, message, details = await _aio.call(
+            lib, lib.zbauth_client_request_async, handle, m, p, body
+        )
+        if status == Status.OK:
+            return Response(status=http_status, body=decode_body(text), text=text or "")
+        raise error_for(status, message, details, text=text)
 
     # -- lifetime --------------------------------------------------------
 

@@ -69,6 +69,13 @@ _PROTOTYPES = {
         c_int,
         [c_void_p, c_char_p, c_char_p, c_char_p, POINTER(c_int), POINTER(c_void_p), POINTER(c_void_p)],
     ),
+    # (client, [method, path, body,] cb, user_data, err): start a call, report through cb
+    "zbauth_client_token_async": (c_int, [c_void_p, c_void_p, c_void_p, POINTER(c_void_p)]),
+    "zbauth_client_topology_async": (c_int, [c_void_p, c_void_p, c_void_p, POINTER(c_void_p)]),
+    "zbauth_client_request_async": (
+        c_int,
+        [c_void_p, c_char_p, c_char_p, c_char_p, c_void_p, c_void_p, POINTER(c_void_p)],
+    ),
     "zbauth_error_details": (c_int, [c_void_p, POINTER(c_void_p)]),
     "zbauth_client_free": (None, [c_void_p]),
     "zbauth_free": (None, [c_void_p]),
@@ -130,6 +137,13 @@ def lib() -> ctypes.CDLL:
             "'forkserver' method"
         )
     return loaded
+
+
+def loaded() -> ctypes.CDLL:
+    """The library, already loaded (for the asynchronous calls' callback,
+    which only runs after a call started)."""
+    assert _lib is not None
+    return _lib
 
 
 def forked() -> bool:
