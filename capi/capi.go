@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/zbauth/zbauth/core"
@@ -339,26 +340,32 @@ func zbauth_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpSt
 	})
 }
 
-// startAsync is the common part of the _async calls. check runs at once,
-// on the caller's thread: it resolves the handle and copies the borrowed
-// arguments, and its error is the call's status (cb is then never
-// called). work runs on a goroutine; its result string and error become
-// C strings that the callback owns.
-func startAsync(errOut **C.char, cb, userData C.uintptr_t, check func() error,
-	work func() (httpStatus int, result *string, err error)) C.int {
+// startAsync is the common part of the _async calls. check (optional)
+// runs at once, on the caller's thread, and copies the borrowed arguments;
+// its error, like an unknown handle, is the call's status (cb is then
+// never called). work runs on a goroutine; its result string and error
+// become C strings that the callback owns.
+func startAsync(errOut **C.char, h, cb, userData C.uintptr_t, check func() error,
+	work func(c *core.Client) (httpStatus int, result *string, err error)) C.int {
 	return call(errOut, func() error {
 		if cb == 0 {
 			return argError("cb is NULL")
 		}
-		if err := check(); err != nil {
-			return err
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
 		}
-		go func() {
+		c := lookup(h)
+		if c == nil {
+			return errBadHandle
+		}
+		runAsync(func() {
 			var httpStatus int
 			var result *string
 			var errStr *C.char
 			status := call(&errStr, func() (err error) {
-				httpStatus, result, err = work()
+				httpStatus, result, err = work(c)
 				return err
 			})
 			var res *C.char
@@ -366,56 +373,72 @@ func startAsync(errOut **C.char, cb, userData C.uintptr_t, check func() error,
 				res = C.CString(*result)
 			}
 			C.zb_invoke(cb, userData, status, C.int(httpStatus), res, errStr)
-		}()
+		})
 		return nil
 	})
 }
 
+// runAsync runs f on a goroutine that outlives the call: an idle worker if
+// one is waiting, else a new one. A new goroutine starts with a small
+// stack, and a REST call through net/http grows it several times; with 64
+// calls in flight, growing and copying stacks (morestack, copystack) took
+// a tenth of the process's CPU. A worker keeps its grown stack and waits
+// workerIdle for more work before it exits.
+func runAsync(f func()) {
+	select {
+	case asyncWork <- f:
+	default:
+		go asyncWorker(f)
+	}
+}
+
+var asyncWork = make(chan func())
+
+const workerIdle = 10 * time.Second
+
+func asyncWorker(f func()) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(workerIdle)
+		select {
+		case f = <-asyncWork:
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+// textResult adapts a call that returns a string to startAsync's work.
+func textResult(s string, err error) (int, *string, error) {
+	if err != nil {
+		return 0, nil, err
+	}
+	return 0, &s, nil
+}
+
 //export zbauth_client_token_async
-func zbauth_client_token_async(h C.uintptr_t, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	var c *core.Client
-	return startAsync(errOut, cb, userData, func() error {
-		if c = lookup(h); c == nil {
-			return errBadHandle
-		}
-		return nil
-	}, func() (int, *string, error) {
-		t, err := c.Token(context.Background())
-		if err != nil {
-			return 0, nil, err
-		}
-		return 0, &t, nil
+func zbauth_client_token_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
+	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, *string, error) {
+		return textResult(c.Token(context.Background()))
 	})
 }
 
 //export zbauth_client_topology_async
-func zbauth_client_topology_async(h C.uintptr_t, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	var c *core.Client
-	return startAsync(errOut, cb, userData, func() error {
-		if c = lookup(h); c == nil {
-			return errBadHandle
-		}
-		return nil
-	}, func() (int, *string, error) {
-		s, err := topologyJSON(c)
-		if err != nil {
-			return 0, nil, err
-		}
-		return 0, &s, nil
+func zbauth_client_topology_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
+	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, *string, error) {
+		return textResult(topologyJSON(c))
 	})
 }
 
 //export zbauth_client_request_async
 func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	var c *core.Client
 	var m, p string
 	var body []byte
-	return startAsync(errOut, cb, userData, func() error {
+	return startAsync(errOut, h, cb, userData, func() error {
 		if method == nil || path == nil {
 			return argError("method and path are required")
-		}
-		if c = lookup(h); c == nil {
-			return errBadHandle
 		}
 		// Copied now: they are borrowed for this call only.
 		m, p = C.GoString(method), C.GoString(path)
@@ -423,7 +446,7 @@ func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, 
 			body = []byte(C.GoString(bodyJSON))
 		}
 		return nil
-	}, func() (int, *string, error) {
+	}, func(c *core.Client) (int, *string, error) {
 		resp, err := c.Do(context.Background(), m, p, body)
 		if resp == nil {
 			return 0, nil, err

@@ -117,16 +117,8 @@ class Client:
             ArgumentError: the client is closed.
         """
         lib, handle = self._enter()
-        # Fast path: a cached token copied into this thread's buffer, one
-        # library call that never waits. Anything else (nothing cached yet,
-        # a refusal, a token too long) takes the general call below, which
-        # waits for the request the fast path may have started.
-        local = self._local
-        buf = getattr(local, "buf", None)
-        if buf is None:
-            buf = local.buf = create_string_buffer(_TOKEN_BUFFER)
-        if lib.zbauth_client_token_nowait(handle, buf, _TOKEN_BUFFER, None, None) == Status.OK:
-            cached: str = buf.value.decode()
+        cached = self._cached_token(lib, handle)
+        if cached is not None:
             return cached
         out, err = c_void_p(), c_void_p()
         status = lib.zbauth_client_token(handle, byref(out), byref(err))
@@ -209,12 +201,8 @@ class Client:
         """:meth:`token` for asyncio code. A cached token is returned at
         once; otherwise the call waits without holding a thread."""
         lib, handle = self._enter()
-        local = self._local
-        buf = getattr(local, "buf", None)
-        if buf is None:
-            buf = local.buf = create_string_buffer(_TOKEN_BUFFER)
-        if lib.zbauth_client_token_nowait(handle, buf, _TOKEN_BUFFER, None, None) == Status.OK:
-            cached: str = buf.value.decode()
+        cached = self._cached_token(lib, handle)
+        if cached is not None:
             return cached
         status, _, token, message, details = await _aio.call(lib, lib.zbauth_client_token_async, handle)
         if status != Status.OK or token is None:
@@ -279,6 +267,21 @@ class Client:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a zbauth.Client cannot be pickled or copied: create one in each process")
+
+    def _cached_token(self, lib: Any, handle: int) -> Optional[str]:
+        """The fast path of token() and atoken(): a cached token copied into
+        this thread's buffer by one library call that never waits, or None.
+        Anything else (nothing cached yet, a refusal, a token too long)
+        takes the general call, which waits for the request this one may
+        have started."""
+        local = self._local
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = create_string_buffer(_TOKEN_BUFFER)
+        if lib.zbauth_client_token_nowait(handle, buf, _TOKEN_BUFFER, None, None) == Status.OK:
+            cached: str = buf.value.decode()
+            return cached
+        return None
 
     def _enter(self) -> Tuple[Any, int]:
         lib = _native.lib()  # raises in a forked child
