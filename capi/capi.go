@@ -11,6 +11,8 @@ package main
 #include <stdlib.h>
 #include <stdint.h>
 
+#include "wait.h"
+
 // Static strings for zbauth_version and zbauth_status_name, filled once
 // from Go at load time. They live in C statics so that leak checkers see
 // them as reachable; they are never freed.
@@ -230,17 +232,51 @@ func zbauth_free(s *C.char) {
 	}
 }
 
-//export zbauth_client_token
-func zbauth_client_token(h C.uintptr_t, token **C.char, errOut **C.char) C.int {
-	return call(errOut, func() error {
+// The blocking calls zbauth_client_token, _topology and _request are C
+// functions in wait.c: each calls its zbgo_* half below, which checks the
+// arguments at once and then runs the work on an async worker, while the
+// caller's thread waits in C (see wait.h and docs/capi-calls.md).
+
+// begin is the Go half of a blocking call. now runs on the caller's
+// thread: it checks the arguments and may finish the call itself (done, or
+// an error). Otherwise later runs on an async worker and reports its
+// status to the C thread waiting in wait.c; it writes its results through
+// the caller's pointers, which stay valid while the caller waits. Both run
+// under call's panic recovery and error conversion.
+func begin(errOut **C.char, w *C.zb_wait, now func() (done bool, err error), later func() error) C.int {
+	var done bool
+	st := call(errOut, func() (err error) {
+		done, err = now()
+		return err
+	})
+	if done || st != statusOK {
+		return st
+	}
+	runAsync(func() { C.zb_wait_done(w, call(errOut, later)) })
+	return C.ZB_PENDING
+}
+
+//export zbgo_client_token
+func zbgo_client_token(h C.uintptr_t, token **C.char, errOut **C.char, w *C.zb_wait) C.int {
+	var c *core.Client
+	return begin(errOut, w, func() (bool, error) {
 		if token == nil {
-			return argError("token is NULL")
+			return true, argError("token is NULL")
 		}
 		*token = nil
-		c := lookup(h)
-		if c == nil {
-			return errBadHandle
+		if c = lookup(h); c == nil {
+			return true, errBadHandle
 		}
+		// A cached token is returned at once, on the caller's thread.
+		t, err := c.TryToken()
+		if errors.Is(err, core.ErrWouldBlock) {
+			return false, nil
+		}
+		if err == nil {
+			*token = C.CString(t)
+		}
+		return true, err
+	}, func() error {
 		t, err := c.Token(context.Background())
 		if err != nil {
 			return err
@@ -280,17 +316,19 @@ func zbauth_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, l
 	})
 }
 
-//export zbauth_client_topology
-func zbauth_client_topology(h C.uintptr_t, out **C.char, errOut **C.char) C.int {
-	return call(errOut, func() error {
+//export zbgo_client_topology
+func zbgo_client_topology(h C.uintptr_t, out **C.char, errOut **C.char, w *C.zb_wait) C.int {
+	var c *core.Client
+	return begin(errOut, w, func() (bool, error) {
 		if out == nil {
-			return argError("topology_json is NULL")
+			return true, argError("topology_json is NULL")
 		}
 		*out = nil
-		c := lookup(h)
-		if c == nil {
-			return errBadHandle
+		if c = lookup(h); c == nil {
+			return true, errBadHandle
 		}
+		return false, nil
+	}, func() error {
 		s, err := topologyJSON(c)
 		if err != nil {
 			return err
@@ -307,9 +345,12 @@ func topologyJSON(c *core.Client) (string, error) {
 	return string(b), err
 }
 
-//export zbauth_client_request
-func zbauth_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpStatus *C.int, respBody **C.char, errOut **C.char) C.int {
-	return call(errOut, func() error {
+//export zbgo_client_request
+func zbgo_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpStatus *C.int, respBody **C.char, errOut **C.char, w *C.zb_wait) C.int {
+	var c *core.Client
+	var m, p string
+	var body []byte
+	return begin(errOut, w, func() (bool, error) {
 		if httpStatus != nil {
 			*httpStatus = 0
 		}
@@ -317,17 +358,18 @@ func zbauth_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpSt
 			*respBody = nil
 		}
 		if method == nil || path == nil {
-			return argError("method and path are required")
+			return true, argError("method and path are required")
 		}
-		c := lookup(h)
-		if c == nil {
-			return errBadHandle
+		if c = lookup(h); c == nil {
+			return true, errBadHandle
 		}
-		var body []byte
+		m, p = C.GoString(method), C.GoString(path)
 		if bodyJSON != nil {
 			body = []byte(C.GoString(bodyJSON))
 		}
-		resp, err := c.Do(context.Background(), C.GoString(method), C.GoString(path), body)
+		return false, nil
+	}, func() error {
+		resp, err := c.Do(context.Background(), m, p, body)
 		if resp != nil {
 			if httpStatus != nil {
 				*httpStatus = C.int(resp.Status)
