@@ -443,6 +443,7 @@ func asyncWorker(f func()) {
 	defer idle.Stop()
 	for {
 		f()
+		f = nil // let the finished call's data go while idle
 		idle.Reset(workerIdle)
 		select {
 		case f = <-asyncWork:
