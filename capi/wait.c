@@ -39,10 +39,18 @@ static void zb_wait_init(zb_wait *w) {
 static int zb_wait_for(zb_wait *w, int started) {
 	int status = started;
 	if (started == ZB_PENDING) {
+		/* pthread_cond_wait is a cancellation point. A thread cancelled
+		 * here would leave the worker writing through pointers into its
+		 * dead stack (w, and the caller's out-parameters): cancellation is
+		 * held off until the call is over, as it is for any blocking call
+		 * into Go. */
+		int old;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 		pthread_mutex_lock(&w->mu);
 		while (!w->done)
 			pthread_cond_wait(&w->cond, &w->mu);
 		pthread_mutex_unlock(&w->mu);
+		pthread_setcancelstate(old, NULL);
 		status = w->status;
 	}
 	pthread_cond_destroy(&w->cond);

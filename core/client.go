@@ -563,7 +563,9 @@ func (c *Client) topology(ctx context.Context) (*topologyMemo, error) {
 	}
 	m := &topologyMemo{body: resp.Body, t: t}
 	if len(resp.Body) <= maxMemoBody {
-		c.topo.Store(m)
+		// A copy: a Transport given WithTransport might reuse its buffer,
+		// and the copy holds no spare capacity.
+		c.topo.Store(&topologyMemo{body: bytes.Clone(resp.Body), t: t})
 	}
 	return m, nil
 }

@@ -918,3 +918,54 @@ func TestTopologyPollingSeesChangesAndOwnsResults(t *testing.T) {
 		t.Errorf("TopologyJSON after the change = %s", js)
 	}
 }
+
+// reusingTransport hands out every response body in one shared buffer, as
+// a careless custom Transport might.
+type reusingTransport struct {
+	inner core.Transport
+	mu    sync.Mutex
+	buf   []byte
+}
+
+func (r *reusingTransport) RoundTrip(ctx context.Context, req *core.Request) (*core.Response, error) {
+	resp, err := r.inner.RoundTrip(ctx, req)
+	if resp != nil {
+		r.mu.Lock()
+		r.buf = append(r.buf[:0], resp.Body...)
+		resp.Body = r.buf
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+// The topology memo keeps its own copy of the body: a transport that
+// reuses its buffer cannot make a changed topology look unchanged.
+func TestTopologyMemoSurvivesATransportReusingItsBuffer(t *testing.T) {
+	t.Parallel()
+	tokSrv := tokenServer(t, "tok")
+	var mu sync.Mutex
+	gateway := "8.8.0"
+	apiSrv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		g := gateway
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"brokers":[],"clusterSize":1,"gatewayVersion":%q}`, g)
+	})
+	cfg := core.Config{ClientID: "id", ClientSecret: "secret", AuthorizationServerURL: tokSrv.URL, RESTAddress: apiSrv.URL}
+	inner, err := core.NewHTTPTransport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, cfg, core.WithTransport(&reusingTransport{inner: inner, buf: make([]byte, 0, 1<<16)}))
+	ctx := ctxTimeout(t, 10*time.Second)
+	if top, err := c.Topology(ctx); err != nil || top.GatewayVersion != "8.8.0" {
+		t.Fatalf("first: %+v, %v", top, err)
+	}
+	mu.Lock()
+	gateway = "8.9.0"
+	mu.Unlock()
+	if top, err := c.Topology(ctx); err != nil || top.GatewayVersion != "8.9.0" {
+		t.Fatalf("after the change: %+v, %v", top, err)
+	}
+}

@@ -28,8 +28,8 @@ type Request struct {
 }
 
 // Response is one HTTP response, its body fully read. It belongs to the
-// caller once RoundTrip returns: the transport must not reuse or modify
-// Body afterwards (a client may keep it; see topologyMemo).
+// caller once RoundTrip returns: the transport must not modify Body
+// afterwards.
 type Response struct {
 	Status int
 	// Header holds the response headers that zbauth reads, canonicalised

@@ -20,7 +20,7 @@ import ctypes
 import itertools
 import threading
 from ctypes import byref, c_int, c_void_p
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from . import _native
 from ._errors import Status, error_for
@@ -39,21 +39,33 @@ _keys = itertools.count(1)
 
 
 def _on_done(user_data: Optional[int], status: int, http_status: int, result: Optional[int], err: Optional[int]) -> None:
+    entry = None
     try:
-        lib = _native.loaded()
-        text = _native.take(lib, c_void_p(result))
-        message, details = _native.take_error(lib, c_void_p(err))
         with _pending_lock:
             entry = _pending.pop(user_data or 0, None)
-        if entry is not None:
-            loop, fut = entry
-            loop.call_soon_threadsafe(_settle, fut, (status, http_status, text, message, details))
-    except BaseException:  # noqa: BLE001 - nothing may escape into the library's thread
+        lib = _native.loaded()
+        try:
+            text = _native.take(lib, c_void_p(result))
+        finally:
+            message, details = _native.take_error(lib, c_void_p(err))
+        outcome: Union[Outcome, BaseException] = (status, http_status, text, message, details)
+    except BaseException as e:  # noqa: BLE001 - nothing may escape into the library's thread
+        outcome = e  # the awaiting task gets it rather than waiting forever
+    if entry is None:
+        return
+    loop, fut = entry
+    try:
+        loop.call_soon_threadsafe(_settle, fut, outcome)
+    except BaseException:  # noqa: BLE001 - the loop has closed: nobody to tell
         pass
 
 
-def _settle(fut: "asyncio.Future[Outcome]", outcome: Outcome) -> None:
-    if not fut.done():  # cancelled by the awaiting task
+def _settle(fut: "asyncio.Future[Outcome]", outcome: Union[Outcome, BaseException]) -> None:
+    if fut.done():  # cancelled by the awaiting task
+        return
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
         fut.set_result(outcome)
 
 
@@ -74,7 +86,12 @@ async def call(lib: ctypes.CDLL, start: Callable[..., int], *args: Any) -> Outco
     with _pending_lock:
         _pending[key] = (loop, fut)
     err = c_void_p()
-    status = start(*args, _ON_DONE, c_void_p(key), byref(err))
+    try:
+        status = start(*args, _ON_DONE, c_void_p(key), byref(err))
+    except BaseException:
+        with _pending_lock:
+            _pending.pop(key, None)
+        raise
     if status != Status.OK:
         with _pending_lock:
             _pending.pop(key, None)
