@@ -847,17 +847,14 @@ func TestErrorKinds(t *testing.T) {
 	}
 }
 
-// A client that polls the topology reuses its last parse while the body is
-// unchanged; each caller still owns what it gets, and a changed topology
-// is seen at once.
-func TestTopologyPollingSeesChangesAndOwnsResults(t *testing.T) {
-	t.Parallel()
+// versionedTopology serves a two-broker topology whose gateway and broker
+// versions setGateway changes, and returns a config for it.
+func versionedTopology(t *testing.T, version string) (cfg core.Config, setGateway func(string)) {
 	tokSrv := tokenServer(t, "tok")
 	var mu sync.Mutex
-	gateway := "8.8.0"
 	apiSrv := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		g := gateway
+		g := version
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"brokers":[{"nodeId":0,"host":"b0","port":26501,"version":%q,
@@ -865,8 +862,21 @@ func TestTopologyPollingSeesChangesAndOwnsResults(t *testing.T) {
 			{"nodeId":1,"host":"b1","port":26501,"version":%q,"partitions":[]}],
 			"clusterSize":2,"partitionsCount":1,"replicationFactor":1,"gatewayVersion":%q}`, g, g, g)
 	})
-	c := newClient(t, core.Config{ClientID: "id", ClientSecret: "secret",
-		AuthorizationServerURL: tokSrv.URL, RESTAddress: apiSrv.URL})
+	cfg = core.Config{ClientID: "id", ClientSecret: "secret", AuthorizationServerURL: tokSrv.URL, RESTAddress: apiSrv.URL}
+	return cfg, func(v string) {
+		mu.Lock()
+		version = v
+		mu.Unlock()
+	}
+}
+
+// A client that polls the topology reuses its last parse while the body is
+// unchanged; each caller still owns what it gets, and a changed topology
+// is seen at once.
+func TestTopologyPollingSeesChangesAndOwnsResults(t *testing.T) {
+	t.Parallel()
+	cfg, setGateway := versionedTopology(t, "8.8.0")
+	c := newClient(t, cfg)
 	ctx := ctxTimeout(t, 10*time.Second)
 
 	first, err := c.Topology(ctx)
@@ -904,9 +914,7 @@ func TestTopologyPollingSeesChangesAndOwnsResults(t *testing.T) {
 		t.Errorf("TopologyJSON shares its buffer: %s", js2)
 	}
 
-	mu.Lock()
-	gateway = "8.9.0"
-	mu.Unlock()
+	setGateway("8.9.0")
 	changed, err := c.Topology(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -942,17 +950,7 @@ func (r *reusingTransport) RoundTrip(ctx context.Context, req *core.Request) (*c
 // reuses its buffer cannot make a changed topology look unchanged.
 func TestTopologyMemoSurvivesATransportReusingItsBuffer(t *testing.T) {
 	t.Parallel()
-	tokSrv := tokenServer(t, "tok")
-	var mu sync.Mutex
-	gateway := "8.8.0"
-	apiSrv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		g := gateway
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"brokers":[],"clusterSize":1,"gatewayVersion":%q}`, g)
-	})
-	cfg := core.Config{ClientID: "id", ClientSecret: "secret", AuthorizationServerURL: tokSrv.URL, RESTAddress: apiSrv.URL}
+	cfg, setGateway := versionedTopology(t, "8.8.0")
 	inner, err := core.NewHTTPTransport(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -962,9 +960,7 @@ func TestTopologyMemoSurvivesATransportReusingItsBuffer(t *testing.T) {
 	if top, err := c.Topology(ctx); err != nil || top.GatewayVersion != "8.8.0" {
 		t.Fatalf("first: %+v, %v", top, err)
 	}
-	mu.Lock()
-	gateway = "8.9.0"
-	mu.Unlock()
+	setGateway("8.9.0")
 	if top, err := c.Topology(ctx); err != nil || top.GatewayVersion != "8.9.0" {
 		t.Fatalf("after the change: %+v, %v", top, err)
 	}
