@@ -157,7 +157,7 @@ func zbauth_error_details(errStr *C.char, out **C.char) C.int {
 		if err != nil {
 			return err
 		}
-		*out = C.CString(string(b))
+		*out = cBytes(b)
 		return nil
 	})
 }
@@ -329,20 +329,23 @@ func zbgo_client_topology(h C.uintptr_t, out **C.char, errOut **C.char, w *C.zb_
 		}
 		return false, nil
 	}, func() error {
-		s, err := topologyJSON(c)
+		b, err := c.TopologyJSON(context.Background())
 		if err != nil {
 			return err
 		}
-		*out = C.CString(s)
+		*out = cBytes(b)
 		return nil
 	})
 }
 
-// topologyJSON fetches the topology and encodes it in the REST API's
-// field names, lists never null.
-func topologyJSON(c *core.Client) (string, error) {
-	b, err := c.TopologyJSON(context.Background())
-	return string(b), err
+// cBytes copies b into a new NUL-terminated C string, which the caller
+// frees with zbauth_free: one copy, where C.CString(string(b)) makes two.
+func cBytes(b []byte) *C.char {
+	p := C.malloc(C.size_t(len(b) + 1))
+	dst := unsafe.Slice((*byte)(p), len(b)+1)
+	copy(dst, b)
+	dst[len(b)] = 0
+	return (*C.char)(p)
 }
 
 //export zbgo_client_request
@@ -375,7 +378,7 @@ func zbgo_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpStat
 				*httpStatus = C.int(resp.Status)
 			}
 			if respBody != nil {
-				*respBody = C.CString(string(resp.Body))
+				*respBody = cBytes(resp.Body)
 			}
 		}
 		return err
@@ -386,9 +389,9 @@ func zbgo_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpStat
 // runs at once, on the caller's thread, and copies the borrowed arguments;
 // its error, like an unknown handle, is the call's status (cb is then
 // never called). work runs on a goroutine; its result string and error
-// become C strings that the callback owns.
+// become C strings that the callback owns (a nil result: NULL).
 func startAsync(errOut **C.char, h, cb, userData C.uintptr_t, check func() error,
-	work func(c *core.Client) (httpStatus int, result *string, err error)) C.int {
+	work func(c *core.Client) (httpStatus int, result []byte, err error)) C.int {
 	return call(errOut, func() error {
 		if cb == 0 {
 			return argError("cb is NULL")
@@ -404,7 +407,7 @@ func startAsync(errOut **C.char, h, cb, userData C.uintptr_t, check func() error
 		}
 		runAsync(func() {
 			var httpStatus int
-			var result *string
+			var result []byte
 			var errStr *C.char
 			status := call(&errStr, func() (err error) {
 				httpStatus, result, err = work(c)
@@ -412,7 +415,7 @@ func startAsync(errOut **C.char, h, cb, userData C.uintptr_t, check func() error
 			})
 			var res *C.char
 			if result != nil {
-				res = C.CString(*result)
+				res = cBytes(result)
 			}
 			C.zb_invoke(cb, userData, status, C.int(httpStatus), res, errStr)
 		})
@@ -454,24 +457,32 @@ func asyncWorker(f func()) {
 }
 
 // textResult adapts a call that returns a string to startAsync's work.
-func textResult(s string, err error) (int, *string, error) {
+func textResult(s string, err error) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return 0, &s, nil
+	return 0, []byte(s), nil
+}
+
+// bytesResult adapts a call that returns bytes to startAsync's work.
+func bytesResult(b []byte, err error) (int, []byte, error) {
+	if err != nil {
+		return 0, nil, err
+	}
+	return 0, b, nil
 }
 
 //export zbauth_client_token_async
 func zbauth_client_token_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, *string, error) {
+	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, []byte, error) {
 		return textResult(c.Token(context.Background()))
 	})
 }
 
 //export zbauth_client_topology_async
 func zbauth_client_topology_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, *string, error) {
-		return textResult(topologyJSON(c))
+	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, []byte, error) {
+		return bytesResult(c.TopologyJSON(context.Background()))
 	})
 }
 
@@ -489,12 +500,14 @@ func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, 
 			body = []byte(C.GoString(bodyJSON))
 		}
 		return nil
-	}, func(c *core.Client) (int, *string, error) {
+	}, func(c *core.Client) (int, []byte, error) {
 		resp, err := c.Do(context.Background(), m, p, body)
 		if resp == nil {
 			return 0, nil, err
 		}
-		b := string(resp.Body)
-		return resp.Status, &b, err
+		if resp.Body == nil { // a body, empty or not, is never NULL
+			return resp.Status, []byte{}, err
+		}
+		return resp.Status, resp.Body, err
 	})
 }
