@@ -120,15 +120,8 @@ class Client:
         cached = self._cached_token(lib, handle)
         if cached is not None:
             return cached
-        out, err = c_void_p(), c_void_p()
-        status = lib.zbauth_client_token(handle, byref(out), byref(err))
-        try:
-            token = _native.take(lib, out)
-        finally:
-            message, details = _native.take_error(lib, err)
-        if status != Status.OK or token is None:
-            _raise(status, message, details)
-        return token
+        status, token, message, details = _native.call(lib, lib.zbauth_client_token, handle)
+        return _text(status, token, message, details)
 
     def topology(self) -> Topology:
         """Fetches the cluster topology (``GET /v1/topology``).
@@ -141,15 +134,8 @@ class Client:
             ArgumentError: the client is closed.
         """
         lib, handle = self._enter()
-        out, err = c_void_p(), c_void_p()
-        status = lib.zbauth_client_topology(handle, byref(out), byref(err))
-        try:
-            text = _native.take(lib, out)
-        finally:
-            message, details = _native.take_error(lib, err)
-        if status != Status.OK or text is None:
-            _raise(status, message, details)
-        return Topology._from_json(text)
+        status, text, message, details = _native.call(lib, lib.zbauth_client_topology, handle)
+        return Topology._from_json(_text(status, text, message, details))
 
     def request(self, method: str, path: str, json: Any = None) -> Response:
         """Makes an authenticated request to the REST API. On a 401 the
@@ -180,15 +166,11 @@ class Client:
         m = _c_string(method, "method")
         p = _c_string(path, "path")
         body = None if json is None else _json.dumps(json).encode("utf-8")
-        http_status, out, err = c_int(0), c_void_p(), c_void_p()
-        status = lib.zbauth_client_request(handle, m, p, body, byref(http_status), byref(out), byref(err))
-        try:
-            text = _native.take(lib, out)
-        finally:
-            message, details = _native.take_error(lib, err)
-        if status == Status.OK:
-            return Response(status=http_status.value, body=decode_body(text), text=text or "")
-        raise error_for(status, message, details, text=text)
+        http_status = c_int(0)
+        status, text, message, details = _native.call(
+            lib, lib.zbauth_client_request, handle, m, p, body, byref(http_status)
+        )
+        return _response(status, http_status.value, text, message, details)
 
     # -- asyncio ---------------------------------------------------------
     #
@@ -205,17 +187,13 @@ class Client:
         if cached is not None:
             return cached
         status, _, token, message, details = await _aio.call(lib, lib.zbauth_client_token_async, handle)
-        if status != Status.OK or token is None:
-            _raise(status, message, details)
-        return token
+        return _text(status, token, message, details)
 
     async def atopology(self) -> Topology:
         """:meth:`topology` for asyncio code; waits without holding a thread."""
         lib, handle = self._enter()
         status, _, text, message, details = await _aio.call(lib, lib.zbauth_client_topology_async, handle)
-        if status != Status.OK or text is None:
-            _raise(status, message, details)
-        return Topology._from_json(text)
+        return Topology._from_json(_text(status, text, message, details))
 
     async def arequest(self, method: str, path: str, json: Any = None) -> Response:
         """:meth:`request` for asyncio code; waits without holding a thread."""
@@ -226,9 +204,7 @@ class Client:
         status, http_status, text, message, details = await _aio.call(
             lib, lib.zbauth_client_request_async, handle, m, p, body
         )
-        if status == Status.OK:
-            return Response(status=http_status, body=decode_body(text), text=text or "")
-        raise error_for(status, message, details, text=text)
+        return _response(status, http_status, text, message, details)
 
     # -- lifetime --------------------------------------------------------
 
@@ -293,6 +269,21 @@ class Client:
 
 # Tokens are JWTs of one to a few KB; a longer one takes the general path.
 _TOKEN_BUFFER = 8192
+
+
+def _text(status: int, text: Optional[str], message: Optional[str], details: Dict[str, Any]) -> str:
+    """The result text of a call that returns one, or its exception."""
+    if status != Status.OK or text is None:
+        _raise(status, message, details)
+    return text
+
+
+def _response(status: int, http_status: int, text: Optional[str], message: Optional[str],
+              details: Dict[str, Any]) -> Response:
+    """The Response of a request() call, or its exception (with the body)."""
+    if status == Status.OK:
+        return Response(status=http_status, body=decode_body(text), text=text or "")
+    raise error_for(status, message, details, text=text)
 
 
 def _raise(status: int, message: Optional[str], details: Dict[str, Any]) -> NoReturn:

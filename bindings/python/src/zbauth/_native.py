@@ -156,6 +156,19 @@ def path() -> Optional[str]:
     return _path
 
 
+def call(lib: ctypes.CDLL, fn: Any, *args: Any) -> Tuple[int, Optional[str], Optional[str], Dict[str, Any]]:
+    """Makes a blocking call ``fn(*args, &out, &err)`` and returns its
+    status, the result text, and the error message and details, with the
+    library's strings freed."""
+    out, err = c_void_p(), c_void_p()
+    status: int = fn(*args, byref(out), byref(err))
+    try:
+        text = take(lib, out)
+    finally:
+        message, details = take_error(lib, err)
+    return status, text, message, details
+
+
 def take(lib: ctypes.CDLL, p: c_void_p) -> Optional[str]:
     """Copies the library-owned string at p into a str and frees it.
 
