@@ -95,17 +95,22 @@ func zbauth_status_name(s C.int) *C.char { return C.zb_status_name(s) }
 
 // call runs f with panics recovered, writes the error text to errOut (when
 // not NULL) and returns the status.
-func call(errOut **C.char, f func() error) (status C.int) {
+func call(errOut **C.char, f func() error) C.int {
 	if errOut != nil {
 		*errOut = nil
 	}
+	return setErr(errOut, protect(f))
+}
+
+// protect runs f and turns a panic into an INTERNAL error. The panic value
+// is not shown: it could hold anything.
+func protect(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			// The panic value is not printed: it could hold anything.
-			status = setErr(errOut, &core.Error{Kind: core.KindInternal, Msg: fmt.Sprintf("internal error (recovered panic of type %T)", r)})
+			err = &core.Error{Kind: core.KindInternal, Msg: fmt.Sprintf("internal error (recovered panic of type %T)", r)}
 		}
 	}()
-	return setErr(errOut, f())
+	return f()
 }
 
 func setErr(errOut **C.char, err error) C.int {
@@ -232,60 +237,6 @@ func zbauth_free(s *C.char) {
 	}
 }
 
-// The blocking calls zbauth_client_token, _topology and _request are C
-// functions in wait.c: each calls its zbgo_* half below, which checks the
-// arguments at once and then runs the work on an async worker, while the
-// caller's thread waits in C (see wait.h and docs/capi-calls.md).
-
-// begin is the Go half of a blocking call. now runs on the caller's
-// thread: it checks the arguments and may finish the call itself (done, or
-// an error). Otherwise later runs on an async worker and reports its
-// status to the C thread waiting in wait.c; it writes its results through
-// the caller's pointers, which stay valid while the caller waits. Both run
-// under call's panic recovery and error conversion.
-func begin(errOut **C.char, w *C.zb_wait, now func() (done bool, err error), later func() error) C.int {
-	var done bool
-	st := call(errOut, func() (err error) {
-		done, err = now()
-		return err
-	})
-	if done || st != statusOK {
-		return st
-	}
-	runAsync(func() { C.zb_wait_done(w, call(errOut, later)) })
-	return C.ZB_PENDING
-}
-
-//export zbgo_client_token
-func zbgo_client_token(h C.uintptr_t, token **C.char, errOut **C.char, w *C.zb_wait) C.int {
-	var c *core.Client
-	return begin(errOut, w, func() (bool, error) {
-		if token == nil {
-			return true, argError("token is NULL")
-		}
-		*token = nil
-		if c = lookup(h); c == nil {
-			return true, errBadHandle
-		}
-		// A cached token is returned at once, on the caller's thread.
-		t, err := c.TryToken()
-		if errors.Is(err, core.ErrWouldBlock) {
-			return false, nil
-		}
-		if err == nil {
-			*token = C.CString(t)
-		}
-		return true, err
-	}, func() error {
-		t, err := c.Token(context.Background())
-		if err != nil {
-			return err
-		}
-		*token = C.CString(t)
-		return nil
-	})
-}
-
 //export zbauth_client_token_nowait
 func zbauth_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, length *C.size_t, errOut **C.char) C.int {
 	return call(errOut, func() error {
@@ -316,26 +267,203 @@ func zbauth_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, l
 	})
 }
 
-//export zbgo_client_topology
-func zbgo_client_topology(h C.uintptr_t, out **C.char, errOut **C.char, w *C.zb_wait) C.int {
+// ---- calls that may wait on the network --------------------------------
+//
+// zbauth_client_token, _topology and _request block; their _async twins
+// call back. Both kinds share the same parts: a prepare function checks
+// the arguments on the caller's thread and returns the work, which runs on
+// an async worker (runAsync). The blocking calls are C functions in wait.c:
+// each calls its zbgo_* half below and then waits in C until the worker
+// reports (see wait.h and docs/capi-calls.md).
+
+// work is the part of a call that may wait: it runs on an async worker and
+// returns the HTTP status (requests only), the result (nil: none) and the
+// error. A request's failure may come with a response too.
+type work func(c *core.Client) (httpStatus int, result []byte, err error)
+
+func tokenWork(c *core.Client) (int, []byte, error) {
+	t, err := c.Token(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	return 0, []byte(t), nil
+}
+
+func topologyWork(c *core.Client) (int, []byte, error) {
+	b, err := c.TopologyJSON(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	return 0, b, nil
+}
+
+// requestWork checks a request's arguments and copies them (they are
+// borrowed for the call only) into its work.
+func requestWork(method, path, bodyJSON *C.char) (work, error) {
+	if method == nil || path == nil {
+		return nil, argError("method and path are required")
+	}
+	m, p := C.GoString(method), C.GoString(path)
+	var body []byte
+	if bodyJSON != nil {
+		body = []byte(C.GoString(bodyJSON))
+	}
+	return func(c *core.Client) (int, []byte, error) {
+		resp, err := c.Do(context.Background(), m, p, body)
+		if resp == nil {
+			return 0, nil, err
+		}
+		if resp.Body == nil { // a body, empty or not, is never NULL
+			return resp.Status, []byte{}, err
+		}
+		return resp.Status, resp.Body, err
+	}, nil
+}
+
+// start is what the blocking and asynchronous calls share: prepare checks
+// the arguments (before the handle, as the header promises), then the
+// handle is resolved; fast, when given, may finish the call at once on the
+// caller's thread; otherwise done receives the work's outcome on an async
+// worker. It returns the status of a call that ended here, or ok == false
+// when done will be called. Everything runs under call's panic recovery.
+func start(errOut **C.char, h C.uintptr_t, prepare func() (work, error), fast func(*core.Client) (bool, error),
+	done func(httpStatus int, result []byte, err error)) (status C.int, ok bool) {
+	var w work
 	var c *core.Client
-	return begin(errOut, w, func() (bool, error) {
-		if out == nil {
-			return true, argError("topology_json is NULL")
-		}
-		*out = nil
-		if c = lookup(h); c == nil {
-			return true, errBadHandle
-		}
-		return false, nil
-	}, func() error {
-		b, err := c.TopologyJSON(context.Background())
-		if err != nil {
+	var finished bool
+	st := call(errOut, func() (err error) {
+		if w, err = prepare(); err != nil {
 			return err
 		}
-		*out = cBytes(b)
-		return nil
+		if c = lookup(h); c == nil {
+			return errBadHandle
+		}
+		if fast != nil {
+			finished, err = fast(c)
+		}
+		return err
 	})
+	if st != statusOK || finished {
+		return st, true
+	}
+	runAsync(func() {
+		var hs int
+		var res []byte
+		err := protect(func() (err error) {
+			hs, res, err = w(c)
+			return err
+		})
+		done(hs, res, err)
+	})
+	return 0, false
+}
+
+// begin is the Go half of a blocking call: put writes the outcome through
+// the caller's pointers, which stay valid while the caller waits in wait.c.
+func begin(errOut **C.char, wt *C.zb_wait, h C.uintptr_t, prepare func() (work, error),
+	fast func(*core.Client) (bool, error), put func(httpStatus int, result []byte)) C.int {
+	st, ended := start(errOut, h, prepare, fast, func(hs int, res []byte, err error) {
+		put(hs, res)
+		C.zb_wait_done(wt, setErr(errOut, err))
+	})
+	if ended {
+		return st
+	}
+	return C.ZB_PENDING
+}
+
+//export zbgo_client_token
+func zbgo_client_token(h C.uintptr_t, token **C.char, errOut **C.char, wt *C.zb_wait) C.int {
+	return begin(errOut, wt, h, func() (work, error) {
+		if token == nil {
+			return nil, argError("token is NULL")
+		}
+		*token = nil
+		return tokenWork, nil
+	}, func(c *core.Client) (bool, error) {
+		// A cached token is returned at once, on the caller's thread.
+		t, err := c.TryToken()
+		if errors.Is(err, core.ErrWouldBlock) {
+			return false, nil
+		}
+		if err == nil {
+			*token = C.CString(t)
+		}
+		return true, err
+	}, func(_ int, res []byte) {
+		if res != nil {
+			*token = cBytes(res)
+		}
+	})
+}
+
+//export zbgo_client_topology
+func zbgo_client_topology(h C.uintptr_t, out **C.char, errOut **C.char, wt *C.zb_wait) C.int {
+	return begin(errOut, wt, h, func() (work, error) {
+		if out == nil {
+			return nil, argError("topology_json is NULL")
+		}
+		*out = nil
+		return topologyWork, nil
+	}, nil, func(_ int, res []byte) {
+		if res != nil {
+			*out = cBytes(res)
+		}
+	})
+}
+
+//export zbgo_client_request
+func zbgo_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpStatus *C.int, respBody **C.char, errOut **C.char, wt *C.zb_wait) C.int {
+	return begin(errOut, wt, h, func() (work, error) {
+		if httpStatus != nil {
+			*httpStatus = 0
+		}
+		if respBody != nil {
+			*respBody = nil
+		}
+		return requestWork(method, path, bodyJSON)
+	}, nil, func(hs int, res []byte) {
+		if httpStatus != nil {
+			*httpStatus = C.int(hs)
+		}
+		if respBody != nil && res != nil {
+			*respBody = cBytes(res)
+		}
+	})
+}
+
+// startAsync is the Go side of the _async calls: the callback owns the
+// result and the error as C strings (a nil result: NULL).
+func startAsync(errOut **C.char, h, cb, userData C.uintptr_t, prepare func() (work, error)) C.int {
+	if cb == 0 {
+		return setErr(errOut, argError("cb is NULL"))
+	}
+	st, _ := start(errOut, h, prepare, nil, func(hs int, res []byte, err error) {
+		var errStr, out *C.char
+		st := setErr(&errStr, err)
+		if res != nil {
+			out = cBytes(res)
+		}
+		C.zb_invoke(cb, userData, st, C.int(hs), out, errStr)
+	})
+	return st
+}
+
+func fixed(w work) func() (work, error) { return func() (work, error) { return w, nil } }
+
+//export zbauth_client_token_async
+func zbauth_client_token_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
+	return startAsync(errOut, h, cb, userData, fixed(tokenWork))
+}
+
+//export zbauth_client_topology_async
+func zbauth_client_topology_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
+	return startAsync(errOut, h, cb, userData, fixed(topologyWork))
+}
+
+//export zbauth_client_request_async
+func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, cb, userData C.uintptr_t, errOut **C.char) C.int {
+	return startAsync(errOut, h, cb, userData, func() (work, error) { return requestWork(method, path, bodyJSON) })
 }
 
 // cBytes copies b into a new NUL-terminated C string, which the caller
@@ -346,81 +474,6 @@ func cBytes(b []byte) *C.char {
 	copy(dst, b)
 	dst[len(b)] = 0
 	return (*C.char)(p)
-}
-
-//export zbgo_client_request
-func zbgo_client_request(h C.uintptr_t, method, path, bodyJSON *C.char, httpStatus *C.int, respBody **C.char, errOut **C.char, w *C.zb_wait) C.int {
-	var c *core.Client
-	var m, p string
-	var body []byte
-	return begin(errOut, w, func() (bool, error) {
-		if httpStatus != nil {
-			*httpStatus = 0
-		}
-		if respBody != nil {
-			*respBody = nil
-		}
-		if method == nil || path == nil {
-			return true, argError("method and path are required")
-		}
-		if c = lookup(h); c == nil {
-			return true, errBadHandle
-		}
-		m, p = C.GoString(method), C.GoString(path)
-		if bodyJSON != nil {
-			body = []byte(C.GoString(bodyJSON))
-		}
-		return false, nil
-	}, func() error {
-		resp, err := c.Do(context.Background(), m, p, body)
-		if resp != nil {
-			if httpStatus != nil {
-				*httpStatus = C.int(resp.Status)
-			}
-			if respBody != nil {
-				*respBody = cBytes(resp.Body)
-			}
-		}
-		return err
-	})
-}
-
-// startAsync is the common part of the _async calls. check (optional)
-// runs at once, on the caller's thread, and copies the borrowed arguments;
-// its error, like an unknown handle, is the call's status (cb is then
-// never called). work runs on a goroutine; its result string and error
-// become C strings that the callback owns (a nil result: NULL).
-func startAsync(errOut **C.char, h, cb, userData C.uintptr_t, check func() error,
-	work func(c *core.Client) (httpStatus int, result []byte, err error)) C.int {
-	return call(errOut, func() error {
-		if cb == 0 {
-			return argError("cb is NULL")
-		}
-		if check != nil {
-			if err := check(); err != nil {
-				return err
-			}
-		}
-		c := lookup(h)
-		if c == nil {
-			return errBadHandle
-		}
-		runAsync(func() {
-			var httpStatus int
-			var result []byte
-			var errStr *C.char
-			status := call(&errStr, func() (err error) {
-				httpStatus, result, err = work(c)
-				return err
-			})
-			var res *C.char
-			if result != nil {
-				res = cBytes(result)
-			}
-			C.zb_invoke(cb, userData, status, C.int(httpStatus), res, errStr)
-		})
-		return nil
-	})
 }
 
 // runAsync runs f on a goroutine that outlives the call: an idle worker if
@@ -454,60 +507,4 @@ func asyncWorker(f func()) {
 			return
 		}
 	}
-}
-
-// textResult adapts a call that returns a string to startAsync's work.
-func textResult(s string, err error) (int, []byte, error) {
-	if err != nil {
-		return 0, nil, err
-	}
-	return 0, []byte(s), nil
-}
-
-// bytesResult adapts a call that returns bytes to startAsync's work.
-func bytesResult(b []byte, err error) (int, []byte, error) {
-	if err != nil {
-		return 0, nil, err
-	}
-	return 0, b, nil
-}
-
-//export zbauth_client_token_async
-func zbauth_client_token_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, []byte, error) {
-		return textResult(c.Token(context.Background()))
-	})
-}
-
-//export zbauth_client_topology_async
-func zbauth_client_topology_async(h, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	return startAsync(errOut, h, cb, userData, nil, func(c *core.Client) (int, []byte, error) {
-		return bytesResult(c.TopologyJSON(context.Background()))
-	})
-}
-
-//export zbauth_client_request_async
-func zbauth_client_request_async(h C.uintptr_t, method, path, bodyJSON *C.char, cb, userData C.uintptr_t, errOut **C.char) C.int {
-	var m, p string
-	var body []byte
-	return startAsync(errOut, h, cb, userData, func() error {
-		if method == nil || path == nil {
-			return argError("method and path are required")
-		}
-		// Copied now: they are borrowed for this call only.
-		m, p = C.GoString(method), C.GoString(path)
-		if bodyJSON != nil {
-			body = []byte(C.GoString(bodyJSON))
-		}
-		return nil
-	}, func(c *core.Client) (int, []byte, error) {
-		resp, err := c.Do(context.Background(), m, p, body)
-		if resp == nil {
-			return 0, nil, err
-		}
-		if resp.Body == nil { // a body, empty or not, is never NULL
-			return resp.Status, []byte{}, err
-		}
-		return resp.Status, resp.Body, err
-	})
 }
