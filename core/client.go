@@ -520,7 +520,7 @@ func apiError(op string, resp *Response, red redactor) error {
 // body is not one.
 func ParseProblem(body []byte) *Problem {
 	var p Problem
-	if err := jsonUnmarshal(body, &p); err != nil || (p.Title == "" && p.Detail == "" && p.Type == "") {
+	if err := jsonx.Unmarshal(body, &p); err != nil || (p.Title == "" && p.Detail == "" && p.Type == "") {
 		return nil
 	}
 	return &p
@@ -561,11 +561,12 @@ func (c *Client) topology(ctx context.Context) (*topologyMemo, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindAPI, Op: "topology", Msg: "malformed topology response", Status: resp.Status, Err: err}
 	}
-	m := &topologyMemo{body: resp.Body, t: t}
+	m := &topologyMemo{t: t}
 	if len(resp.Body) <= maxMemoBody {
 		// A copy: a Transport given WithTransport might reuse its buffer,
 		// and the copy holds no spare capacity.
-		c.topo.Store(&topologyMemo{body: bytes.Clone(resp.Body), t: t})
+		m.body = bytes.Clone(resp.Body)
+		c.topo.Store(m)
 	}
 	return m, nil
 }

@@ -304,16 +304,14 @@ func isRefusal(err error) bool {
 }
 
 // invalidate drops the cached token if it is still old, so that the next
-// call fetches a new one. It reports whether it dropped anything.
-func (s *tokenSource) invalidate(old string) bool {
+// call fetches a new one.
+func (s *tokenSource) invalidate(old string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t := s.cur.Load(); t != nil && t.value == old {
 		s.cur.Store(nil)
 		t.retire()
-		return true
 	}
-	return false
 }
 
 func (s *tokenSource) close() {

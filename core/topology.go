@@ -99,5 +99,3 @@ func (t *Topology) clone() *Topology {
 
 // JSON encodes t in the REST API's own field names.
 func (t *Topology) JSON() ([]byte, error) { return jsonx.Marshal(t) }
-
-func jsonUnmarshal(b []byte, v any) error { return jsonx.Unmarshal(b, v) }

@@ -141,7 +141,7 @@ func isTLSError(err error) bool {
 // readLimited reads all of r, but never more than max+1 bytes of memory.
 func readLimited(r io.Reader, max, contentLength int64) ([]byte, error) {
 	if max <= 0 {
-		max = 16 << 20
+		max = DefaultMaxBody
 	}
 	if contentLength > max {
 		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrBodyTooLarge, contentLength, max)

@@ -26,7 +26,6 @@ import (
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
-	"github.com/zbauth/zbauth/internal/jsonx"
 )
 
 const usage = `usage: zbauth <command> [flags]
@@ -109,17 +108,17 @@ func cmdTopology(args []string, stdout, stderr io.Writer) int {
 	defer c.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	t, err := c.Topology(ctx)
-	if err != nil {
-		return fail(stderr, err)
-	}
 	if *asJSON {
-		b, err := jsonx.Marshal(t)
+		b, err := c.TopologyJSON(ctx)
 		if err != nil {
 			return fail(stderr, err)
 		}
 		fmt.Fprintln(stdout, string(b))
 		return 0
+	}
+	t, err := c.Topology(ctx)
+	if err != nil {
+		return fail(stderr, err)
 	}
 	printTopology(stdout, t)
 	return 0

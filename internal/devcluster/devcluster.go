@@ -138,7 +138,7 @@ func Start(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !isLoopback(host) {
 		return nil, errors.New("devcluster: refusing to listen on a non-loopback address")
 	}
 	ln, err := net.Listen("tcp", opts.Addr)

@@ -57,7 +57,6 @@ type jwksVerifier struct {
 	keys    []jwk
 	fetched time.Time // zero: never fetched successfully
 	tried   time.Time // last attempt, successful or not
-	lastErr error
 }
 
 // jwk is one usable verification key of the set.
@@ -172,7 +171,6 @@ func (v *jwksVerifier) refresh() error {
 			v.keys, v.fetched = keys, v.tried
 		}
 	}
-	v.lastErr = err
 	return err
 }
 

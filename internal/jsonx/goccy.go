@@ -3,14 +3,10 @@
 package jsonx
 
 import (
-	stdjson "encoding/json"
-	"errors"
 	"io"
 
 	json "github.com/goccy/go-json"
 )
-
-var errTrailing = errors.New("unexpected data after the JSON value")
 
 // Marshal encodes v as JSON.
 func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
@@ -23,14 +19,11 @@ func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 // documents that encoding/json's validator accepts, and a panic that still
 // slips through becomes an error.
 func Unmarshal(data []byte, v any) (err error) {
-	if !stdjson.Valid(data) {
+	if !Valid(data) {
 		return errSyntax
 	}
 	defer recoverAsError(&err)
 	return json.Unmarshal(data, v)
 }
-
-// Valid reports whether data is one valid JSON value.
-func Valid(data []byte) bool { return stdjson.Valid(data) }
 
 func newDecoder(r io.Reader) *json.Decoder { return json.NewDecoder(r) }

@@ -17,23 +17,21 @@ import (
 var errSyntax = errors.New("invalid JSON")
 
 // UnmarshalStrict decodes data into v and fails on fields v does not know.
-// Trailing data after the first JSON value is an error too. Like Unmarshal,
-// it hands the decoder only valid JSON (see goccy.go).
+// Trailing data after the first JSON value is an error too (Valid refuses
+// it). Like Unmarshal, it hands the decoder only valid JSON (see goccy.go).
 func UnmarshalStrict(data []byte, v any) (err error) {
-	if !json.Valid(data) {
+	if !Valid(data) {
 		return errSyntax
 	}
 	defer recoverAsError(&err)
 	dec := newDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errTrailing
-	}
-	return nil
+	return dec.Decode(v)
 }
+
+// Valid reports whether data is one valid JSON value (encoding/json's
+// validator in both builds).
+func Valid(data []byte) bool { return json.Valid(data) }
 
 // recoverAsError turns a decoder panic into an error in *err.
 func recoverAsError(err *error) {
