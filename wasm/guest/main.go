@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/zbauth/zbauth/core"
@@ -44,7 +43,7 @@ func main() {}
 
 // abiVersion is returned by zb_abi_version. Bump it on any incompatible
 // change to an export, an import or a payload layout (wasm/ABI.md).
-const abiVersion = 1
+const abiVersion = wire.ABIVersion
 
 // Host imports (module "zbauth_host"). Pointers are offsets into this
 // module's memory; the host copies what it needs before returning.
@@ -424,12 +423,7 @@ func encodeResponse(resp *core.Response) []byte {
 	}
 	out := make([]byte, 0, n)
 	out = append(strconv.AppendInt(out, int64(resp.Status), 10), '\n')
-	for k, v := range resp.Header {
-		if strings.ContainsAny(k, ":\r\n") || strings.ContainsAny(v, "\r\n") {
-			continue // cannot be represented; never produced by the host
-		}
-		out = append(append(append(append(out, k...), ": "...), v...), '\n')
-	}
+	out = wire.AppendHeaderLines(out, resp.Header) // what cannot be represented is never produced by the host
 	out = append(out, '\n')
 	return append(out, resp.Body...)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
 // hostTransport is the guest's core.Transport. It performs no I/O: it
@@ -30,22 +31,6 @@ type httpReply struct {
 	resp *core.Response
 	err  error
 }
-
-// http_start results.
-const (
-	startOK       = 0
-	startRefused  = 1 // the origin is not one the host allows this client
-	startInvalid  = 2 // the host could not read or parse the request
-	startBusy     = 3 // too many requests in flight
-	startDisabled = 4 // the host is closing
-)
-
-// http_fail codes.
-const (
-	failTransport = 1
-	failTimeout   = 2
-	failTooLarge  = 3
-)
 
 func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Response, error) {
 	if err := ctx.Err(); err != nil {
@@ -80,7 +65,7 @@ func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Re
 	runtime.KeepAlive(head)
 	runtime.KeepAlive(r.Body)
 	progress++
-	if rc != startOK {
+	if rc != wire.StartOK {
 		forget(id)
 		return nil, startError(rc)
 	}
@@ -125,9 +110,7 @@ func requestHead(r *core.Request) ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(append(append(append(b, r.Method...), ' '), r.URL...), '\n')
-	for k, v := range r.Header {
-		b = append(append(append(append(b, k...), ": "...), v...), '\n')
-	}
+	b = wire.AppendHeaderLines(b, r.Header) // refused below when it left any out
 	for _, s := range []string{r.Method, r.URL} {
 		if strings.ContainsAny(s, " \r\n") {
 			return nil, &hostError{msg: "the request line contains white space or a line break"}
@@ -191,13 +174,13 @@ func (e *hostError) Unwrap() error { return e.wrapped }
 
 func startError(rc int32) error {
 	switch rc {
-	case startRefused:
+	case wire.StartRefused:
 		return &hostError{msg: "the host refused the request: its origin is not the configured token URL's or REST address's"}
-	case startInvalid:
+	case wire.StartInvalid:
 		return &hostError{msg: "the host could not read the request"}
-	case startBusy:
+	case wire.StartBusy:
 		return &hostError{msg: "the host has too many requests in flight"}
-	case startDisabled:
+	case wire.StartDisabled:
 		return &hostError{msg: "the host is shutting down"}
 	}
 	return &hostError{msg: fmt.Sprintf("the host refused the request (code %d)", rc)}
@@ -252,9 +235,9 @@ func zbHTTPFail(req, code int32, msgPtr uint32, msgLen int32) int32 {
 	}
 	e := &hostError{msg: msg}
 	switch code {
-	case failTimeout:
+	case wire.FailTimeout:
 		e.timeout = true
-	case failTooLarge:
+	case wire.FailTooLarge:
 		e.wrapped = core.ErrBodyTooLarge
 	}
 	return deliver(req, httpReply{err: e})

@@ -9,6 +9,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
+	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
 // rawGet asks the test guest to GET url through c's host transport,
@@ -92,8 +93,8 @@ func TestForgedPointers(t *testing.T) {
 	}
 	for _, what := range []int32{3, 4} { // http_start with a bad head or body
 		rc, _, _ := forge(what)
-		if rc != startInvalid {
-			t.Fatalf("forge %d: http_start answered %d, want %d", what, rc, startInvalid)
+		if rc != wire.StartInvalid {
+			t.Fatalf("forge %d: http_start answered %d, want %d", what, rc, wire.StartInvalid)
 		}
 	}
 	if st := p.Stats(); st.GuestFaults != 4 || st.Traps != 0 || st.HTTPRequests != 0 {

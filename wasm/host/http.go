@@ -13,22 +13,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
-)
-
-// http_start results (wasm/ABI.md).
-const (
-	startOK       = 0
-	startRefused  = 1
-	startInvalid  = 2
-	startBusy     = 3
-	startDisabled = 4
-)
-
-// zb_http_fail codes.
-const (
-	failTransport = 1
-	failTimeout   = 2
-	failTooLarge  = 3
+	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
 // maxHeadLen bounds the head (request line and headers) of one request.
@@ -42,7 +27,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, s []uint64) {
 			in := instanceOf(ctx)
 			if in == nil {
-				s[0] = api.EncodeI32(startInvalid)
+				s[0] = api.EncodeI32(wire.StartInvalid)
 				return
 			}
 			s[0] = api.EncodeI32(in.hostHTTPStart(api.DecodeI32(s[0]), api.DecodeI32(s[1]),
@@ -114,19 +99,6 @@ func parseHeaderLines(b []byte) (map[string]string, bool) {
 	return h, true
 }
 
-// headerLines encodes h as "Name: value\n" lines, skipping what cannot be
-// represented (a line break in a value).
-func headerLines(h map[string]string) []byte {
-	var b []byte
-	for k, v := range h {
-		if strings.ContainsAny(k, ":\r\n") || strings.ContainsAny(v, "\r\n") {
-			continue
-		}
-		b = append(append(append(append(b, k...), ": "...), v...), '\n')
-	}
-	return b
-}
-
 // httpCall is one request the host performs for the guest.
 type httpCall struct {
 	id     int32
@@ -150,39 +122,39 @@ func (in *instance) hostHTTPStart(req, client int32, headPtr uint32, headLen int
 		return code
 	}
 	if p.closed || in.dead != nil {
-		return refuse(startDisabled, false)
+		return refuse(wire.StartDisabled, false)
 	}
 	if headLen <= 0 || headLen > maxHeadLen || bodyLen < -1 || int64(bodyLen) > p.opts.maxRequestBody {
-		return refuse(startInvalid, true)
+		return refuse(wire.StartInvalid, true)
 	}
 	hb, ok := in.read(headPtr, headLen)
 	if !ok {
-		return refuse(startInvalid, true)
+		return refuse(wire.StartInvalid, true)
 	}
 	var body []byte
 	if bodyLen >= 0 {
 		b, ok := in.read(bodyPtr, bodyLen)
 		if !ok {
-			return refuse(startInvalid, true)
+			return refuse(wire.StartInvalid, true)
 		}
 		body = append(make([]byte, 0, len(b)), b...)
 	}
 	method, target, header, ok := parseRequestHead(hb)
 	if !ok {
-		return refuse(startInvalid, true)
+		return refuse(wire.StartInvalid, true)
 	}
 	c := in.clients[client]
 	if c == nil || !c.allows(target) {
-		return refuse(startRefused, false)
+		return refuse(wire.StartRefused, false)
 	}
 	if a, ok := header["Authorization"]; ok {
 		c.noteToken(strings.TrimPrefix(a, "Bearer "))
 	}
 	if _, dup := in.reqs[req]; dup || req <= 0 {
-		return refuse(startInvalid, true)
+		return refuse(wire.StartInvalid, true)
 	}
 	if len(in.reqs) >= p.opts.maxInFlight {
-		return refuse(startBusy, false)
+		return refuse(wire.StartBusy, false)
 	}
 	timeout := p.opts.httpTimeout
 	if timeoutMS > 0 {
@@ -199,7 +171,7 @@ func (in *instance) hostHTTPStart(req, client int32, headPtr uint32, headLen int
 	in.reqs[req] = h
 	in.started = append(in.started, h)
 	p.stats.HTTPRequests++
-	return startOK
+	return wire.StartOK
 }
 
 // runHTTP performs h with the client's net/http transport (the core's,
@@ -216,12 +188,12 @@ func (p *Plugin) runHTTP(in *instance, h *httpCall) {
 	delete(in.reqs, h.id)
 	id := api.EncodeI32(h.id)
 	if err != nil {
-		code := int32(failTransport)
+		code := int32(wire.FailTransport)
 		switch {
 		case errors.Is(err, core.ErrBodyTooLarge):
-			code = failTooLarge
+			code = wire.FailTooLarge
 		case h.ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-			code = failTimeout
+			code = wire.FailTimeout
 		}
 		msg := []byte(err.Error())
 		in.withArgs([][]byte{msg}, func(ptrs []uint32) error {
@@ -229,7 +201,7 @@ func (p *Plugin) runHTTP(in *instance, h *httpCall) {
 		})
 		return
 	}
-	head := headerLines(resp.Header)
+	head := wire.AppendHeaderLines(nil, resp.Header)
 	in.withArgs([][]byte{head, resp.Body}, func(ptrs []uint32) error {
 		return in.drive(in.f.httpDone, id, api.EncodeI32(int32(resp.Status)),
 			api.EncodeU32(ptrs[0]), api.EncodeI32(int32(len(head))),

@@ -56,10 +56,11 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
 // ABIVersion is the zb_abi_version this host speaks.
-const ABIVersion = 1
+const ABIVersion = wire.ABIVersion
 
 // Defaults of the Options.
 const (
