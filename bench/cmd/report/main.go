@@ -490,9 +490,6 @@ func verdict(e *Evaluated) string {
 	if e.Max != nil && e.Median > *e.Max {
 		ok = false
 	}
-	if e.Min != nil && e.Median < *e.Min {
-		ok = false
-	}
 	if e.RatioMax != nil || e.RatioMin != nil {
 		if e.Ratio == nil {
 			return "no baseline"

@@ -18,11 +18,10 @@ type Row struct {
 	// Baseline names the row this one is compared with: "surface/name", or
 	// just "name" for a row of the same surface.
 	Baseline string `json:"baseline,omitempty"`
-	// Target describes the goal in words; Max, Min (on the median) and
+	// Target describes the goal in words; Max (on the median) and
 	// RatioMax, RatioMin (on median ÷ baseline median) make it checkable.
 	Target   string   `json:"target,omitempty"`
 	Max      *float64 `json:"max,omitempty"`
-	Min      *float64 `json:"min,omitempty"`
 	RatioMax *float64 `json:"ratio_max,omitempty"`
 	RatioMin *float64 `json:"ratio_min,omitempty"`
 	Note     string   `json:"note,omitempty"`
@@ -34,7 +33,7 @@ func F(v float64) *float64 { return &v }
 // Key is "surface/name".
 func (r Row) Key() string { return r.Surface + "/" + r.Name }
 
-// Median, Min and Max of the runs (0 when there are none).
+// Median of the runs (0 when there are none).
 func (r Row) Median() float64 { return Median(r.Runs) }
 
 // Median of xs.
@@ -104,7 +103,7 @@ func (s *Set) Merge(rows []Row) {
 			cur.Baseline = r.Baseline
 		}
 		if cur.Target == "" {
-			cur.Target, cur.Max, cur.Min, cur.RatioMax, cur.RatioMin = r.Target, r.Max, r.Min, r.RatioMax, r.RatioMin
+			cur.Target, cur.Max, cur.RatioMax, cur.RatioMin = r.Target, r.Max, r.RatioMax, r.RatioMin
 		}
 		if cur.Note == "" {
 			cur.Note = r.Note
