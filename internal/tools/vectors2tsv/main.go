@@ -15,46 +15,21 @@ import (
 	"fmt"
 	"os"
 	"strings"
-)
 
-type scenario struct {
-	Name   string          `json:"name"`
-	Op     string          `json:"op"`
-	Method string          `json:"method"`
-	Path   string          `json:"path"`
-	Body   string          `json:"body"`
-	Config json.RawMessage `json:"config"`
-	Faults json.RawMessage `json:"faults"`
-	Expect struct {
-		OK              bool   `json:"ok"`
-		Token           string `json:"token"`
-		Status          int    `json:"status"`
-		BodyContains    string `json:"body_contains"`
-		Error           string `json:"error"`
-		MessageContains string `json:"message_contains"`
-		TokenRequests   *int   `json:"token_requests"`
-		APIRequests     *int   `json:"api_requests"`
-	} `json:"expect"`
-}
+	"github.com/zbauth/zbauth/internal/conformance"
+)
 
 func main() {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: vectors2tsv vectors.json")
 		os.Exit(2)
 	}
-	raw, err := os.ReadFile(os.Args[1])
+	v, err := conformance.Load(os.Args[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	var v struct {
-		Scenarios []scenario `json:"scenarios"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	num := func(p *int) string {
+	num := func(p *int64) string {
 		if p == nil {
 			return "-1"
 		}
@@ -76,7 +51,7 @@ func main() {
 		if s.Expect.OK {
 			ok = "1"
 		}
-		cols := []string{s.Name, s.Op, s.Method, s.Path, s.Body, compact(s.Config, "{}"), compact(s.Faults, ""),
+		cols := []string{s.Name, s.Op, s.Method, s.Path, s.Body, compact(s.Config, "{}"), string(s.FaultsJSON()),
 			ok, s.Expect.Token, fmt.Sprint(s.Expect.Status), s.Expect.BodyContains, s.Expect.Error,
 			s.Expect.MessageContains, num(s.Expect.TokenRequests), num(s.Expect.APIRequests)}
 		for _, c := range cols {
