@@ -47,7 +47,7 @@ $(BUILD)/c/%: capi/test/%.c capi/test/devctl.c capi/test/devctl.h $(STAGE)/lib/l
 	  $$($(STAGE_PC) pkg-config --cflags --libs zbauth) -Wl,-rpath,$(STAGE)/lib -lpthread
 
 # The conformance vectors, flattened for C (which has no JSON parser).
-$(BUILD)/conformance.tsv: testdata/conformance/vectors.json internal/tools/vectors2tsv/main.go
+$(BUILD)/conformance.tsv: testdata/conformance/vectors.json internal/tools/vectors2tsv/main.go internal/conformance/conformance.go
 	@mkdir -p $(@D)
 	$(GO) run ./internal/tools/vectors2tsv $< > $@
 
