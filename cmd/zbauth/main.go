@@ -26,6 +26,7 @@ import (
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
+	"github.com/zbauth/zbauth/internal/topotext"
 )
 
 const usage = `usage: zbauth <command> [flags]
@@ -120,31 +121,8 @@ func cmdTopology(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	printTopology(stdout, t)
+	topotext.Write(stdout, t)
 	return 0
-}
-
-// printTopology writes t in the layout of zbctl status.
-func printTopology(w io.Writer, t *core.Topology) {
-	fmt.Fprintf(w, "Cluster size: %d\n", t.ClusterSize)
-	fmt.Fprintf(w, "Partitions count: %d\n", t.PartitionsCount)
-	fmt.Fprintf(w, "Replication factor: %d\n", t.ReplicationFactor)
-	fmt.Fprintf(w, "Gateway version: %s\n", t.GatewayVersion)
-	fmt.Fprintln(w, "Brokers:")
-	for _, b := range t.Brokers {
-		fmt.Fprintf(w, "  Broker %d - %s:%d\n", b.NodeID, b.Host, b.Port)
-		fmt.Fprintf(w, "    Version: %s\n", b.Version)
-		for _, p := range b.Partitions {
-			fmt.Fprintf(w, "    Partition %d : %s, %s\n", p.PartitionID, title(p.Role), title(p.Health))
-		}
-	}
-}
-
-func title(s string) string {
-	if s == "" {
-		return "Unknown"
-	}
-	return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
 }
 
 func cmdToken(args []string, stdout, stderr io.Writer) int {

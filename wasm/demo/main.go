@@ -11,9 +11,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/zbauth/zbauth/internal/topotext"
 	"github.com/zbauth/zbauth/wasm/host"
 )
 
@@ -50,27 +50,9 @@ func run(ctx context.Context, module string, opts ...host.Option) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Cluster size: %d\n", t.ClusterSize)
-	fmt.Printf("Partitions count: %d\n", t.PartitionsCount)
-	fmt.Printf("Replication factor: %d\n", t.ReplicationFactor)
-	fmt.Printf("Gateway version: %s\n", t.GatewayVersion)
-	fmt.Println("Brokers:")
-	for _, b := range t.Brokers {
-		fmt.Printf("  Broker %d - %s:%d\n", b.NodeID, b.Host, b.Port)
-		fmt.Printf("    Version: %s\n", b.Version)
-		for _, pt := range b.Partitions {
-			fmt.Printf("    Partition %d : %s, %s\n", pt.PartitionID, title(pt.Role), title(pt.Health))
-		}
-	}
+	topotext.Write(os.Stdout, t)
 	st := p.Stats()
 	fmt.Printf("(through %s: module loaded in %v, %d HTTP requests made by the host for the guest)\n",
 		module, loaded.Round(time.Millisecond), st.HTTPRequests)
 	return nil
-}
-
-func title(s string) string {
-	if s == "" {
-		return "Unknown"
-	}
-	return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
 }
