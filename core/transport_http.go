@@ -110,19 +110,13 @@ func withoutPath(err error) error {
 	return err
 }
 
-// withoutURLPath rewrites net/http's *url.Error so that its text names only
-// the scheme and host: a path or query may carry credentials in any
-// encoding, which no redactor can enumerate.
+// withoutURLPath rewrites net/http's *url.Error as URLError does.
 func withoutURLPath(err error) error {
 	var ue *url.Error
 	if !errors.As(err, &ue) {
 		return err
 	}
-	where := "request"
-	if u, perr := url.Parse(ue.URL); perr == nil {
-		where = u.Scheme + "://" + u.Host
-	}
-	return &url.Error{Op: ue.Op, URL: where, Err: ue.Err}
+	return URLError(ue.Op, ue.URL, ue.Err)
 }
 
 func isTLSError(err error) bool {

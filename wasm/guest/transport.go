@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/url"
 	"runtime"
 	"strings"
 	"time"
@@ -87,17 +86,13 @@ func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Re
 // guest's deadline and the host's request timeout race; whichever wins,
 // the error text is the native one, byte for byte.
 func contextError(r *core.Request, err error) error {
-	where := "request"
-	if u, perr := url.Parse(r.URL); perr == nil {
-		where = u.Scheme + "://" + u.Host
-	}
 	op := r.Method // net/http's urlErrorOp: "POST" -> "Post"
 	if op == "" {
 		op = "Get"
 	} else if lower := strings.ToLower(op); len(lower) == len(op) {
 		op = op[:1] + lower[1:]
 	}
-	return &url.Error{Op: op, URL: where, Err: err}
+	return core.URLError(op, r.URL, err)
 }
 
 // requestHead encodes the request line and headers for http_start:
