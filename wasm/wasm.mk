@@ -48,5 +48,5 @@ bench-wasm: $(WASM_MODULE) ## Wasm: size, compile cold/cached, instantiate, cach
 	for i in $$(seq $(WASM_BENCH_RUNS)); do \
 	  ZBAUTH_WASM=$(WASM_MODULE) $(BUILD)/bench-bin/wasm-host.test -test.run '^$$' -test.bench . \
 	    -test.benchmem -test.count 1 | tee -a $(BUILD)/bench/wasm-bench.txt; done
-	$(GO) run ./wasm/internal/benchjson -in $(BUILD)/bench/wasm-bench.txt -module $(WASM_MODULE) -out $(BUILD)/bench/wasm.json
+	$(GO) -C bench run ./cmd/wasmjson -in $(BUILD)/bench/wasm-bench.txt -module $(WASM_MODULE) -out $(BUILD)/bench/wasm.json
 BENCHES += bench-wasm

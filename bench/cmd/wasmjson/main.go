@@ -1,9 +1,9 @@
-// Command benchjson turns the wasm/host benchmarks' testing.B output into
+// Command wasmjson turns the wasm/host benchmarks' testing.B output into
 // build/bench/wasm.json, the row format of bench/README.md that `make
 // bench` collects into docs/BENCHMARKS.md, and prints a summary with the
 // ratios.
 //
-//	go run ./wasm/internal/benchjson -in wasm-bench.txt -module zbauth.wasm -out wasm.json
+//	go -C bench run ./cmd/wasmjson -in wasm-bench.txt -module zbauth.wasm -out wasm.json
 package main
 
 import (
@@ -13,25 +13,15 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/zbauth/zbauth/bench/internal/result"
 )
 
-// row is bench/internal/result.Row (kept separate: bench/ is a module of
-// its own).
-type row struct {
-	Surface  string    `json:"surface"`
-	Name     string    `json:"name"`
-	Unit     string    `json:"unit"`
-	Runs     []float64 `json:"runs"`
-	Baseline string    `json:"baseline,omitempty"`
-	Target   string    `json:"target,omitempty"`
-	Max      *float64  `json:"max,omitempty"`
-	Note     string    `json:"note,omitempty"`
-}
+type row = result.Row
 
-func f(v float64) *float64 { return &v }
+var f = result.F
 
 // mapping says which benchmark becomes which row, and how.
 var mapping = []struct {
@@ -106,15 +96,6 @@ func main() {
 	summary(rows)
 }
 
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func summary(rows []row) {
 	byName := map[string]row{}
 	for _, r := range rows {
@@ -122,13 +103,13 @@ func summary(rows []row) {
 	}
 	fmt.Println("== Wasm plugin (median of runs)")
 	for _, r := range rows {
-		s := fmt.Sprintf("  %-42s %12.4g %-8s (%d runs)", r.Name, median(r.Runs), r.Unit, len(r.Runs))
+		s := fmt.Sprintf("  %-42s %12.4g %-8s (%d runs)", r.Name, result.Median(r.Runs), r.Unit, len(r.Runs))
 		if b, ok := byName[r.Baseline]; ok {
-			s += fmt.Sprintf("  %.2f× %s", median(r.Runs)/median(b.Runs), b.Name)
+			s += fmt.Sprintf("  %.2f× %s", result.Median(r.Runs)/result.Median(b.Runs), b.Name)
 		}
 		if r.Max != nil {
 			verdict := "pass"
-			if median(r.Runs) > *r.Max {
+			if result.Median(r.Runs) > *r.Max {
 				verdict = "MISS"
 			}
 			s += fmt.Sprintf("  [target %s: %s]", r.Target, verdict)
@@ -137,11 +118,11 @@ func summary(rows []row) {
 	}
 	p, c := byName["topology sequential"], byName["topology sequential: Go core, same run"]
 	if len(p.Runs) > 0 && len(c.Runs) > 0 {
-		fmt.Printf("  topology through the plugin: %.2f× the Go core's throughput\n", median(p.Runs)/median(c.Runs))
+		fmt.Printf("  topology through the plugin: %.2f× the Go core's throughput\n", result.Median(p.Runs)/result.Median(c.Runs))
 	}
 }
 
 func fail(err error) {
-	fmt.Fprintln(os.Stderr, "benchjson:", err)
+	fmt.Fprintln(os.Stderr, "wasmjson:", err)
 	os.Exit(1)
 }
