@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Kind classifies an *Error. Every surface (C, Wasm, Python, Node) maps these
@@ -133,6 +134,40 @@ func KindOf(err error) Kind {
 // it with Redact(s, SecretForms(secret)...).
 func SecretForms(secret string) []string {
 	return []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+}
+
+// Scrubber cleans texts zbauth did not build itself (a plugin's stderr, a
+// crash report) of one client's secret, in every form SecretForms gives,
+// and of the two access tokens it saw last. The Wasm guest and host keep
+// one per client. It is safe for concurrent use.
+type Scrubber struct {
+	secret []string
+	mu     sync.Mutex
+	tokens [2]string // the last two distinct access tokens
+}
+
+// NewScrubber returns a Scrubber for secret.
+func NewScrubber(secret string) *Scrubber { return &Scrubber{secret: SecretForms(secret)} }
+
+// NoteToken remembers tok as the client's current access token. Noting
+// the current one again is cheap (a string compare of the same pointer).
+func (s *Scrubber) NoteToken(tok string) {
+	if tok == "" {
+		return
+	}
+	s.mu.Lock()
+	if tok != s.tokens[0] {
+		s.tokens[1], s.tokens[0] = s.tokens[0], tok
+	}
+	s.mu.Unlock()
+}
+
+// Scrub removes the secret and the noted tokens from text.
+func (s *Scrubber) Scrub(text string) string {
+	s.mu.Lock()
+	toks := s.tokens
+	s.mu.Unlock()
+	return Redact(Redact(text, s.secret...), toks[:]...)
 }
 
 // Redact replaces every occurrence of each value in s with "[REDACTED]".

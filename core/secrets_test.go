@@ -246,3 +246,21 @@ func TestNoSecretInErrors(t *testing.T) {
 		}
 	}
 }
+
+// A Scrubber removes the secret in each form and the two tokens noted last.
+func TestScrubber(t *testing.T) {
+	s := core.NewScrubber("s3cr&t/x y")
+	for _, tok := range []string{"token-one-1111", "token-two-2222", "token-two-2222", "token-three-33"} {
+		s.NoteToken(tok)
+	}
+	in := "raw s3cr&t/x y, query s3cr%26t%2Fx+y, path s3cr&t%2Fx%20y; token-one-1111 token-two-2222 token-three-33"
+	got := s.Scrub(in)
+	for _, leak := range []string{"s3cr", "token-two-2222", "token-three-33"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("Scrub left %q in %q", leak, got)
+		}
+	}
+	if !strings.Contains(got, "token-one-1111") {
+		t.Errorf("Scrub removed a token older than the last two: %q", got)
+	}
+}

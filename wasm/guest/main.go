@@ -174,17 +174,8 @@ func panicError(op string, r any) error {
 // escaped, and the last access tokens it used. Kept after the client is
 // closed (an operation of it may still be running). Only exports and
 // guest goroutines touch it, never across a blocking point, and Go on
-// wasm never preempts: it needs no lock.
-var known = []*secrets{nil}
-
-type secrets struct {
-	values []string  // the client secret, raw, query- and path-escaped
-	tokens [2]string // the last two distinct access tokens
-}
-
-func newSecrets(secret string) *secrets {
-	return &secrets{values: core.SecretForms(secret)}
-}
+// wasm never preempts.
+var known = []*core.Scrubber{nil}
 
 // noteToken remembers tok as client h's current token. The cached-token
 // path calls it too: comparing a token with itself is a pointer check.
@@ -192,10 +183,7 @@ func noteToken(h int32, tok string) {
 	if h <= 0 || int(h) >= len(known) || known[h] == nil || tok == "" {
 		return
 	}
-	k := known[h]
-	if tok != k.tokens[0] {
-		k.tokens[1], k.tokens[0] = k.tokens[0], tok
-	}
+	known[h].NoteToken(tok)
 }
 
 // scrub removes every known secret and token from s.
@@ -204,8 +192,7 @@ func scrub(s string) string {
 		if k == nil {
 			continue
 		}
-		s = core.Redact(s, k.values...)
-		s = core.Redact(s, k.tokens[:]...)
+		s = k.Scrub(s)
 	}
 	return s
 }
@@ -295,7 +282,7 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	}
 	resolved, _ := c.Config().MarshalJSON()
 	clients = append(clients, c)
-	known = append(known, newSecrets(c.Config().ClientSecret))
+	known = append(known, core.NewScrubber(c.Config().ClientSecret))
 	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
 	finish(call, append(out, '}'), nil, nil)
 	return busy()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -21,10 +20,7 @@ type Client struct {
 	cfg     []byte   // the config JSON as given (holds the secret); kept to recreate the guest client after a trap
 	origins []string // the only origins its requests may go to
 	tr      *core.HTTPTransport
-	secrets []string // the client secret, raw and escaped (see redact)
-
-	tokMu  sync.Mutex
-	tokens [2]string // the last two distinct access tokens seen (see redact)
+	scrub   *core.Scrubber // its secret and recent tokens (see redact)
 
 	// guarded by p.mu
 	gen    uint64 // instance generation the handle belongs to
@@ -39,7 +35,7 @@ type Client struct {
 //
 // Ownership: cfg is copied; the caller may reuse it.
 func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
-	c := &Client{p: p, cfg: append([]byte(nil), cfg...)}
+	c := &Client{p: p, cfg: append([]byte(nil), cfg...), scrub: core.NewScrubber("")}
 	// The host resolves the same JSON with the same environment as the
 	// guest (the core's own code, not a copy of it) to learn which origins
 	// the client may reach, and builds the transport it will use for them
@@ -50,7 +46,7 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 	} else if rc, err := parsed.Resolve(p.lookupEnv); err != nil {
 		hostErr = err
 	} else {
-		c.secrets = secretForms(rc.ClientSecret)
+		c.scrub = core.NewScrubber(rc.ClientSecret)
 		for _, u := range []string{rc.AuthorizationServerURL, rc.RESTAddress} {
 			if o, ok := originOf(u); ok {
 				c.origins = append(c.origins, o)
@@ -144,35 +140,10 @@ func (c *Client) String() string {
 // GoString makes %#v as safe as %v.
 func (c *Client) GoString() string { return c.String() }
 
-// noteToken remembers tok as c's current access token, for redact.
-func (c *Client) noteToken(tok string) {
-	if tok == "" {
-		return
-	}
-	c.tokMu.Lock()
-	if tok != c.tokens[0] {
-		c.tokens[1], c.tokens[0] = c.tokens[0], tok
-	}
-	c.tokMu.Unlock()
-}
-
 // redact removes c's secret and its recent tokens from s. Errors the core
 // builds are clean already (the guest's core removes them); this is for
 // texts it did not build: the guest's stderr and crash reports.
-func (c *Client) redact(s string) string {
-	s = redactAll(s, c.secrets)
-	c.tokMu.Lock()
-	toks := c.tokens
-	c.tokMu.Unlock()
-	return redactAll(s, toks[:])
-}
-
-// secretForms is secret in the forms core redacts, for text the host
-// relays without the core having built it.
-func secretForms(secret string) []string { return core.SecretForms(secret) }
-
-// redactAll replaces every value of at least 4 bytes in s.
-func redactAll(s string, values []string) string { return core.Redact(s, values...) }
+func (c *Client) redact(s string) string { return c.scrub.Scrub(s) }
 
 // allows reports whether the guest may send this client's request to u.
 func (c *Client) allows(u string) bool {
@@ -202,7 +173,7 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 				return e
 			}
 			tok = string(payload)
-			c.noteToken(tok)
+			c.scrub.NoteToken(tok)
 			return nil
 		})
 	return tok, err

@@ -148,7 +148,7 @@ func (in *instance) hostHTTPStart(req, client int32, headPtr uint32, headLen int
 		return refuse(wire.StartRefused, false)
 	}
 	if a, ok := header["Authorization"]; ok {
-		c.noteToken(strings.TrimPrefix(a, "Bearer "))
+		c.scrub.NoteToken(strings.TrimPrefix(a, "Bearer "))
 	}
 	if _, dup := in.reqs[req]; dup || req <= 0 {
 		return refuse(wire.StartInvalid, true)

@@ -67,7 +67,7 @@ func (in *instance) redact(s string) string {
 	for _, c := range in.clients {
 		s = c.redact(s)
 	}
-	return redactAll(s, in.p.envSecrets)
+	return core.Redact(s, in.p.envSecrets...)
 }
 
 func (in *instance) bind(mod api.Module) {

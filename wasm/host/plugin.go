@@ -216,7 +216,7 @@ func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 	if pages == 0 {
 		pages = 1
 	}
-	p := &Plugin{opts: o, envSecrets: secretForms(o.env["ZEEBE_CLIENT_SECRET"])}
+	p := &Plugin{opts: o, envSecrets: core.SecretForms(o.env["ZEEBE_CLIENT_SECRET"])}
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(o.exportTimeout > 0)
 	switch {
 	case o.cache != nil:

@@ -456,7 +456,7 @@ func TestNoSecretInWarnings(t *testing.T) {
 // unfinished last line is forwarded (redacted) when the instance goes.
 func TestStderrRedactedAcrossWrites(t *testing.T) {
 	fwd := &syncBuffer{}
-	tb := &tailBuffer{fwd: fwd, redact: func(s string) string { return redactAll(s, []string{secretMarker}) }}
+	tb := &tailBuffer{fwd: fwd, redact: func(s string) string { return core.Redact(s, secretMarker) }}
 	for _, w := range []string{"panic: boom ", secretMarker[:7], secretMarker[7:] + " end\n", "goroutine 1 ", secretMarker} {
 		tb.Write([]byte(w))
 	}
