@@ -11,6 +11,7 @@ package main
 #include <stdlib.h>
 #include <stdint.h>
 
+#include "free.h"
 #include "wait.h"
 
 // Static strings for zbauth_version and zbauth_status_name, filled once
@@ -41,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 	"unsafe"
@@ -59,6 +61,9 @@ func init() {
 			name = "ZBAUTH_OK"
 		}
 		C.zb_set_static(C.int(k), C.CString(name))
+	}
+	if fd := C.zb_queue_open(); fd >= 0 {
+		go drainQueue(os.NewFile(uintptr(fd), "zbauth-calls"))
 	}
 }
 
@@ -121,6 +126,7 @@ func setErr(errOut **C.char, err error) C.int {
 		*errOut = C.CString(err.Error())
 		var e *core.Error
 		if errors.As(err, &e) {
+			C.zb_details_add(1) // before anyone can free the string
 			details.Store(uintptr(unsafe.Pointer(*errOut)), e)
 		}
 	}
@@ -128,7 +134,9 @@ func setErr(errOut **C.char, err error) C.int {
 }
 
 // details remembers the *core.Error behind each error string handed out,
-// until zbauth_free releases the string, for zbauth_error_details.
+// until zbauth_free releases the string, for zbauth_error_details. free.c
+// counts the entries (zb_details_add), so that zbauth_free enters Go only
+// while there are some.
 var details sync.Map // uintptr → *core.Error
 
 // errorDetails is the JSON form of zbauth_error_details.
@@ -229,11 +237,13 @@ func zbauth_client_free(h C.uintptr_t) {
 	}
 }
 
-//export zbauth_free
-func zbauth_free(s *C.char) {
-	if s != nil {
-		details.Delete(uintptr(unsafe.Pointer(s)))
-		C.free(unsafe.Pointer(s))
+// zbgo_forget is zbauth_free's Go half (free.c), called while error
+// details are kept: it drops s's, if any. free.c frees s.
+//
+//export zbgo_forget
+func zbgo_forget(s *C.char) {
+	if _, ok := details.LoadAndDelete(uintptr(unsafe.Pointer(s))); ok {
+		C.zb_details_add(-1)
 	}
 }
 
@@ -482,6 +492,44 @@ func cBytes(b []byte) *C.char {
 // calls in flight, growing and copying stacks (morestack, copystack) took
 // a tenth of the process's CPU. A worker keeps its grown stack and waits
 // workerIdle for more work before it exits.
+// drainQueue runs the calls that wait.c queued (see wait.h): woken through
+// the queue's eventfd by the network poller, it takes every queued call and
+// starts each as its blocking Go half would have, on this goroutine instead
+// of the caller's thread.
+func drainQueue(f *os.File) {
+	var buf [8]byte
+	for {
+		w := C.zb_queue_take()
+		if w == nil {
+			// zb_queue_take found the queue empty, so the next call
+			// queued writes to the eventfd.
+			if _, err := f.Read(buf[:]); err != nil {
+				// Not expected from an eventfd read into 8 bytes; should
+				// it happen, the queue is polled rather than left to
+				// stall.
+				time.Sleep(time.Millisecond)
+			}
+			continue
+		}
+		for w != nil {
+			next := w.next // w may be gone once its call is over
+			var st C.int
+			switch w.kind {
+			case C.ZB_CALL_TOPOLOGY:
+				st = zbgo_client_topology(w.h, w.out, w.err, w)
+			case C.ZB_CALL_REQUEST:
+				st = zbgo_client_request(w.h, w.method, w.path, w.body, w.http_status, w.out, w.err, w)
+			default:
+				st = setErr(w.err, &core.Error{Kind: core.KindInternal, Msg: "internal error (unknown queued call)"})
+			}
+			if st != C.ZB_PENDING {
+				C.zb_wait_done(w, st)
+			}
+			w = next
+		}
+	}
+}
+
 func runAsync(f func()) {
 	select {
 	case asyncWork <- f:

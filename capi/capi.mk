@@ -14,7 +14,7 @@ STAGE_PC := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig
 
 lib: $(LIB) ## build build/lib/libzbauth.so (soname libzbauth.so.N)
 
-$(LIB): $(GO_SOURCES) capi/capi.go capi/wait.c capi/wait.h capi/libzbauth.map
+$(LIB): $(GO_SOURCES) $(wildcard capi/*.go capi/*.c capi/*.h) capi/libzbauth.map
 	@mkdir -p $(LIBDIR)
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared \
 	  -ldflags "-s -w -extldflags '-Wl,-soname,$(SONAME) -Wl,--version-script,$(CURDIR)/capi/libzbauth.map'" -o $(LIBDIR)/libzbauth.so.$(VERSION) ./capi

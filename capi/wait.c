@@ -6,8 +6,12 @@
  * the opaque zbauth_client pointer. The definitions below have the
  * header's ABI (a pointer and a uintptr_t are passed alike).
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "wait.h"
 
@@ -20,41 +24,88 @@ extern int zbgo_client_request(uintptr_t h, char *method, char *path, char *body
                                char **resp_body, char **err, zb_wait *w);
 
 void zb_wait_done(zb_wait *w, int status) {
-	pthread_mutex_lock(&w->mu);
 	w->status = status;
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	/* After this unlock the waiter may return and end w's lifetime: w is
-	 * not touched again. */
-	pthread_mutex_unlock(&w->mu);
+	/* sem_post publishes status. Once the waiter's sem_wait returns, w's
+	 * lifetime may end; glibc's sem_post touches nothing after the point
+	 * that lets it return (the semaphore may be destroyed then, as POSIX
+	 * requires). */
+	sem_post(&w->done);
 }
 
+/* ---- the queue ---- */
+
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static zb_wait *q_head, *q_tail;
+static int q_fd = -1;
+/* The drainer found the queue empty and waits on q_fd. */
+static int q_idle = 1;
+
+int zb_queue_open(void) {
+	pthread_mutex_lock(&q_mu);
+	if (q_fd < 0)
+		q_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int fd = q_fd;
+	pthread_mutex_unlock(&q_mu);
+	return fd;
+}
+
+zb_wait *zb_queue_take(void) {
+	pthread_mutex_lock(&q_mu);
+	zb_wait *w = q_head;
+	q_head = q_tail = NULL;
+	q_idle = w == NULL;
+	pthread_mutex_unlock(&q_mu);
+	return w;
+}
+
+/* Queues w; 0 when there is no queue. */
+static int zb_queue_push(zb_wait *w) {
+	w->next = NULL;
+	pthread_mutex_lock(&q_mu);
+	if (q_fd < 0) {
+		pthread_mutex_unlock(&q_mu);
+		return 0;
+	}
+	if (q_tail)
+		q_tail->next = w;
+	else
+		q_head = w;
+	q_tail = w;
+	int wake = q_idle;
+	q_idle = 0;
+	int fd = q_fd;
+	pthread_mutex_unlock(&q_mu);
+	if (wake) {
+		uint64_t one = 1;
+		while (write(fd, &one, sizeof one) < 0 && errno == EINTR)
+			;
+	}
+	return 1;
+}
+
+/* ---- the calls ---- */
+
 static void zb_wait_init(zb_wait *w) {
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->done = 0;
+	sem_init(&w->done, 0, 0);
 	w->status = 0;
 }
 
 static int zb_wait_for(zb_wait *w, int started) {
 	int status = started;
 	if (started == ZB_PENDING) {
-		/* pthread_cond_wait is a cancellation point. A thread cancelled
-		 * here would leave the worker writing through pointers into its
-		 * dead stack (w, and the caller's out-parameters): cancellation is
-		 * held off until the call is over, as it is for any blocking call
-		 * into Go. */
+		/* sem_wait is a cancellation point, and a signal handler can
+		 * interrupt it. A thread cancelled here would leave the worker
+		 * writing through pointers into its dead stack (w, and the
+		 * caller's out-parameters): cancellation is held off until the
+		 * call is over, as it is for any blocking call into Go. */
 		int old;
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-		pthread_mutex_lock(&w->mu);
-		while (!w->done)
-			pthread_cond_wait(&w->cond, &w->mu);
-		pthread_mutex_unlock(&w->mu);
+		while (sem_wait(&w->done) != 0 && errno == EINTR)
+			;
 		pthread_setcancelstate(old, NULL);
 		status = w->status;
 	}
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->mu);
+	sem_destroy(&w->done);
 	return status;
 }
 
@@ -67,6 +118,12 @@ int zbauth_client_token(uintptr_t c, char **token, char **err) {
 int zbauth_client_topology(uintptr_t c, char **topology_json, char **err) {
 	zb_wait w;
 	zb_wait_init(&w);
+	w.kind = ZB_CALL_TOPOLOGY;
+	w.h = c;
+	w.out = topology_json;
+	w.err = err;
+	if (zb_queue_push(&w))
+		return zb_wait_for(&w, ZB_PENDING);
 	return zb_wait_for(&w, zbgo_client_topology(c, topology_json, err, &w));
 }
 
@@ -74,6 +131,16 @@ int zbauth_client_request(uintptr_t c, const char *method, const char *path, con
                           int *http_status, char **response_body, char **err) {
 	zb_wait w;
 	zb_wait_init(&w);
+	w.kind = ZB_CALL_REQUEST;
+	w.h = c;
+	w.method = (char *)method;
+	w.path = (char *)path;
+	w.body = (char *)body_json;
+	w.http_status = http_status;
+	w.out = response_body;
+	w.err = err;
+	if (zb_queue_push(&w))
+		return zb_wait_for(&w, ZB_PENDING);
 	return zb_wait_for(&w, zbgo_client_request(c, (char *)method, (char *)path, (char *)body_json,
 	                                           http_status, response_body, err, &w));
 }

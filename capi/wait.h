@@ -2,23 +2,41 @@
  * wait.h — how a blocking libzbauth call waits (internal; not installed).
  *
  * zbauth_client_token, _topology and _request are written in C (wait.c).
- * Each calls its Go half (zbgo_* in capi.go), which checks the arguments
- * and hands the work to an async worker goroutine, then sleeps on a
- * condition variable outside Go until the worker reports the status with
- * zb_wait_done. The caller's goroutine is never locked to its thread while
- * waiting on the network, so Go does not have to wake that one thread
- * again at every wait inside net/http. docs/capi-calls.md has the figures.
+ * The caller's thread sleeps on a semaphore outside Go until an async
+ * worker goroutine reports the status with zb_wait_done. The worker's
+ * goroutine is never locked to the caller's thread, so Go does not have to
+ * wake that one thread again at every wait inside net/http.
+ *
+ * A call that waits on the network anyway (topology, request) does not
+ * even enter Go on the caller's thread: it is put on a queue (zb_queue_*)
+ * that a Go goroutine drains, woken through an eventfd by Go's network
+ * poller. A C thread that enters Go must take one of the runtime's Ps, and
+ * leaves it parked until the runtime's monitor takes it back; with many
+ * threads calling, that left Ps idle and threads handing Ps to one another.
+ * The token call enters Go (zbgo_client_token), because a cached token is
+ * returned at once. docs/capi-calls.md has the figures.
  */
 #ifndef ZBAUTH_WAIT_H
 #define ZBAUTH_WAIT_H
 
-#include <pthread.h>
+#include <semaphore.h>
+#include <stdint.h>
 
+enum { ZB_CALL_TOPOLOGY = 1, ZB_CALL_REQUEST = 2 };
+
+/* One blocking call, on the caller's stack: its rendezvous, and for a
+ * queued call its arguments (borrowed from the caller, who waits). A
+ * semaphore, not a mutex and condition variable: with those, the woken
+ * caller went straight back to sleep on the mutex the worker still held. */
 typedef struct zb_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	int done;
+	sem_t done;
 	int status;
+	int kind;
+	uintptr_t h;
+	char *method, *path, *body;
+	int *http_status;
+	char **out, **err;
+	struct zb_wait *next;
 } zb_wait;
 
 /* Returned by a zbgo_* half that started the work: wait for zb_wait_done. */
@@ -26,5 +44,12 @@ typedef struct zb_wait {
 
 /* Called once, by the worker, when the work is over. */
 void zb_wait_done(zb_wait *w, int status);
+
+/* The queue's eventfd (non-blocking), created at the first call; -1 when
+ * it cannot be: the calls then enter Go on the caller's thread. */
+int zb_queue_open(void);
+/* Takes every queued call, oldest first (NULL: none, and the next
+ * zb_queue_push writes to the eventfd). */
+zb_wait *zb_queue_take(void);
 
 #endif

@@ -287,6 +287,20 @@ static void test_error_details(void) {
     zbauth_free(d);
     zbauth_free(err);
 
+    /* Details stay with their own string while other strings, errors or
+     * results, are freed around it (zbauth_free is C; free.c). */
+    char *e1 = NULL, *e2 = NULL;
+    CHECK(zbauth_client_new("{\"rest_address\":\"ftp://x\"}", &bad, &e1) == ZBAUTH_ERR_CONFIG);
+    CHECK(zbauth_client_new("{\"token_audience\":7}", &bad, &e2) == ZBAUTH_ERR_CONFIG);
+    CHECK(zbauth_client_token(c, &tok, NULL) == ZBAUTH_OK);
+    zbauth_free(tok);
+    zbauth_free(e1);
+    d = NULL;
+    CHECK(zbauth_error_details(e2, &d) == ZBAUTH_OK);
+    CHECK(d && strstr(d, "\"code\":\"CONFIG\"") && !strstr(d, "rest_address"));
+    zbauth_free(d);
+    zbauth_free(e2);
+
     /* only live error strings have details */
     CHECK(zbauth_client_token(c, &tok, NULL) == ZBAUTH_OK);
     d = (char *)1;

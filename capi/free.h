@@ -1,0 +1,8 @@
+/* free.h — the C side of zbauth_free (internal; see free.c). */
+#ifndef ZBAUTH_FREE_H
+#define ZBAUTH_FREE_H
+
+/* Adds n to the count of error strings whose details Go keeps. */
+void zb_details_add(long n);
+
+#endif
