@@ -237,6 +237,15 @@ func zbauth_client_free(h C.uintptr_t) {
 	}
 }
 
+// zbgo_error is how the library's C parts (queue.c) report a failure:
+// *errOut becomes an error string like any other (with details), and the
+// status is returned.
+//
+//export zbgo_error
+func zbgo_error(status C.int, msg *C.char, errOut **C.char) C.int {
+	return setErr(errOut, &core.Error{Kind: core.Kind(status), Msg: C.GoString(msg)})
+}
+
 // zbgo_forget is zbauth_free's Go half (free.c), called while error
 // details are kept: it drops s's, if any. free.c frees s.
 //
@@ -486,12 +495,6 @@ func cBytes(b []byte) *C.char {
 	return (*C.char)(p)
 }
 
-// runAsync runs f on a goroutine that outlives the call: an idle worker if
-// one is waiting, else a new one. A new goroutine starts with a small
-// stack, and a REST call through net/http grows it several times; with 64
-// calls in flight, growing and copying stacks (morestack, copystack) took
-// a tenth of the process's CPU. A worker keeps its grown stack and waits
-// workerIdle for more work before it exits.
 // drainQueue runs the calls that wait.c queued (see wait.h): woken through
 // the queue's eventfd by the network poller, it takes every queued call and
 // starts each as its blocking Go half would have, on this goroutine instead
@@ -530,6 +533,12 @@ func drainQueue(f *os.File) {
 	}
 }
 
+// runAsync runs f on a goroutine that outlives the call: an idle worker if
+// one is waiting, else a new one. A new goroutine starts with a small
+// stack, and a REST call through net/http grows it several times; with 64
+// calls in flight, growing and copying stacks (morestack, copystack) took
+// a tenth of the process's CPU. A worker keeps its grown stack and waits
+// workerIdle for more work before it exits.
 func runAsync(f func()) {
 	select {
 	case asyncWork <- f:

@@ -50,6 +50,7 @@
 #define ZBAUTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -212,6 +213,75 @@ zbauth_status zbauth_client_topology_async(zbauth_client *c, zbauth_callback cb,
 zbauth_status zbauth_client_request_async(zbauth_client *c, const char *method, const char *path,
                                           const char *body_json, zbauth_callback cb,
                                           void *user_data, char **err);
+
+/*
+ * COMPLETION QUEUES
+ *
+ * For event loops that watch file descriptors, and for languages whose
+ * callbacks are costly on a foreign thread (Python's ctypes takes the GIL
+ * for each): a _queued call is an _async call whose outcome, instead of a
+ * callback, goes on a queue, and the queue's file descriptor becomes
+ * readable. The loop takes the outcomes on its own thread.
+ *
+ *   zbauth_queue *q;
+ *   zbauth_queue_new(&q, &err);
+ *   zbauth_client_topology_queued(c, q, 42, &err);   // tag 42: yours
+ *   ... poll(zbauth_queue_fd(q)) says readable ...
+ *   zbauth_completion done[16];
+ *   size_t n;
+ *   zbauth_queue_take(q, done, 16, &n);
+ *   ... done[i].tag == 42, .status, .result (free with zbauth_free) ...
+ *
+ * The descriptor (Linux: an eventfd) is readable while outcomes wait, or
+ * just after the last was taken (a spurious wake-up: take finds none). It
+ * belongs to the queue: never read, write or close it. A queue handle, like
+ * a client handle, is an id: a freed or forged one is refused with
+ * ZBAUTH_ERR_ARGUMENT, never a crash. Any thread may use a queue; a queue
+ * is meant for one event loop.
+ */
+typedef struct zbauth_queue zbauth_queue;
+
+/* One outcome: the arguments zbauth_callback would have received, and the
+ * tag given to the _queued call. result and err are owned by whoever took
+ * the completion: free them with zbauth_free. */
+typedef struct zbauth_completion {
+    uint64_t tag;
+    zbauth_status status;
+    int http_status;
+    char *result;
+    char *err;
+} zbauth_completion;
+
+/* Creates a queue; free it with zbauth_queue_free. */
+zbauth_status zbauth_queue_new(zbauth_queue **q, char **err);
+
+/* The queue's file descriptor, to watch for reading; -1 for an invalid
+ * handle. Valid until zbauth_queue_free. */
+int zbauth_queue_fd(zbauth_queue *q);
+
+/* Moves up to max waiting outcomes, oldest first, into out[0..*taken) and
+ * makes the descriptor unreadable once none is left. Never waits.
+ * ZBAUTH_ERR_ARGUMENT for an invalid handle or a NULL out or taken. */
+zbauth_status zbauth_queue_take(zbauth_queue *q, zbauth_completion *out, size_t max,
+                                size_t *taken);
+
+/* Frees the queue and the outcomes not yet taken (their strings too).
+ * Calls still in flight finish; their outcomes are dropped. Harmless on
+ * NULL and on a handle already freed. */
+void zbauth_queue_free(zbauth_queue *q);
+
+/* The _async calls, with a queue: on ZBAUTH_OK exactly one completion
+ * carrying tag will be queued (unless the queue is freed first); on any
+ * other status none will. The queue handle is checked first, then the
+ * arguments as in the _async call. */
+zbauth_status zbauth_client_token_queued(zbauth_client *c, zbauth_queue *q, uint64_t tag,
+                                         char **err);
+zbauth_status zbauth_client_topology_queued(zbauth_client *c, zbauth_queue *q, uint64_t tag,
+                                            char **err);
+/* method, path and body_json are borrowed for the duration of this call. */
+zbauth_status zbauth_client_request_queued(zbauth_client *c, const char *method, const char *path,
+                                           const char *body_json, zbauth_queue *q, uint64_t tag,
+                                           char **err);
 
 /*
  * Structured details of an error message, for bindings that map errors to

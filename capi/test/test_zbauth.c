@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -632,6 +633,117 @@ static void test_async(void) {
     }
 }
 
+/* Waits (up to 10 s) for q's descriptor, then takes what is there into
+ * out[*have..]. */
+static void queue_collect(zbauth_queue *q, zbauth_completion *out, size_t cap, size_t *have) {
+    struct pollfd p = {.fd = zbauth_queue_fd(q), .events = POLLIN};
+    if (poll(&p, 1, 10000) != 1) return;
+    size_t n = 0;
+    CHECK(zbauth_queue_take(q, out + *have, cap - *have, &n) == ZBAUTH_OK);
+    *have += n;
+}
+
+static void test_queue(void) {
+    current = "queue: 200 topology calls, outcomes taken on this thread by tag";
+    reset();
+    zbauth_client *c = must_new(NULL);
+    zbauth_queue *q = NULL;
+    char *err = NULL;
+    CHECK(zbauth_queue_new(&q, &err) == ZBAUTH_OK && q && err == NULL);
+    CHECK(zbauth_queue_fd(q) >= 0);
+    enum { N = 200 };
+    static zbauth_completion got[N + 1];
+    memset(got, 0, sizeof got);
+    int started = 0;
+    for (int i = 0; i < N; i++) started += zbauth_client_topology_queued(c, q, 1000 + i, NULL) == ZBAUTH_OK;
+    CHECK(started == N);
+    size_t have = 0;
+    for (int rounds = 0; have < N && rounds < 1000; rounds++) queue_collect(q, got, N + 1, &have);
+    CHECK(have == N);
+    static char seen[N];
+    memset(seen, 0, sizeof seen);
+    int ok = 0;
+    for (size_t i = 0; i < have; i++) {
+        uint64_t t = got[i].tag - 1000;
+        if (t < N) seen[t]++;
+        ok += got[i].status == ZBAUTH_OK && got[i].err == NULL && got[i].result &&
+              strstr(got[i].result, "\"clusterSize\":3") != NULL;
+        zbauth_free(got[i].result);
+        zbauth_free(got[i].err);
+    }
+    int once = 0;
+    for (int i = 0; i < N; i++) once += seen[i] == 1;
+    CHECK(ok == N && once == N);
+    CHECK(dev_stat("token_requests") == 1);
+    /* Everything taken: the descriptor is quiet (a take may find nothing). */
+    size_t n = 9;
+    CHECK(zbauth_queue_take(q, got, N, &n) == ZBAUTH_OK && n == 0);
+    struct pollfd p = {.fd = zbauth_queue_fd(q), .events = POLLIN};
+    CHECK(poll(&p, 1, 50) == 0);
+
+    current = "queue: token, request, and an API error with its details";
+    CHECK(zbauth_client_token_queued(c, q, 1, NULL) == ZBAUTH_OK);
+    char *body = strdup("{\"queued\":true}");
+    CHECK(zbauth_client_request_queued(c, "POST", "/v2/echo", body, q, 2, NULL) == ZBAUTH_OK);
+    free(body); /* borrowed for the call only */
+    have = 0;
+    for (int rounds = 0; have < 2 && rounds < 100; rounds++) queue_collect(q, got, N, &have);
+    CHECK(have == 2);
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"status\":403,\"times\":1}");
+    CHECK(zbauth_client_topology_queued(c, q, 3, NULL) == ZBAUTH_OK);
+    for (int rounds = 0; have < 3 && rounds < 100; rounds++) queue_collect(q, got, N, &have);
+    CHECK(have == 3);
+    for (size_t i = 0; i < have; i++) {
+        zbauth_completion *e = &got[i];
+        if (e->tag == 1) CHECK(e->status == ZBAUTH_OK && e->result && strlen(e->result) > 20);
+        if (e->tag == 2)
+            CHECK(e->status == ZBAUTH_OK && e->http_status == 200 && e->result &&
+                  strstr(e->result, "\"queued\":true"));
+        if (e->tag == 3) {
+            CHECK(e->status == ZBAUTH_ERR_API && e->err);
+            char *d = NULL;
+            CHECK(zbauth_error_details(e->err, &d) == ZBAUTH_OK && d && strstr(d, "\"status\":403"));
+            zbauth_free(d);
+        }
+        zbauth_free(e->result);
+        zbauth_free(e->err);
+    }
+
+    current = "queue: calls that do not start queue nothing";
+    err = NULL;
+    CHECK(zbauth_client_request_queued(c, NULL, "/v1/topology", NULL, q, 4, &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(err != NULL);
+    zbauth_free(err);
+    err = NULL;
+    CHECK(zbauth_client_topology_queued((zbauth_client *)(uintptr_t)0x1234, q, 5, &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(err && strstr(err, "handle") != NULL);
+    zbauth_free(err);
+    err = NULL;
+    CHECK(zbauth_client_topology_queued(c, (zbauth_queue *)(uintptr_t)0x1234, 6, &err) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(err && strstr(err, "queue") != NULL);
+    zbauth_free(err);
+    usleep(100 * 1000);
+    CHECK(zbauth_queue_take(q, got, N, &n) == ZBAUTH_OK && n == 0);
+    CHECK(zbauth_queue_take(q, NULL, N, &n) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_queue_take(q, got, N, NULL) == ZBAUTH_ERR_ARGUMENT);
+    CHECK(zbauth_queue_new(NULL, NULL) == ZBAUTH_ERR_ARGUMENT);
+
+    current = "queue: freeing it with calls in flight and outcomes waiting";
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"delay_ms\":200,\"times\":2}");
+    CHECK(zbauth_client_token_queued(c, q, 7, NULL) == ZBAUTH_OK);
+    CHECK(zbauth_client_topology_queued(c, q, 8, NULL) == ZBAUTH_OK);
+    CHECK(zbauth_client_topology_queued(c, q, 9, NULL) == ZBAUTH_OK);
+    usleep(50 * 1000); /* the token is queued, the topologies are in flight */
+    zbauth_queue_free(q);
+    usleep(400 * 1000); /* they finish into a freed queue: ASan sees any misuse */
+    CHECK(zbauth_queue_fd(q) == -1);
+    CHECK(zbauth_queue_take(q, got, N, &n) == ZBAUTH_ERR_ARGUMENT && n == 0);
+    CHECK(zbauth_client_token_queued(c, q, 10, NULL) == ZBAUTH_ERR_ARGUMENT);
+    zbauth_queue_free(q); /* harmless twice */
+    zbauth_queue_free(NULL);
+    zbauth_client_free(c);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_version();
@@ -649,6 +761,7 @@ int main(void) {
     test_freed_and_forged_handles();
     test_threads();
     test_async();
+    test_queue();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

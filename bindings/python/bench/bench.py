@@ -7,7 +7,7 @@ table and, given a path, writes rows in bench/README.md's format:
 - token cached: ns per token() call with the token cached;
 - topology sequential / 64 workers: calls per second from one thread and
   from 64 threads sharing one client (the GIL is released during calls),
-  and from 64 asyncio tasks (atopology, the library's _async calls);
+  and from 64 asyncio tasks (atopology, the library's _queued calls);
 - the same for the requests peer (surface "python-requests").
 Rounds alternate between zbauth and the peer; BENCH_RUNS sets their number.
 """
@@ -132,7 +132,7 @@ def main() -> None:
                 note="one requests.Session shared by 64 threads")
             add("python", "topology 64 workers (asyncio)", "calls/s", throughput_asyncio(client, 64, seconds),
                 baseline="go-floor/topology 64 workers",
-                note="64 asyncio tasks sharing one client: await client.atopology() (the library's _async calls)")
+                note="64 asyncio tasks sharing one client: await client.atopology() (the library's _queued calls and a completion queue)")
     for r in rows.values():
         med = sorted(r["runs"])[len(r["runs"]) // 2]
         print(f"{r['surface']:16} {r['name']:22} {med:12.0f} {r['unit']}")

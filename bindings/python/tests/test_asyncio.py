@@ -6,6 +6,8 @@ or interpreter that goes away while calls are in flight."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import json
 import textwrap
 import threading
@@ -101,7 +103,7 @@ def test_cancelled_call_leaves_the_loop_and_client_working(client: zbauth.Client
 
 def test_interpreter_exits_cleanly_with_calls_in_flight(dev: Dev, config: Dict[str, Any]) -> None:
     # The loop closes, then the interpreter exits, while the library still
-    # holds calls whose callbacks have nowhere to go.
+    # holds calls whose outcomes have nowhere to go.
     dev.fault(target="api", delay_ms=300, times=20)
     code = textwrap.dedent(
         """
@@ -120,3 +122,29 @@ def test_interpreter_exits_cleanly_with_calls_in_flight(dev: Dev, config: Dict[s
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "exiting"
     assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
+
+
+def _eventfds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink("/proc/self/fd/" + fd) == "anon_inode:[eventfd]"
+        except OSError:
+            pass
+    return n
+
+
+def test_each_loop_gets_a_queue_that_goes_with_it(client: zbauth.Client) -> None:
+    # Every asyncio.run makes a new loop, with a library queue (an eventfd)
+    # of its own; the queue is freed once its loop is gone.
+    async def main() -> int:
+        ts = await asyncio.gather(*(client.atopology() for _ in range(5)))
+        return len(ts)
+
+    assert asyncio.run(main()) == 5
+    gc.collect()
+    before = _eventfds()
+    for _ in range(20):
+        assert asyncio.run(main()) == 5
+    gc.collect()
+    assert _eventfds() <= before + 1

@@ -1,16 +1,20 @@
-"""asyncio calls over libzbauth's asynchronous C calls.
+"""asyncio calls over libzbauth's completion queues.
 
 ``Client.atoken``, ``atopology`` and ``arequest`` start a call with the
-library's ``zbauth_client_*_async`` function, which returns at once, and
-await a future that the library's callback settles. No thread waits for the
-network, so any number of calls can be in flight (``asyncio.to_thread``
-would queue them behind the default executor's few threads).
+library's ``zbauth_client_*_queued`` function, which returns at once, and
+await a future. Each event loop has one library queue (``zbauth_queue``):
+the loop watches its file descriptor with ``add_reader`` and, when it is
+readable, takes the finished calls' outcomes with ``zbauth_queue_take`` and
+settles their futures. No thread waits for the network, and no Python code
+runs on a library thread: the GIL is never taken by one (a ctypes callback
+would take it for every call, from a thread Python does not know).
 
-The callback runs on a thread of the library's own. ctypes takes the GIL
-for it; it copies the result and the error out of the library's strings,
-frees them, and hands the outcome to the event loop with
-``call_soon_threadsafe``. It never raises: a loop that has closed, or a
-future that was cancelled, simply gets nothing.
+OWNERSHIP. A completion's ``result`` and ``err`` are ours once taken: they
+are copied and freed with ``_native.take``/``take_error``, exactly once,
+whether or not the awaiting task is still there. The queue belongs to its
+loop's entry here and is freed with ``zbauth_queue_free`` when the loop is
+garbage collected; outcomes of calls still in flight then are dropped by the
+library.
 """
 
 from __future__ import annotations
@@ -18,83 +22,101 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import itertools
-import threading
-from ctypes import byref, c_int, c_void_p
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+import weakref
+from ctypes import byref, c_int, c_size_t, c_uint64, c_void_p
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _native
 from ._errors import Status, error_for
 
-# void (*zbauth_callback)(void *user_data, zbauth_status status, int http_status, char *result, char *err)
-_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_int, c_void_p, c_void_p)
-
 # Outcome of a call: (status, http_status, result text, error message, error details).
 Outcome = Tuple[int, int, Optional[str], Optional[str], Dict[str, Any]]
 
-# Calls in flight: user_data key → (loop, future). The key, not a Python
-# object, crosses the C boundary, so nothing needs pinning.
-_pending: Dict[int, Tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outcome]"]] = {}
-_pending_lock = threading.Lock()
-_keys = itertools.count(1)
+
+class _Completion(ctypes.Structure):
+    """zbauth_completion (capi/zbauth.h)."""
+
+    _fields_ = [
+        ("tag", c_uint64),
+        ("status", c_int),
+        ("http_status", c_int),
+        ("result", c_void_p),
+        ("err", c_void_p),
+    ]
 
 
-def _on_done(user_data: Optional[int], status: int, http_status: int, result: Optional[int], err: Optional[int]) -> None:
-    entry = None
-    try:
-        with _pending_lock:
-            entry = _pending.pop(user_data or 0, None)
-        lib = _native.loaded()
-        try:
-            text = _native.take(lib, c_void_p(result))
-        finally:
-            message, details = _native.take_error(lib, c_void_p(err))
-        outcome: Union[Outcome, BaseException] = (status, http_status, text, message, details)
-    except BaseException as e:  # noqa: BLE001 - nothing may escape into the library's thread
-        outcome = e  # the awaiting task gets it rather than waiting forever
-    if entry is None:
-        return
-    loop, fut = entry
-    try:
-        loop.call_soon_threadsafe(_settle, fut, outcome)
-    except BaseException:  # noqa: BLE001 - the loop has closed: nobody to tell
-        pass
+_BATCH = 64
 
 
-def _settle(fut: "asyncio.Future[Outcome]", outcome: Union[Outcome, BaseException]) -> None:
-    if fut.done():  # cancelled by the awaiting task
-        return
-    if isinstance(outcome, BaseException):
-        fut.set_exception(outcome)
-    else:
-        fut.set_result(outcome)
+class _LoopQueue:
+    """One event loop's library queue and the futures of its calls in
+    flight, by tag. Only the loop's thread touches it."""
+
+    def __init__(self, lib: ctypes.CDLL, loop: asyncio.AbstractEventLoop) -> None:
+        q = c_void_p()
+        err = c_void_p()
+        status = lib.zbauth_queue_new(byref(q), byref(err))
+        if status != Status.OK:
+            message, details = _native.take_error(lib, err)
+            raise error_for(status, message, details)
+        self.lib = lib
+        self.q = q
+        self.pending: Dict[int, "asyncio.Future[Outcome]"] = {}
+        self.tags = itertools.count(1)
+        self.buf = (_Completion * _BATCH)()
+        loop.add_reader(lib.zbauth_queue_fd(q), self.drain)
+        # The loop holds the reader (and through it this object) until it
+        # closes; the queue goes when the loop is collected.
+        weakref.finalize(loop, lib.zbauth_queue_free, q)
+
+    def drain(self) -> None:
+        """Settles every finished call's future."""
+        lib, buf = self.lib, self.buf
+        n = c_size_t()
+        while True:
+            lib.zbauth_queue_take(self.q, buf, _BATCH, byref(n))
+            for i in range(n.value):
+                c = buf[i]
+                fut = self.pending.pop(c.tag, None)
+                try:
+                    try:
+                        text = _native.take(lib, c_void_p(c.result))
+                    finally:
+                        message, details = _native.take_error(lib, c_void_p(c.err))
+                    outcome: Any = (c.status, c.http_status, text, message, details)
+                except BaseException as e:  # noqa: BLE001 - the awaiting task gets it rather than waiting forever
+                    outcome = e
+                if fut is None or fut.done():  # cancelled by the awaiting task
+                    continue
+                if isinstance(outcome, BaseException):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
+            if n.value < _BATCH:
+                return
 
 
-# Kept for the life of the process: the library may call it at any time.
-_ON_DONE = _CALLBACK(_on_done)
+# One queue per running loop (a loop is used from one thread only).
+_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue]" = weakref.WeakKeyDictionary()
 
 
 async def call(lib: ctypes.CDLL, start: Callable[..., int], *args: Any) -> Outcome:
-    """Starts ``start(*args, cb, user_data, err)`` and awaits its outcome.
+    """Starts ``start(*args, queue, tag, err)`` and awaits its outcome.
 
     A call that does not start raises at once. Cancelling the await does
     not stop the call: it finishes in the library, bounded by the client's
-    timeout, and its result is dropped.
+    timeout, and its result is freed unread.
     """
     loop = asyncio.get_running_loop()
+    lq = _queues.get(loop)
+    if lq is None:
+        lq = _queues[loop] = _LoopQueue(lib, loop)
     fut: "asyncio.Future[Outcome]" = loop.create_future()
-    key = next(_keys)
-    with _pending_lock:
-        _pending[key] = (loop, fut)
+    tag = next(lq.tags)
     err = c_void_p()
-    try:
-        status = start(*args, _ON_DONE, c_void_p(key), byref(err))
-    except BaseException:
-        with _pending_lock:
-            _pending.pop(key, None)
-        raise
+    status = start(*args, lq.q, tag, byref(err))
     if status != Status.OK:
-        with _pending_lock:
-            _pending.pop(key, None)
         message, details = _native.take_error(lib, err)
         raise error_for(status, message, details)
+    lq.pending[tag] = fut
     return await fut

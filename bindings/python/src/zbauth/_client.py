@@ -174,8 +174,9 @@ class Client:
 
     # -- asyncio ---------------------------------------------------------
     #
-    # The a* methods start the call with the library's asynchronous C call
-    # and await its callback (see _aio): no thread is held while they wait,
+    # The a* methods start the call with the library's _queued C call and
+    # await its outcome from the loop's completion queue (see _aio): no
+    # thread is held while they wait,
     # so any number can be in flight. Cancelling an await does not stop the
     # call: it finishes in the library, bounded by the client's timeout.
 
@@ -186,13 +187,13 @@ class Client:
         cached = self._cached_token(lib, handle)
         if cached is not None:
             return cached
-        status, _, token, message, details = await _aio.call(lib, lib.zbauth_client_token_async, handle)
+        status, _, token, message, details = await _aio.call(lib, lib.zbauth_client_token_queued, handle)
         return _text(status, token, message, details)
 
     async def atopology(self) -> Topology:
         """:meth:`topology` for asyncio code; waits without holding a thread."""
         lib, handle = self._enter()
-        status, _, text, message, details = await _aio.call(lib, lib.zbauth_client_topology_async, handle)
+        status, _, text, message, details = await _aio.call(lib, lib.zbauth_client_topology_queued, handle)
         return Topology._from_json(_text(status, text, message, details))
 
     async def arequest(self, method: str, path: str, json: Any = None) -> Response:
@@ -202,7 +203,7 @@ class Client:
         p = _c_string(path, "path")
         body = None if json is None else _json.dumps(json).encode("utf-8")
         status, http_status, text, message, details = await _aio.call(
-            lib, lib.zbauth_client_request_async, handle, m, p, body
+            lib, lib.zbauth_client_request_queued, handle, m, p, body
         )
         return _response(status, http_status, text, message, details)
 

@@ -43,7 +43,7 @@ import ctypes
 import os
 import json
 import threading
-from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_void_p
+from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_uint64, c_void_p
 from typing import Any, Dict, Optional, Tuple
 
 from ._errors import Error, LibraryError
@@ -69,13 +69,18 @@ _PROTOTYPES = {
         c_int,
         [c_void_p, c_char_p, c_char_p, c_char_p, POINTER(c_int), POINTER(c_void_p), POINTER(c_void_p)],
     ),
-    # (client, [method, path, body,] cb, user_data, err): start a call, report through cb
-    "zbauth_client_token_async": (c_int, [c_void_p, c_void_p, c_void_p, POINTER(c_void_p)]),
-    "zbauth_client_topology_async": (c_int, [c_void_p, c_void_p, c_void_p, POINTER(c_void_p)]),
-    "zbauth_client_request_async": (
+    # (client, [method, path, body,] queue, tag, err): start a call, its outcome goes on the queue
+    "zbauth_client_token_queued": (c_int, [c_void_p, c_void_p, c_uint64, POINTER(c_void_p)]),
+    "zbauth_client_topology_queued": (c_int, [c_void_p, c_void_p, c_uint64, POINTER(c_void_p)]),
+    "zbauth_client_request_queued": (
         c_int,
-        [c_void_p, c_char_p, c_char_p, c_char_p, c_void_p, c_void_p, POINTER(c_void_p)],
+        [c_void_p, c_char_p, c_char_p, c_char_p, c_void_p, c_uint64, POINTER(c_void_p)],
     ),
+    # completion queues (see _aio): new(&q, err), fd(q), take(q, out, max, &taken), free(q)
+    "zbauth_queue_new": (c_int, [POINTER(c_void_p), POINTER(c_void_p)]),
+    "zbauth_queue_fd": (c_int, [c_void_p]),
+    "zbauth_queue_take": (c_int, [c_void_p, c_void_p, c_size_t, POINTER(c_size_t)]),
+    "zbauth_queue_free": (None, [c_void_p]),
     "zbauth_error_details": (c_int, [c_void_p, POINTER(c_void_p)]),
     "zbauth_client_free": (None, [c_void_p]),
     "zbauth_free": (None, [c_void_p]),
@@ -137,13 +142,6 @@ def lib() -> ctypes.CDLL:
             "'forkserver' method"
         )
     return loaded
-
-
-def loaded() -> ctypes.CDLL:
-    """The library, already loaded (for the asynchronous calls' callback,
-    which only runs after a call started)."""
-    assert _lib is not None
-    return _lib
 
 
 def forked() -> bool:

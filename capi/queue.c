@@ -1,0 +1,305 @@
+/*
+ * queue.c — completion queues (zbauth.h, COMPLETION QUEUES).
+ *
+ * A _queued call is an _async call whose callback, zb_queue_cb below, puts
+ * the outcome on the queue and makes its eventfd readable. The caller's
+ * event loop watches the descriptor and takes the outcomes with
+ * zbauth_queue_take, on its own thread: no code of the caller's runs on a
+ * library thread, and taking never enters Go (a C thread entering Go must
+ * take one of the runtime's Ps; docs/capi-calls.md).
+ *
+ * Ownership: a queue is shared by its table entry (until zbauth_queue_free)
+ * and by every call in flight on it (until its callback is done with it);
+ * the last one frees it. Entries not yet taken belong to the queue and are
+ * released with it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "zbauth.h"
+
+/* Makes *err a library error string of the given status (capi.go), so that
+ * zbauth_error_details and zbauth_free treat it like any other. */
+extern int zbgo_error(int status, char *msg, char **err);
+
+typedef struct zb_entry {
+	zbauth_completion c;
+	struct zb_queue *q;
+	struct zb_entry *next;
+} zb_entry;
+
+typedef struct zb_queue {
+	pthread_mutex_t mu;
+	int fd;
+	int signaled; /* fd written since a take last found the list empty */
+	int closed;   /* zbauth_queue_free was called */
+	long refs;    /* the table's, and one per call in flight */
+	zb_entry *head, *tail;
+} zb_queue;
+
+/* The table of live queues. A zbauth_queue handle is an id, never reused
+ * and never an address, so a freed or forged one is not found. Programs
+ * have a few queues: a linear search is enough. */
+static pthread_rwlock_t tab_mu = PTHREAD_RWLOCK_INITIALIZER;
+static struct {
+	uintptr_t id;
+	zb_queue *q;
+} *tab;
+static size_t tab_len, tab_cap;
+static uintptr_t next_id = 0x7a51;
+
+/* tab_mu held. */
+static size_t tab_find(uintptr_t id) {
+	for (size_t i = 0; i < tab_len; i++)
+		if (tab[i].id == id)
+			return i;
+	return (size_t)-1;
+}
+
+static void unref(zb_queue *q) {
+	pthread_mutex_lock(&q->mu);
+	int last = --q->refs == 0;
+	pthread_mutex_unlock(&q->mu);
+	if (!last)
+		return;
+	close(q->fd);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+/* The queue with handle h, with a reference taken; NULL when there is none. */
+static zb_queue *ref(zbauth_queue *h) {
+	zb_queue *q = NULL;
+	pthread_rwlock_rdlock(&tab_mu);
+	size_t i = tab_find((uintptr_t)h);
+	if (i != (size_t)-1) {
+		q = tab[i].q;
+		pthread_mutex_lock(&q->mu);
+		q->refs++;
+		pthread_mutex_unlock(&q->mu);
+	}
+	pthread_rwlock_unlock(&tab_mu);
+	return q;
+}
+
+zbauth_status zbauth_queue_new(zbauth_queue **out, char **err) {
+	if (err)
+		*err = NULL;
+	if (!out)
+		return zbgo_error(ZBAUTH_ERR_ARGUMENT, "out is NULL", err);
+	*out = NULL;
+	zb_queue *q = calloc(1, sizeof *q);
+	if (!q)
+		return zbgo_error(ZBAUTH_ERR_INTERNAL, "out of memory", err);
+	q->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q->fd < 0) {
+		free(q);
+		return zbgo_error(ZBAUTH_ERR_INTERNAL, "cannot create an eventfd", err);
+	}
+	pthread_mutex_init(&q->mu, NULL);
+	q->refs = 1;
+	pthread_rwlock_wrlock(&tab_mu);
+	if (tab_len == tab_cap) {
+		size_t cap = tab_cap ? 2 * tab_cap : 4;
+		void *t = realloc(tab, cap * sizeof *tab);
+		if (!t) {
+			pthread_rwlock_unlock(&tab_mu);
+			unref(q);
+			return zbgo_error(ZBAUTH_ERR_INTERNAL, "out of memory", err);
+		}
+		tab = t;
+		tab_cap = cap;
+	}
+	next_id += 2;
+	tab[tab_len].id = next_id;
+	tab[tab_len].q = q;
+	tab_len++;
+	*out = (zbauth_queue *)next_id;
+	pthread_rwlock_unlock(&tab_mu);
+	return ZBAUTH_OK;
+}
+
+int zbauth_queue_fd(zbauth_queue *h) {
+	int fd = -1;
+	pthread_rwlock_rdlock(&tab_mu);
+	size_t i = tab_find((uintptr_t)h);
+	if (i != (size_t)-1)
+		fd = tab[i].q->fd;
+	pthread_rwlock_unlock(&tab_mu);
+	return fd;
+}
+
+static void release(zb_entry *e) {
+	zbauth_free(e->c.result);
+	zbauth_free(e->c.err);
+	free(e);
+}
+
+void zbauth_queue_free(zbauth_queue *h) {
+	pthread_rwlock_wrlock(&tab_mu);
+	size_t i = tab_find((uintptr_t)h);
+	zb_queue *q = NULL;
+	if (i != (size_t)-1) {
+		q = tab[i].q;
+		tab[i] = tab[--tab_len];
+	}
+	pthread_rwlock_unlock(&tab_mu);
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->closed = 1;
+	zb_entry *e = q->head;
+	q->head = q->tail = NULL;
+	pthread_mutex_unlock(&q->mu);
+	while (e) {
+		zb_entry *next = e->next;
+		release(e);
+		e = next;
+	}
+	unref(q);
+}
+
+zbauth_status zbauth_queue_take(zbauth_queue *h, zbauth_completion *out, size_t max, size_t *taken) {
+	if (taken)
+		*taken = 0;
+	if (!out || !taken)
+		return ZBAUTH_ERR_ARGUMENT;
+	zb_queue *q = ref(h);
+	if (!q)
+		return ZBAUTH_ERR_ARGUMENT;
+	size_t n = 0;
+	zb_entry *done = NULL;
+	pthread_mutex_lock(&q->mu);
+	while (n < max && q->head) {
+		zb_entry *e = q->head;
+		q->head = e->next;
+		out[n++] = e->c;
+		e->next = done;
+		done = e;
+	}
+	if (!q->head) {
+		q->tail = NULL;
+		/* Empty: the next completion writes the eventfd again. Reading it
+		 * here, under the lock, cannot swallow that write; a write still
+		 * on its way from a completion taken above is at worst a spurious
+		 * wake-up that finds nothing. */
+		if (q->signaled) {
+			uint64_t v;
+			while (read(q->fd, &v, sizeof v) < 0 && errno == EINTR)
+				;
+			q->signaled = 0;
+		}
+	}
+	pthread_mutex_unlock(&q->mu);
+	while (done) {
+		zb_entry *next = done->next;
+		free(done);
+		done = next;
+	}
+	*taken = n;
+	unref(q);
+	return ZBAUTH_OK;
+}
+
+/* The callback of every _queued call; e is its entry. */
+static void zb_queue_cb(void *user_data, zbauth_status status, int http_status, char *result,
+                        char *err) {
+	zb_entry *e = user_data;
+	zb_queue *q = e->q;
+	e->c.status = status;
+	e->c.http_status = http_status;
+	e->c.result = result;
+	e->c.err = err;
+	e->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->closed) {
+		pthread_mutex_unlock(&q->mu);
+		release(e);
+		unref(q);
+		return;
+	}
+	if (q->tail)
+		q->tail->next = e;
+	else
+		q->head = e;
+	q->tail = e;
+	int wake = !q->signaled;
+	q->signaled = 1;
+	pthread_mutex_unlock(&q->mu);
+	if (wake) {
+		/* q (and its fd) stays alive until unref below. */
+		uint64_t one = 1;
+		while (write(q->fd, &one, sizeof one) < 0 && errno == EINTR)
+			;
+	}
+	unref(q);
+}
+
+/* Starts a call through start (an _async function bound to its arguments)
+ * with a new entry for tag on queue h. The entry holds a reference on the
+ * queue until its callback is done; when the call does not start, both go
+ * at once. */
+static zbauth_status start(zbauth_queue *h, uint64_t tag, char **err,
+                           zbauth_status (*start_async)(void *args, zbauth_callback cb, zb_entry *e,
+                                                        char **err),
+                           void *args) {
+	if (err)
+		*err = NULL;
+	zb_queue *q = ref(h);
+	if (!q)
+		return zbgo_error(ZBAUTH_ERR_ARGUMENT, "invalid queue handle (NULL, freed or never created)",
+		                  err);
+	zb_entry *e = calloc(1, sizeof *e);
+	if (!e) {
+		unref(q);
+		return zbgo_error(ZBAUTH_ERR_INTERNAL, "out of memory", err);
+	}
+	e->q = q;
+	e->c.tag = tag;
+	zbauth_status st = start_async(args, zb_queue_cb, e, err);
+	if (st != ZBAUTH_OK) {
+		free(e);
+		unref(q);
+	}
+	return st;
+}
+
+typedef struct {
+	zbauth_client *c;
+	const char *method, *path, *body;
+} call_args;
+
+static zbauth_status token_async(void *args, zbauth_callback cb, zb_entry *e, char **err) {
+	return zbauth_client_token_async(((call_args *)args)->c, cb, e, err);
+}
+
+static zbauth_status topology_async(void *args, zbauth_callback cb, zb_entry *e, char **err) {
+	return zbauth_client_topology_async(((call_args *)args)->c, cb, e, err);
+}
+
+static zbauth_status request_async(void *args, zbauth_callback cb, zb_entry *e, char **err) {
+	call_args *a = args;
+	return zbauth_client_request_async(a->c, a->method, a->path, a->body, cb, e, err);
+}
+
+zbauth_status zbauth_client_token_queued(zbauth_client *c, zbauth_queue *q, uint64_t tag, char **err) {
+	call_args a = {c, NULL, NULL, NULL};
+	return start(q, tag, err, token_async, &a);
+}
+
+zbauth_status zbauth_client_topology_queued(zbauth_client *c, zbauth_queue *q, uint64_t tag,
+                                            char **err) {
+	call_args a = {c, NULL, NULL, NULL};
+	return start(q, tag, err, topology_async, &a);
+}
+
+zbauth_status zbauth_client_request_queued(zbauth_client *c, const char *method, const char *path,
+                                           const char *body_json, zbauth_queue *q, uint64_t tag,
+                                           char **err) {
+	call_args a = {c, method, path, body_json};
+	return start(q, tag, err, request_async, &a);
+}
