@@ -126,8 +126,12 @@ func setErr(errOut **C.char, err error) C.int {
 		*errOut = C.CString(err.Error())
 		var e *core.Error
 		if errors.As(err, &e) {
-			C.zb_details_add(1) // before anyone can free the string
-			details.Store(uintptr(unsafe.Pointer(*errOut)), e)
+			// Counted before anyone can free the string. A key already
+			// there (a string released with free() rather than zbauth_free,
+			// its address now reused) is replaced, not counted twice.
+			if _, had := details.Swap(uintptr(unsafe.Pointer(*errOut)), e); !had {
+				C.zb_details_add(1)
+			}
 		}
 	}
 	return C.int(core.KindOf(err))
@@ -215,9 +219,10 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 		if handles.m == nil {
 			handles.m = map[uintptr]*core.Client{}
 		}
-		// Handles are small odd integers, never valid addresses a caller
-		// could confuse with memory they own.
-		handles.next += 2
+		// Handles are small integers, 1 mod 4, never valid addresses a
+		// caller could confuse with memory they own, nor queue handles
+		// (3 mod 4, queue.c).
+		handles.next += 4
 		id := handles.next + 0x2af1
 		handles.m[id] = c
 		*out = C.uintptr_t(id)

@@ -35,7 +35,7 @@ typedef struct zb_entry {
 typedef struct zb_queue {
 	pthread_mutex_t mu;
 	int fd;
-	int signaled; /* fd written since a take last found the list empty */
+	int signaled; /* the eventfd is readable (written and read back under mu only) */
 	int closed;   /* zbauth_queue_free was called */
 	long refs;    /* the table's, and one per call in flight */
 	zb_entry *head, *tail;
@@ -50,7 +50,8 @@ static struct {
 	zb_queue *q;
 } *tab;
 static size_t tab_len, tab_cap;
-static uintptr_t next_id = 0x7a51;
+/* Ids are 3 mod 4, client handles 1 mod 4 (capi.go): never one for the other. */
+static uintptr_t next_id = 0x7a4f;
 
 /* tab_mu held. */
 static size_t tab_find(uintptr_t id) {
@@ -114,7 +115,7 @@ zbauth_status zbauth_queue_new(zbauth_queue **out, char **err) {
 		tab = t;
 		tab_cap = cap;
 	}
-	next_id += 2;
+	next_id += 4;
 	tab[tab_len].id = next_id;
 	tab[tab_len].q = q;
 	tab_len++;
@@ -131,6 +132,16 @@ int zbauth_queue_fd(zbauth_queue *h) {
 		fd = tab[i].q->fd;
 	pthread_rwlock_unlock(&tab_mu);
 	return fd;
+}
+
+/* The list is empty: makes the descriptor unreadable. q->mu held. */
+static void quiet(zb_queue *q) {
+	if (q->signaled) {
+		uint64_t v;
+		while (read(q->fd, &v, sizeof v) < 0 && errno == EINTR)
+			;
+		q->signaled = 0;
+	}
 }
 
 static void release(zb_entry *e) {
@@ -154,6 +165,7 @@ void zbauth_queue_free(zbauth_queue *h) {
 	q->closed = 1;
 	zb_entry *e = q->head;
 	q->head = q->tail = NULL;
+	quiet(q);
 	pthread_mutex_unlock(&q->mu);
 	while (e) {
 		zb_entry *next = e->next;
@@ -183,16 +195,7 @@ zbauth_status zbauth_queue_take(zbauth_queue *h, zbauth_completion *out, size_t 
 	}
 	if (!q->head) {
 		q->tail = NULL;
-		/* Empty: the next completion writes the eventfd again. Reading it
-		 * here, under the lock, cannot swallow that write; a write still
-		 * on its way from a completion taken above is at worst a spurious
-		 * wake-up that finds nothing. */
-		if (q->signaled) {
-			uint64_t v;
-			while (read(q->fd, &v, sizeof v) < 0 && errno == EINTR)
-				;
-			q->signaled = 0;
-		}
+		quiet(q);
 	}
 	pthread_mutex_unlock(&q->mu);
 	while (done) {
@@ -227,15 +230,19 @@ static void zb_queue_cb(void *user_data, zbauth_status status, int http_status, 
 	else
 		q->head = e;
 	q->tail = e;
-	int wake = !q->signaled;
-	q->signaled = 1;
-	pthread_mutex_unlock(&q->mu);
-	if (wake) {
-		/* q (and its fd) stays alive until unref below. */
+	if (!q->signaled) {
+		/* Written under the lock, so that the descriptor is readable
+		 * exactly while signaled is set: a take that empties the list
+		 * reads it back under the same lock. (Written after unlocking, a
+		 * take could empty the list and find nothing to read before this
+		 * write landed, leaving the descriptor readable with nothing to
+		 * take.) The fd is non-blocking and its counter cannot fill. */
 		uint64_t one = 1;
 		while (write(q->fd, &one, sizeof one) < 0 && errno == EINTR)
 			;
+		q->signaled = 1;
 	}
+	pthread_mutex_unlock(&q->mu);
 	unref(q);
 }
 

@@ -26,9 +26,12 @@ extern int zbgo_client_request(uintptr_t h, char *method, char *path, char *body
 void zb_wait_done(zb_wait *w, int status) {
 	w->status = status;
 	/* sem_post publishes status. Once the waiter's sem_wait returns, w's
-	 * lifetime may end; glibc's sem_post touches nothing after the point
-	 * that lets it return (the semaphore may be destroyed then, as POSIX
-	 * requires). */
+	 * lifetime may end: after the atomic increment that lets it return,
+	 * glibc (2.21 and later; musl alike) only makes a futex_wake system
+	 * call on the address, never a load or store, so destroying the
+	 * semaphore then is safe, as POSIX requires. A later zb_wait at the
+	 * same stack address may see a spurious wake-up, which sem_wait
+	 * absorbs. */
 	sem_post(&w->done);
 }
 

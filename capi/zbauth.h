@@ -45,6 +45,9 @@
  *     already loads another one, use the WebAssembly plugin (zbauth.wasm,
  *     see wasm/ABI.md) instead.
  *   - The library cannot be unloaded (dlclose is a no-op for it).
+ *   - The runtime does not survive fork(): a child forked after the library
+ *     was loaded must not call it (a call there may never return). exec()
+ *     in the child is fine.
  */
 #ifndef ZBAUTH_H
 #define ZBAUTH_H
@@ -266,8 +269,10 @@ zbauth_status zbauth_queue_take(zbauth_queue *q, zbauth_completion *out, size_t 
                                 size_t *taken);
 
 /* Frees the queue and the outcomes not yet taken (their strings too).
- * Calls still in flight finish; their outcomes are dropped. Harmless on
- * NULL and on a handle already freed. */
+ * Calls still in flight finish; their outcomes are dropped. Stop watching
+ * the descriptor first: it is closed when the last call in flight is done,
+ * possibly later, on a library thread, and its number may then be reused.
+ * Harmless on NULL and on a handle already freed. */
 void zbauth_queue_free(zbauth_queue *q);
 
 /* The _async calls, with a queue: on ZBAUTH_OK exactly one completion

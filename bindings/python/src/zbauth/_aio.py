@@ -64,36 +64,57 @@ class _LoopQueue:
         self.pending: Dict[int, "asyncio.Future[Outcome]"] = {}
         self.tags = itertools.count(1)
         self.buf = (_Completion * _BATCH)()
-        loop.add_reader(lib.zbauth_queue_fd(q), self.drain)
+        try:
+            loop.add_reader(lib.zbauth_queue_fd(q), self.drain)
+        except BaseException:
+            lib.zbauth_queue_free(q)
+            raise
         # The loop holds the reader (and through it this object) until it
-        # closes; the queue goes when the loop is collected.
-        weakref.finalize(loop, lib.zbauth_queue_free, q)
+        # closes; the queue goes when the loop is collected, not at
+        # interpreter exit (a loop may still run then, in another thread).
+        weakref.finalize(loop, _free_queue, lib, q).atexit = False
 
     def drain(self) -> None:
-        """Settles every finished call's future."""
+        """Settles every finished call's future. Every outcome taken is
+        freed and settled, even when one of them fails to convert."""
         lib, buf = self.lib, self.buf
         n = c_size_t()
         while True:
             lib.zbauth_queue_take(self.q, buf, _BATCH, byref(n))
+            escaped: Optional[BaseException] = None
             for i in range(n.value):
                 c = buf[i]
                 fut = self.pending.pop(c.tag, None)
+                outcome: Any
                 try:
                     try:
                         text = _native.take(lib, c_void_p(c.result))
                     finally:
                         message, details = _native.take_error(lib, c_void_p(c.err))
-                    outcome: Any = (c.status, c.http_status, text, message, details)
-                except BaseException as e:  # noqa: BLE001 - the awaiting task gets it rather than waiting forever
+                    outcome = (c.status, c.http_status, text, message, details)
+                except Exception as e:  # noqa: BLE001 - the awaiting task gets it rather than waiting forever
                     outcome = e
+                except BaseException as e:  # KeyboardInterrupt...: for the loop, once the batch is settled
+                    outcome = None
+                    escaped = escaped or e
                 if fut is None or fut.done():  # cancelled by the awaiting task
                     continue
-                if isinstance(outcome, BaseException):
+                if outcome is None:
+                    fut.cancel()
+                elif isinstance(outcome, BaseException):
                     fut.set_exception(outcome)
                 else:
                     fut.set_result(outcome)
+            if escaped is not None:
+                raise escaped
             if n.value < _BATCH:
                 return
+
+
+def _free_queue(lib: ctypes.CDLL, q: c_void_p) -> None:
+    # A child forked after the library was loaded must not call it.
+    if not _native.forked():
+        lib.zbauth_queue_free(q)
 
 
 # One queue per running loop (a loop is used from one thread only).
