@@ -330,31 +330,36 @@ func goBenchRows(bs []*goBenchmark) []result.Row {
 
 // ---- targets -----------------------------------------------------------
 
-// applyDefaultTargets gives rows of the other surfaces the targets
-// when their files do not carry them.
+// applyDefaultTargets gives the Wasm, Python and Node rows the issue's
+// targets (from goals) when their files do not carry them; Node's cached
+// token only when @camunda8/sdk was measured to compare with.
 func applyDefaultTargets(s *result.Set) {
 	keys := map[string]bool{}
 	for _, r := range s.Rows {
 		keys[r.Key()] = true
 	}
 	for _, r := range s.Rows {
-		if r.Target != "" {
+		if r.Target != "" || (r.Surface != "wasm" && r.Surface != "python" && r.Surface != "node") {
 			continue
 		}
-		switch {
-		case (r.Surface == "wasm" || r.Surface == "python" || r.Surface == "node") &&
-			(r.Name == "topology sequential" || r.Name == "topology 64 workers"):
-			if r.Baseline == "" {
-				r.Baseline = "go-floor/" + r.Name
-			}
-			r.Target, r.RatioMin = "within 50% of the net/http floor", result.F(1/1.5)
-		case r.Surface == "node" && r.Name == "token cached" && keys["node-sdk/token cached"]:
-			if r.Baseline == "" {
-				r.Baseline = "node-sdk/token cached"
-			}
-			r.Target, r.RatioMax = "no slower than @camunda8/sdk cached getHeaders", result.F(1)
+		g, ok := goalFor(r.Key())
+		if !ok || (r.Key() == "node/token cached" && !keys[g.baseline]) {
+			continue
+		}
+		if r.Baseline == "" {
+			r.Baseline = g.baseline
+		}
+		r.Target, r.Max, r.RatioMin, r.RatioMax = g.text, g.max, g.ratioMin, g.ratioMax
+	}
+}
+
+func goalFor(key string) (goal, bool) {
+	for _, g := range goals {
+		if g.key == key {
+			return g, true
 		}
 	}
+	return goal{}, false
 }
 
 // goal is one of the targets, checked against one row whatever
@@ -416,32 +421,23 @@ func check(g goal, e *Evaluated, by map[string]*Evaluated) (measured, ratio, res
 		return "not measured", "", "—"
 	}
 	measured = num(e.Median) + " " + e.Unit
-	ok := true
-	if g.max != nil && e.Median > *g.max {
-		ok = false
-	}
+	var q *float64
 	if g.baseline != "" {
-		b := by[g.baseline]
-		if b == nil || !b.Measured || b.Median == 0 {
-			return measured, "", "no baseline"
-		}
-		q := e.Median / b.Median
-		s, n, _ := strings.Cut(g.baseline, "/")
-		ratio = fmt.Sprintf("%.2f× %s", q, surfaceName(s))
-		if !strings.HasPrefix(n, strings.SplitN(e.Name, " (", 2)[0]) {
-			ratio += " " + n
-		}
-		if g.ratioMax != nil && q > *g.ratioMax {
-			ok = false
-		}
-		if g.ratioMin != nil && q < *g.ratioMin {
-			ok = false
+		if b := by[g.baseline]; b != nil && b.Measured && b.Median != 0 {
+			q = f(e.Median / b.Median)
+			s, n, _ := strings.Cut(g.baseline, "/")
+			ratio = fmt.Sprintf("%.2f× %s", *q, surfaceName(s))
+			if !strings.HasPrefix(n, strings.SplitN(e.Name, " (", 2)[0]) {
+				ratio += " " + n
+			}
 		}
 	}
-	if ok {
-		return measured, ratio, "**pass**"
+	switch v := meets(e.Median, q, g.max, g.ratioMin, g.ratioMax); v {
+	case "pass", "miss":
+		return measured, ratio, "**" + v + "**"
+	default:
+		return measured, ratio, v
 	}
-	return measured, ratio, "**miss**"
 }
 
 // Evaluated is a row with its statistics, ratio and verdict.
@@ -486,25 +482,22 @@ func evaluate(rows []*result.Row) []*Evaluated {
 }
 
 func verdict(e *Evaluated) string {
-	ok := true
-	if e.Max != nil && e.Median > *e.Max {
-		ok = false
+	return meets(e.Median, e.Ratio, e.Max, e.RatioMin, e.RatioMax)
+}
+
+// meets checks a median and its ratio (nil: no baseline measured) against
+// bounds (nil: none): "pass", "miss", or "no baseline" when a ratio bound
+// has no ratio to check.
+func meets(median float64, ratio, max, ratioMin, ratioMax *float64) string {
+	if (ratioMin != nil || ratioMax != nil) && ratio == nil {
+		return "no baseline"
 	}
-	if e.RatioMax != nil || e.RatioMin != nil {
-		if e.Ratio == nil {
-			return "no baseline"
-		}
-		if e.RatioMax != nil && *e.Ratio > *e.RatioMax {
-			ok = false
-		}
-		if e.RatioMin != nil && *e.Ratio < *e.RatioMin {
-			ok = false
-		}
+	if max != nil && median > *max ||
+		ratioMax != nil && *ratio > *ratioMax ||
+		ratioMin != nil && *ratio < *ratioMin {
+		return "miss"
 	}
-	if ok {
-		return "pass"
-	}
-	return "miss"
+	return "pass"
 }
 
 // ---- the machine -------------------------------------------------------

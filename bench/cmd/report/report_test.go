@@ -67,6 +67,41 @@ func TestEvaluateAndGoals(t *testing.T) {
 	}
 }
 
+func TestMeets(t *testing.T) {
+	f := result.F
+	for _, tt := range []struct {
+		median               float64
+		ratio, max, min, rmx *float64
+		want                 string
+	}{
+		{median: 5, want: "pass"},
+		{median: 5, max: f(4), want: "miss"},
+		{median: 5, ratio: f(0.8), min: f(0.87), want: "miss"},
+		{median: 5, ratio: f(0.9), min: f(0.87), want: "pass"},
+		{median: 5, ratio: f(1.1), rmx: f(1), want: "miss"},
+		{median: 5, max: f(4), min: f(0.5), want: "no baseline"},
+	} {
+		if got := meets(tt.median, tt.ratio, tt.max, tt.min, tt.rmx); got != tt.want {
+			t.Errorf("meets(%v, ratio %v, max %v, min %v, ratio max %v) = %q, want %q",
+				tt.median, tt.ratio, tt.max, tt.min, tt.rmx, got, tt.want)
+		}
+	}
+}
+
+func TestDefaultTargetsComeFromGoals(t *testing.T) {
+	s := &result.Set{}
+	py := s.Get(result.Row{Surface: "python", Name: "topology 64 workers", Unit: "calls/s"})
+	node := s.Get(result.Row{Surface: "node", Name: "token cached", Unit: "ns/call"})
+	applyDefaultTargets(s)
+	if py.Target != "within 50% of the net/http floor" || py.Baseline != "go-floor/topology 64 workers" ||
+		py.RatioMin == nil || *py.RatioMin != 1/1.5 {
+		t.Errorf("python row: %+v", py)
+	}
+	if node.Target != "" { // no @camunda8/sdk row to compare with
+		t.Errorf("node row without the SDK's: %+v", node)
+	}
+}
+
 func TestNum(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 0.00577: "0.00577", 3.35: "3.35", 54.3: "54.3", 651: "651", 13079: "13,079"} {
 		if got := num(v); got != want {
