@@ -45,6 +45,23 @@ def test_token_topology_request(client: zbauth.Client, dev: Dev) -> None:
     assert stats["api_requests"] == 2
 
 
+def test_an_unchanged_topology_is_the_same_object(client: zbauth.Client, dev: Dev) -> None:
+    first = client.topology()
+    assert client.topology() is first
+    other = (
+        '{"brokers":[{"nodeId":7,"host":"z7","port":26501,"version":"8.8.0",'
+        '"partitions":[{"partitionId":1,"role":"leader","health":"healthy"}]}],'
+        '"clusterSize":1,"partitionsCount":1,"replicationFactor":1,"gatewayVersion":"8.8.0"}'
+    )
+    dev.fault(target="api", status=200, body=other, times=1)
+    changed = client.topology()
+    assert changed is not first
+    assert (changed.cluster_size, changed.brokers[0].node_id, changed.gateway_version) == (1, 7, "8.8.0")
+    again = client.topology()
+    assert again == first and again is not changed
+    assert asyncio.run(client.atopology()) is again
+
+
 def test_topology_matches_the_cli(client: zbauth.Client) -> None:
     """The same cluster seen through the CLI's JSON: only the names differ."""
     exe = os.environ.get("ZBAUTH_BIN") or str(REPO / "bin" / "zbauth")

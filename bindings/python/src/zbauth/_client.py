@@ -99,6 +99,11 @@ class Client:
             raise error_for(status, message, details)
         self._handle = handle.value
         self._local = threading.local()  # per-thread token buffer (token())
+        # The last topology decoded, with its JSON: Topology is immutable, so
+        # an identical answer (the usual case) returns the same object
+        # instead of decoding again (about 30 µs of GIL-held time a call).
+        # Replaced whole, so a reader on another thread sees one pair.
+        self._topology_memo: Optional[Tuple[str, Topology]] = None
 
     @classmethod
     def from_env(cls) -> "Client":
@@ -126,6 +131,9 @@ class Client:
     def topology(self) -> Topology:
         """Fetches the cluster topology (``GET /v1/topology``).
 
+        A Topology is immutable: while the cluster answers the same, the
+        client returns the same object.
+
         Raises:
             ApiError: the REST API answered with an error status (its
                 ``status``, ``title``, ``detail`` and ``problem`` are filled
@@ -135,7 +143,15 @@ class Client:
         """
         lib, handle = self._enter()
         status, text, message, details = _native.call(lib, lib.zbauth_client_topology, handle)
-        return Topology._from_json(_text(status, text, message, details))
+        return self._topology(_text(status, text, message, details))
+
+    def _topology(self, text: str) -> Topology:
+        memo = self._topology_memo
+        if memo is not None and memo[0] == text:
+            return memo[1]
+        topology = Topology._from_json(text)
+        self._topology_memo = (text, topology)
+        return topology
 
     def request(self, method: str, path: str, json: Any = None) -> Response:
         """Makes an authenticated request to the REST API. On a 401 the
@@ -194,7 +210,7 @@ class Client:
         """:meth:`topology` for asyncio code; waits without holding a thread."""
         lib, handle = self._enter()
         status, _, text, message, details = await _aio.call(lib, lib.zbauth_client_topology_queued, handle)
-        return Topology._from_json(_text(status, text, message, details))
+        return self._topology(_text(status, text, message, details))
 
     async def arequest(self, method: str, path: str, json: Any = None) -> Response:
         """:meth:`request` for asyncio code; waits without holding a thread."""
