@@ -3,6 +3,7 @@
  *   cbench LIBRARY [quick] > c.json
  *   cbench LIBRARY serve
  *   cbench LIBRARY serve-async
+ *   cbench LIBRARY tokens
  *
  * Run under `zbauth dev-cluster --`. The library is loaded with dlopen, so
  * that loading is measured; the functions are the ones declared in
@@ -20,6 +21,9 @@
  * interleaved with the Go peers and the net/http floor; see serve(). The
  * third serves the same commands with zbauth_client_topology_async: one
  * call started and waited for, or 64 calls kept in flight from one thread.
+ *
+ * The fourth serves cmd/measure's cold burst and refresh stall: its
+ * client starts with an empty cache (see tokens()).
  *
  * Nothing here asserts a timing; it exits non-zero only on an error.
  */
@@ -43,6 +47,7 @@ static __typeof__(zbauth_client_free) *p_client_free;
 static __typeof__(zbauth_free) *p_free;
 static __typeof__(zbauth_client_topology_async) *p_client_topology_async;
 static __typeof__(zbauth_client_token_nowait) *p_client_token_nowait;
+static __typeof__(zbauth_error_details) *p_error_details;
 
 static double now_ns(void) {
     struct timespec ts;
@@ -251,11 +256,138 @@ static int serve(void) {
     return 0;
 }
 
+/* ---- tokens: cold burst and refresh stall, for cmd/measure ---- */
+
+static int token_once(void) {
+    char *tok = NULL, *err = NULL;
+    zbauth_status st = p_client_token(client, &tok, &err);
+    p_free(tok);
+    p_free(err);
+    return st == ZBAUTH_OK;
+}
+
+static pthread_barrier_t burst_start;
+static double burst_t0;
+static double *burst_end;
+static atomic_int burst_failed;
+
+static void *burst_caller(void *arg) {
+    long i = (long)arg;
+    /* A thread's first call into the library binds it to the Go runtime
+     * (hundreds of microseconds, once per thread): done before the start,
+     * so that the burst measures callers that already use the library. */
+    char *d = NULL;
+    p_error_details(NULL, &d);
+    pthread_barrier_wait(&burst_start);
+    if (!token_once()) atomic_fetch_add(&burst_failed, 1);
+    burst_end[i] = now_ns();
+    return NULL;
+}
+
+static atomic_int watch_stop;
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static double watch_worst, watch_slow;
+static long watch_calls, watch_blocked, watch_failed;
+
+/* One caller of the refresh stall: a token about every millisecond. */
+static void *watch_caller(void *arg) {
+    (void)arg;
+    double worst = 0;
+    long k = 0, bad = 0, slow = 0;
+    struct timespec ms = {0, 1000000L};
+    while (!atomic_load(&watch_stop)) {
+        double t = now_ns();
+        if (!token_once()) bad++;
+        double e = now_ns() - t;
+        if (e > worst) worst = e;
+        if (e >= watch_slow) slow++;
+        k++;
+        nanosleep(&ms, NULL);
+    }
+    pthread_mutex_lock(&watch_mu);
+    if (worst > watch_worst) watch_worst = worst;
+    watch_calls += k;
+    watch_failed += bad;
+    watch_blocked += slow;
+    pthread_mutex_unlock(&watch_mu);
+    return NULL;
+}
+
+/* tokens takes commands on stdin, as serve() does, on a client whose cache
+ * starts empty (no call is made before the first command):
+ *   token           → "token NS": one zbauth_client_token (+ zbauth_free)
+ *   burst N         → "burst NS FAILED": N threads released at once, one
+ *                     call each; NS until the last one returned
+ *   watch T SLOW_MS → T threads calling zbauth_client_token about every
+ *                     millisecond until the next line ("stop"), then
+ *                     "watch WORST_NS BLOCKED CALLS FAILED" (BLOCKED: calls
+ *                     that took at least SLOW_MS)
+ *   quit (or EOF)
+ */
+static int tokens(void) {
+    enum { MAXT = 4096 };
+    printf("ready\n");
+    fflush(stdout);
+    char line[128];
+    while (fgets(line, sizeof line, stdin)) {
+        int n, t, slow_ms;
+        if (strncmp(line, "token", 5) == 0) {
+            double a = now_ns();
+            int ok = token_once();
+            printf("token %.0f %d\n", now_ns() - a, ok ? 0 : 1);
+        } else if (sscanf(line, "burst %d", &n) == 1 && n > 0 && n <= MAXT) {
+            static pthread_t th[MAXT];
+            burst_end = calloc((size_t)n, sizeof(double));
+            atomic_store(&burst_failed, 0);
+            pthread_barrier_init(&burst_start, NULL, (unsigned)n + 1);
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setstacksize(&attr, 256 * 1024);
+            for (long i = 0; i < n; i++)
+                if (pthread_create(&th[i], &attr, burst_caller, (void *)i) != 0) die("pthread_create", ZBAUTH_ERR_INTERNAL, NULL);
+            pthread_attr_destroy(&attr);
+            struct timespec settle = {0, 20000000L}; /* let every caller reach the barrier */
+            nanosleep(&settle, NULL);
+            burst_t0 = now_ns();
+            pthread_barrier_wait(&burst_start);
+            double last = burst_t0;
+            for (int i = 0; i < n; i++) {
+                pthread_join(th[i], NULL);
+                if (burst_end[i] > last) last = burst_end[i];
+            }
+            pthread_barrier_destroy(&burst_start);
+            free(burst_end);
+            printf("burst %.0f %d\n", last - burst_t0, atomic_load(&burst_failed));
+        } else if (sscanf(line, "watch %d %d", &t, &slow_ms) == 2 && t > 0 && t <= 256 && slow_ms > 0) {
+            pthread_t th[256];
+            atomic_store(&watch_stop, 0);
+            watch_worst = 0;
+            watch_calls = watch_blocked = watch_failed = 0;
+            watch_slow = slow_ms * 1e6;
+            for (int i = 0; i < t; i++) pthread_create(&th[i], NULL, watch_caller, NULL);
+            printf("watching\n");
+            fflush(stdout);
+            if (!fgets(line, sizeof line, stdin)) line[0] = 0;
+            atomic_store(&watch_stop, 1);
+            for (int i = 0; i < t; i++) pthread_join(th[i], NULL);
+            printf("watch %.0f %ld %ld %ld\n", watch_worst, watch_blocked, watch_calls, watch_failed);
+        } else if (strncmp(line, "quit", 4) == 0) {
+            break;
+        } else {
+            fprintf(stderr, "cbench tokens: bad command: %s", line);
+            return 2;
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     async_mode = argc == 3 && strcmp(argv[2], "serve-async") == 0;
-    int serve_mode = argc == 3 && (strcmp(argv[2], "serve") == 0 || async_mode);
+    int tokens_mode = argc == 3 && strcmp(argv[2], "tokens") == 0;
+    int serve_mode = argc == 3 && (strcmp(argv[2], "serve") == 0 || async_mode || tokens_mode);
     if (argc < 2 || (argc > 2 && !serve_mode && strcmp(argv[2], "quick") != 0)) {
-        fprintf(stderr, "usage: cbench LIBRARY [quick]\n       cbench LIBRARY serve|serve-async\n");
+        fprintf(stderr, "usage: cbench LIBRARY [quick]\n       cbench LIBRARY serve|serve-async|tokens\n");
         return 2;
     }
     int quick = argc > 2 && strcmp(argv[2], "quick") == 0;
@@ -282,6 +414,7 @@ int main(int argc, char **argv) {
     p_free = sym(h, "zbauth_free");
     p_client_topology_async = sym(h, "zbauth_client_topology_async");
     p_client_token_nowait = sym(h, "zbauth_client_token_nowait");
+    p_error_details = sym(h, "zbauth_error_details");
     (void)p_version(); /* the first call waits for the Go runtime's start */
     double t2 = now_ns();
     double rss1 = status_kb("VmRSS");
@@ -290,7 +423,7 @@ int main(int argc, char **argv) {
     zbauth_status st = p_client_new(NULL, &client, &err);
     if (st != ZBAUTH_OK) die("zbauth_client_new", st, err);
     if (serve_mode) {
-        int rc = serve();
+        int rc = tokens_mode ? tokens() : serve();
         p_client_free(client);
         return rc;
     }

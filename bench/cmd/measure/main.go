@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/bench/internal/harness"
+	"github.com/zbauth/zbauth/wasm/host"
 	"github.com/zbauth/zbauth/bench/internal/result"
 	"github.com/zbauth/zbauth/bench/internal/zbcpeer"
 )
@@ -169,16 +170,158 @@ func beside(flagged, name string) string {
 // ---- the peers ---------------------------------------------------------
 
 // A token peer is a fresh client of one library; tok is its token call.
+// The C peer's callers are threads of its own process: it sets timed (one
+// call, timed there), burst and watch, which then replace the goroutines
+// of this process.
 type tokenPeer struct {
 	tok   func(ctx context.Context) error
 	close func()
+	timed func() (time.Duration, error)
+	burst func(n int) (time.Duration, int, error)
+	watch func(callers int, stop <-chan struct{}, slow time.Duration) (worst time.Duration, blocked, n, failed int, err error)
 }
 
 // The token peers, and the floor: a hand-made single flight (cold burst)
-// or a token that is never refreshed (refresh stall).
+// or a token that is never refreshed (refresh stall). tokenPeersFor adds
+// the C library and the Wasm plugin when they are built.
 var tokenPeers = []string{"zbauth", "xoauth2", "zbc", "floor"}
 
-var surfaceOf = map[string]string{"zbauth": "go", "zbauth-do": "go", "xoauth2": "go-xoauth2", "zbc": "go-zbc", "floor": "go-floor", "c": "c", "c-async": "c"}
+var surfaceOf = map[string]string{"zbauth": "go", "zbauth-do": "go", "xoauth2": "go-xoauth2", "zbc": "go-zbc", "floor": "go-floor", "c": "c", "c-async": "c", "c-tokens": "c", "wasm": "wasm"}
+
+// tokenPeersFor returns the token peers to measure: the Go ones, and C and
+// Wasm when built (otherwise their rows say "not built").
+func tokenPeersFor(names ...string) []string {
+	peers := append([]string(nil), tokenPeers...)
+	for _, extra := range []struct{ name, why string }{
+		{"c-tokens", missing(beside(*cbench, "cbench"), "make bench-tools") + missing(stagedLib(), "make lib")},
+		{"wasm", missing(wasmModule(), "make wasm")},
+	} {
+		if extra.why == "" {
+			peers = append(peers, extra.name)
+			continue
+		}
+		for _, n := range names {
+			set.Get(result.Row{Surface: surfaceOf[extra.name], Name: n}).Note = extra.why
+		}
+	}
+	return peers
+}
+
+func wasmModule() string {
+	abs, _ := filepath.Abs(filepath.Join(*root, "build", "zbauth.wasm"))
+	return abs
+}
+
+// wasmPlugin is zbauth.wasm, loaded once: each Wasm token peer is a new
+// client of it (an empty cache).
+var wasmPlugin struct {
+	once sync.Once
+	p    *host.Plugin
+	err  error
+}
+
+func newWasmPeer(cl *harness.Cluster) (*tokenPeer, error) {
+	wasmPlugin.once.Do(func() {
+		wasmPlugin.p, wasmPlugin.err = host.LoadFile(context.Background(), wasmModule(),
+			host.WithEnv(map[string]string{}), host.WithStderr(io.Discard))
+	})
+	if wasmPlugin.err != nil {
+		return nil, wasmPlugin.err
+	}
+	cfg, err := json.Marshal(map[string]string{
+		"client_id": cl.ClientID, "client_secret": cl.ClientSecret, "audience": cl.Audience,
+		"authorization_server_url": cl.TokenURL, "rest_address": cl.RESTAddress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := wasmPlugin.p.NewClient(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenPeer{
+		tok:   func(ctx context.Context) error { _, err := c.Token(ctx); return err },
+		close: func() { c.Close() },
+	}, nil
+}
+
+// newCTokenPeer starts `cbench LIB tokens`: a client with an empty cache,
+// driven through cbench's token, burst and watch commands.
+func newCTokenPeer(cl *harness.Cluster) (*tokenPeer, error) {
+	c, err := startC(cl, beside(*cbench, "cbench"), stagedLib(), "tokens")
+	if err != nil {
+		return nil, err
+	}
+	timed := func() (time.Duration, error) {
+		if _, err := fmt.Fprintln(c.in, "token"); err != nil {
+			return 0, err
+		}
+		f, err := c.answer("token")
+		if err != nil {
+			return 0, err
+		}
+		if len(f) != 2 || f[1] != "0" {
+			return 0, fmt.Errorf("cbench: the token call failed: %v", f)
+		}
+		ns, err := strconv.ParseFloat(f[0], 64)
+		return time.Duration(ns), err
+	}
+	return &tokenPeer{
+		tok:   func(context.Context) error { _, err := timed(); return err },
+		close: c.close,
+		timed: timed,
+		burst: func(n int) (time.Duration, int, error) {
+			if _, err := fmt.Fprintf(c.in, "burst %d\n", n); err != nil {
+				return 0, 0, err
+			}
+			f, err := c.answer("burst")
+			if err != nil {
+				return 0, 0, err
+			}
+			v, err := floats(f, 2)
+			if err != nil {
+				return 0, 0, err
+			}
+			return time.Duration(v[0]), int(v[1]), nil
+		},
+		watch: func(callers int, stop <-chan struct{}, slow time.Duration) (time.Duration, int, int, int, error) {
+			if _, err := fmt.Fprintf(c.in, "watch %d %d\n", callers, slow.Milliseconds()); err != nil {
+				return 0, 0, 0, 0, err
+			}
+			if _, err := c.answer("watching"); err != nil {
+				return 0, 0, 0, 0, err
+			}
+			<-stop
+			if _, err := fmt.Fprintln(c.in, "stop"); err != nil {
+				return 0, 0, 0, 0, err
+			}
+			f, err := c.answer("watch")
+			if err != nil {
+				return 0, 0, 0, 0, err
+			}
+			v, err := floats(f, 4)
+			if err != nil {
+				return 0, 0, 0, 0, err
+			}
+			return time.Duration(v[0]), int(v[1]), int(v[2]), int(v[3]), nil
+		},
+	}, nil
+}
+
+// floats parses an answer of n numbers.
+func floats(f []string, n int) ([]float64, error) {
+	if len(f) != n {
+		return nil, fmt.Errorf("cbench: want %d numbers, got %v", n, f)
+	}
+	v := make([]float64, n)
+	for i, s := range f {
+		var err error
+		if v[i], err = strconv.ParseFloat(s, 64); err != nil {
+			return nil, fmt.Errorf("cbench: %v", err)
+		}
+	}
+	return v, nil
+}
 
 func newTokenPeer(cl *harness.Cluster, name string) (*tokenPeer, error) {
 	switch name {
@@ -237,6 +380,10 @@ func newTokenPeer(cl *harness.Cluster, name string) (*tokenPeer, error) {
 				os.RemoveAll(dir)
 			},
 		}, nil
+	case "c-tokens":
+		return newCTokenPeer(cl)
+	case "wasm":
+		return newWasmPeer(cl)
 	}
 	return nil, fmt.Errorf("unknown peer %q", name)
 }
@@ -244,13 +391,22 @@ func newTokenPeer(cl *harness.Cluster, name string) (*tokenPeer, error) {
 // ---- 1. cold burst -----------------------------------------------------
 
 func coldBurst(cl *harness.Cluster, p params) error {
+	var names []string
+	for _, delay := range p.burstVariants {
+		tag := ""
+		if delay > 0 {
+			tag = fmt.Sprintf(" (token endpoint +%d ms)", delay)
+		}
+		names = append(names, "cold: single caller"+tag, "cold burst: token requests"+tag, "cold burst: time to all"+tag)
+	}
+	peers := tokenPeersFor(names...)
 	for _, delay := range p.burstVariants {
 		tag := ""
 		if delay > 0 {
 			tag = fmt.Sprintf(" (token endpoint +%d ms)", delay)
 		}
 		for r := 0; r < p.runs; r++ {
-			for _, name := range rotate(tokenPeers, r) {
+			for _, name := range rotate(peers, r) {
 				if err := coldOnce(cl, name, delay, tag, p.burst); err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}
@@ -280,9 +436,14 @@ func coldOnce(cl *harness.Cluster, name string, delay int, tag string, n int) er
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
-	err = single.tok(context.Background())
-	one := time.Since(t0)
+	var one time.Duration
+	if single.timed != nil {
+		one, err = single.timed()
+	} else {
+		t0 := time.Now()
+		err = single.tok(context.Background())
+		one = time.Since(t0)
+	}
 	single.close()
 	if err != nil {
 		return err
@@ -295,8 +456,17 @@ func coldOnce(cl *harness.Cluster, name string, delay int, tag string, n int) er
 	if err != nil {
 		return err
 	}
-	all, failed := burst(peer.tok, n)
+	var all time.Duration
+	var failed int
+	if peer.burst != nil {
+		all, failed, err = peer.burst(n)
+	} else {
+		all, failed = burst(peer.tok, n)
+	}
 	peer.close()
+	if err != nil {
+		return err
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d callers failed", failed, n)
 	}
@@ -307,6 +477,12 @@ func coldOnce(cl *harness.Cluster, name string, delay int, tag string, n int) er
 	singleRow := result.Row{Surface: surface, Name: "cold: single caller" + tag, Unit: "ms"}
 	reqRow := result.Row{Surface: surface, Name: "cold burst: token requests" + tag, Unit: "requests",
 		Note: fmt.Sprintf("%d concurrent callers, empty cache", n)}
+	switch name {
+	case "c-tokens":
+		reqRow.Note = fmt.Sprintf("%d C threads released at once (each had already called into the library once), empty cache", n)
+	case "wasm":
+		reqRow.Note = fmt.Sprintf("%d goroutines calling one client of zbauth.wasm (wazero), empty cache", n)
+	}
 	allRow := result.Row{Surface: surface, Name: "cold burst: time to all" + tag, Unit: "ms",
 		Baseline: singleRow.Name, Note: fmt.Sprintf("until all %d callers have a token; ratio vs the same library's single caller", n)}
 	if name == "zbauth" {
@@ -372,8 +548,10 @@ func burst(f func(context.Context) error, n int) (time.Duration, int) {
 // single flight of the cold burst), watched for as long: its longest wait
 // is what the machine and the harness add to any call.
 func refreshStall(cl *harness.Cluster, p params) error {
+	tag := fmt.Sprintf(" (token endpoint +%d ms)", p.stallDelay/time.Millisecond)
+	peers := tokenPeersFor("refresh stall: longest wait"+tag, "refresh stall: calls blocked"+tag)
 	for r := 0; r < p.runs; r++ {
-		for _, name := range rotate(tokenPeers, r) {
+		for _, name := range rotate(peers, r) {
 			if err := stallOnce(cl, name, p); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -388,7 +566,7 @@ func stallOnce(cl *harness.Cluster, name string, p params) error {
 	life := p.stallLifeX
 	enter := (life - 10*time.Second) / 2
 	switch name {
-	case "zbauth":
+	case "zbauth", "c-tokens", "wasm": // zbauth's core
 		life = p.stallLifeZ
 		enter = life / 2
 	case "floor":
@@ -442,9 +620,18 @@ func stallOnce(cl *harness.Cluster, name string, p params) error {
 		close(stop)
 		refreshed <- errors.New("no refresh happened before the token expired")
 	}()
-	worst, blocked, n, failed := watch(peer.tok, 64, stop, p.stallDelay/2)
+	var worst time.Duration
+	var blocked, n, failed int
+	if peer.watch != nil {
+		worst, blocked, n, failed, err = peer.watch(64, stop, p.stallDelay/2)
+	} else {
+		worst, blocked, n, failed = watch(peer.tok, 64, stop, p.stallDelay/2)
+	}
 	watched := time.Since(filled.Add(enter))
-	if err := <-refreshed; err != nil {
+	if rerr := <-refreshed; rerr != nil {
+		return rerr
+	}
+	if err != nil {
 		return err
 	}
 	if err := cl.ClearFaults(); err != nil {
@@ -570,7 +757,11 @@ func topologyRun(cl *harness.Cluster, names []string, cprog, lib string, p param
 		var r topoRunner
 		var err error
 		if n == "c" || n == "c-async" {
-			r, err = startC(cl, cprog, lib, n == "c-async")
+			mode := "serve"
+			if n == "c-async" {
+				mode = "serve-async"
+			}
+			r, err = startC(cl, cprog, lib, mode)
 		} else {
 			r, err = newGoRunner(cl, n)
 		}
@@ -681,14 +872,11 @@ type cRunner struct {
 	stderr bytes.Buffer
 }
 
-// startC starts `cbench LIB serve`, or with async `cbench LIB serve-async`,
-// where the calls are libzbauth's _async ones (the 64 workers are then 64
-// calls in flight from one thread, each callback starting the next call).
-func startC(cl *harness.Cluster, cprog, lib string, async bool) (*cRunner, error) {
-	mode := "serve"
-	if async {
-		mode = "serve-async"
-	}
+// startC starts `cbench LIB mode`: serve, serve-async (the calls are
+// libzbauth's _async ones: the 64 workers are then 64 calls in flight from
+// one thread, each callback starting the next call), or tokens (the cold
+// burst and refresh stall commands).
+func startC(cl *harness.Cluster, cprog, lib, mode string) (*cRunner, error) {
 	c := &cRunner{cmd: exec.Command(cprog, lib, mode)}
 	c.cmd.Env = childEnv(cl)
 	c.cmd.Stderr = &c.stderr
