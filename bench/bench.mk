@@ -6,7 +6,8 @@
 #                      (measure also runs the C topology figures, between the Go peers)
 #   make bench-c       C: bench/c/cbench, BENCH_RUNS processes → build/bench/c.N.json
 #   make bench-report  build/bench/*.json + go-bench.txt → docs/BENCHMARKS.md, .json
-#   make bench-smoke   a tiny run of all of the above (part of make test)
+#   make bench-smoke   a tiny run of all of the above, and of the Python and Node
+#                      scripts in smoke mode (BENCH_SMOKE=1); part of make test
 #
 # Benchmarks must run one after another: do not use make -j with them.
 # The Go benchmark code is a module of its own (bench/go.mod) so that the
@@ -74,7 +75,7 @@ BENCHES += bench-report
 
 # The smoke run: everything above once, tiny, into build/bench-smoke/ (not
 # docs/). It checks that the benchmarks still build and run, nothing else.
-bench-smoke: $(BENCH_TOOLS) $(BENCH_STARTUP) $(BENCH_PEERS) ## the benchmarks, tiny, to keep them working (no timing asserted)
+bench-smoke: $(BENCH_TOOLS) $(BENCH_STARTUP) $(BENCH_PEERS) $(PY_VENV)/.installed node ## the benchmarks, tiny, to keep them working (no timing asserted)
 	@echo "== benchmark smoke run"
 	rm -rf $(BENCH_SMOKE) && mkdir -p $(BENCH_SMOKE)
 	$(GO) -C bench vet ./...
@@ -84,6 +85,10 @@ bench-smoke: $(BENCH_TOOLS) $(BENCH_STARTUP) $(BENCH_PEERS) ## the benchmarks, t
 	$(WITH_CLUSTER) $(BENCH_BIN)/measure -quick -root $(CURDIR) -out $(BENCH_SMOKE)/go.json 2>$(BENCH_SMOKE)/measure.log \
 	  || { cat $(BENCH_SMOKE)/measure.log; exit 1; }
 	$(WITH_CLUSTER) $(BENCH_BIN)/cbench $(STAGE)/lib/libzbauth.so quick > $(BENCH_SMOKE)/c.1.json
+	BENCH_SMOKE=1 $(PY_ENV) $(WITH_CLUSTER) $(PY) $(PY_DIR)/bench/bench.py $(BENCH_SMOKE)/python.json > $(BENCH_SMOKE)/python.log \
+	  || { cat $(BENCH_SMOKE)/python.log; exit 1; }
+	BENCH_SMOKE=1 $(WITH_CLUSTER) node $(NODE_DIR)/bench/bench.mjs $(BENCH_SMOKE)/node.json > $(BENCH_SMOKE)/node.log \
+	  || { cat $(BENCH_SMOKE)/node.log; exit 1; }
 	$(BENCH_BIN)/report -in $(BENCH_SMOKE) -gobench $(BENCH_SMOKE)/go-bench.txt -root $(CURDIR) \
 	  -title "Benchmarks (smoke run, not representative)" \
 	  -md $(BENCH_SMOKE)/BENCHMARKS.md -json $(BENCH_SMOKE)/BENCHMARKS.json

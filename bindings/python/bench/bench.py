@@ -8,8 +8,18 @@ table and, given a path, writes rows in bench/README.md's format:
 - topology sequential / 64 workers: calls per second from one thread and
   from 64 threads sharing one client (the GIL is released during calls),
   and from 64 asyncio tasks (atopology, the library's _queued calls);
-- the same for the requests peer (surface "python-requests").
-Rounds alternate between zbauth and the peer; BENCH_RUNS sets their number.
+- the same for the requests peer (surface "python-requests");
+- cold burst: one caller on an empty cache, then 1,000 callers released at
+  once on a fresh client (asyncio tasks for zbauth, threads for the peer):
+  time until the last has a token and the token requests made; plain and
+  with every token response delayed 50 ms;
+- refresh stall: 64 threads calling token() once a millisecond each while
+  the token is refreshed with the token endpoint delayed 500 ms: the
+  longest call, the calls that took at least 250 ms, the token requests.
+The last two mirror bench/cmd/measure (coldOnce, stallOnce), with the same
+row names. Rounds alternate between zbauth and the peer; BENCH_RUNS sets
+their number. BENCH_SMOKE=1 runs everything once and tiny (a check that
+the script still runs, its figures mean nothing).
 """
 
 import asyncio
@@ -18,7 +28,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+import urllib.request
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import requests  # type: ignore[import-untyped]
 
@@ -29,6 +40,8 @@ class RequestsPeer:
     """Client credentials with requests, as a user would hand-roll it:
     a lock, a cached token, refresh 30 s before expiry."""
 
+    margin = 30.0  # refresh this many seconds before expiry
+
     def __init__(self) -> None:
         self.session = requests.Session()
         self.lock = threading.Lock()
@@ -38,7 +51,7 @@ class RequestsPeer:
 
     def get_token(self) -> str:
         with self.lock:
-            if self.token is None or time.monotonic() > self.expires - 30:
+            if self.token is None or time.monotonic() > self.expires - self.margin:
                 r = self.session.post(os.environ["ZEEBE_AUTHORIZATION_SERVER_URL"], data={
                     "grant_type": "client_credentials",
                     "audience": os.environ.get("ZEEBE_TOKEN_AUDIENCE", "zeebe.camunda.io"),
@@ -56,6 +69,43 @@ class RequestsPeer:
                              headers={"Authorization": "Bearer " + self.get_token()}, timeout=10)
         r.raise_for_status()
         result: Dict[str, Any] = r.json()
+        return result
+
+
+class Dev:
+    """The dev cluster's control endpoints (internal/devcluster), as in
+    tests/conftest.py: reset, faults, token lifetime, counters."""
+
+    def __init__(self) -> None:
+        self.url = os.environ["ZBAUTH_DEV_URL"].rstrip("/")
+        # Loopback only, never through a proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with self._opener.open(req, timeout=10) as resp:
+            text = resp.read().decode()
+        return json.loads(text) if text else None
+
+    def reset(self) -> None:
+        """No faults, counters zeroed, the default token lifetime."""
+        self.call("POST", "/_dev/reset", {})
+
+    def delay_tokens(self, ms: int) -> None:
+        """Delays every token response by ms."""
+        self.call("POST", "/_dev/faults", {"target": "token", "delay_ms": ms})
+
+    def clear_faults(self) -> None:
+        self.call("DELETE", "/_dev/faults")
+
+    def token_lifetime(self, seconds: int) -> None:
+        """expires_in of the tokens issued from now on (whole seconds)."""
+        self.call("POST", "/_dev/config", {"token_lifetime_s": seconds})
+
+    def stats(self) -> Dict[str, Any]:
+        result: Dict[str, Any] = self.call("GET", "/_dev/stats")
         return result
 
 
@@ -105,9 +155,122 @@ def throughput_asyncio(client: zbauth.Client, tasks: int, seconds: float) -> flo
     return asyncio.run(run())
 
 
+def burst_threads(fn: Callable[[], Any], n: int) -> float:
+    """Releases n threads at once, each calling fn, and returns the seconds
+    until the last one returned (from just before the release)."""
+    ready = threading.Semaphore(0)
+    start = threading.Event()
+    ends: List[float] = [0.0] * n
+    errors: List[BaseException] = []
+
+    def work(i: int) -> None:
+        ready.release()
+        start.wait()
+        try:
+            fn()
+        except BaseException as e:  # reported below
+            errors.append(e)
+        ends[i] = time.perf_counter()
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for _ in range(n):
+        ready.acquire()
+    time.sleep(0.02)  # let every caller park on start
+    t0 = time.perf_counter()
+    start.set()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError("%d of %d callers failed: %r" % (len(errors), n, errors[0]))
+    return max(ends) - t0
+
+
+def burst_asyncio(client: zbauth.Client, n: int) -> float:
+    """Releases n asyncio tasks at once, each awaiting client.atoken(), and
+    returns the seconds until the last one has its token."""
+
+    async def run() -> float:
+        start = asyncio.Event()
+        ends: List[float] = [0.0] * n
+        parked = 0
+
+        async def work(i: int) -> None:
+            nonlocal parked
+            parked += 1
+            await start.wait()
+            await client.atoken()
+            ends[i] = time.perf_counter()
+
+        tasks = [asyncio.ensure_future(work(i)) for i in range(n)]
+        while parked < n:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.02)
+        t0 = time.perf_counter()
+        start.set()
+        await asyncio.gather(*tasks)
+        return max(ends) - t0
+
+    return asyncio.run(run())
+
+
+def watch(fn: Callable[[], Any], callers: int, stop: threading.Event, slow: float) -> Tuple[float, int, int]:
+    """Runs callers threads, each calling fn about once a millisecond until
+    stop is set; returns the longest call (s), the calls that took at least
+    slow seconds and the calls made (bench/cmd/measure's watch)."""
+    lock = threading.Lock()
+    worst = 0.0
+    blocked = made = 0
+    errors: List[BaseException] = []
+
+    def work() -> None:
+        nonlocal worst, blocked, made
+        w = 0.0
+        k = slow_calls = 0
+        try:
+            while not stop.is_set():
+                t = time.perf_counter()
+                fn()
+                e = time.perf_counter() - t
+                w = max(w, e)
+                if e >= slow:
+                    slow_calls += 1
+                k += 1
+                time.sleep(0.001)
+        except BaseException as e:  # reported below
+            errors.append(e)
+        with lock:
+            worst = max(worst, w)
+            blocked += slow_calls
+            made += k
+
+    ts = [threading.Thread(target=work) for _ in range(callers)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError("%d callers failed: %r" % (len(errors), errors[0]))
+    return worst, blocked, made
+
+
 def main() -> None:
-    runs = int(os.environ.get("BENCH_RUNS", "3"))
-    seconds = float(os.environ.get("BENCH_SECONDS", "1.5"))
+    smoke = os.environ.get("BENCH_SMOKE") == "1"
+    runs = 1 if smoke else int(os.environ.get("BENCH_RUNS", "3"))
+    seconds = 0.15 if smoke else float(os.environ.get("BENCH_SECONDS", "1.5"))
+    cached_calls = 2_000 if smoke else 100_000
+    # Cold burst: callers; refresh stall: token delay, lifetimes (whole
+    # seconds) and when the callers start, after the cache was filled.
+    burst_n, burst_n_threads = (100, 100) if smoke else (1000, 1000)
+    stall_delay_ms = 100 if smoke else 500
+    # zbauth refreshes in the background from 3/4 of the lifetime (less a
+    # clock-skew allowance): 2.7 s into a 4 s token; start at half.
+    stall_life_z, stall_enter_z = (2, 1.0) if smoke else (4, 2.0)
+    # The requests peer refreshes 30 s before expiry, under its lock: a
+    # 32 s token is refreshed 2 s in; start at once.
+    stall_life_r = 31 if smoke else 32
+    dev = Dev()
     out = sys.argv[1] if len(sys.argv) > 1 else None
     rows: Dict[Tuple[str, str], Dict[str, Any]] = {}
 
@@ -120,9 +283,9 @@ def main() -> None:
     with zbauth.Client() as client:
         peer = RequestsPeer()
         for _ in range(runs):
-            add("python", "token cached", "ns/call", per_call_ns(client.token, 100_000),
+            add("python", "token cached", "ns/call", per_call_ns(client.token, cached_calls),
                 baseline="python-requests/token cached", note="client.token(), cached (ctypes call + copy + zbauth_free)")
-            add("python-requests", "token cached", "ns/call", per_call_ns(peer.get_token, 100_000),
+            add("python-requests", "token cached", "ns/call", per_call_ns(peer.get_token, cached_calls),
                 note="requests + a lock-guarded hand-rolled cache")
             add("python", "topology sequential", "calls/s", throughput(client.topology, 1, seconds), **floor)
             add("python-requests", "topology sequential", "calls/s", throughput(peer.topology, 1, seconds),
@@ -133,12 +296,138 @@ def main() -> None:
             add("python", "topology 64 workers (asyncio)", "calls/s", throughput_asyncio(client, 64, seconds),
                 baseline="go-floor/topology 64 workers",
                 note="64 asyncio tasks sharing one client: await client.atopology() (the library's _queued calls and a completion queue)")
-    for r in rows.values():
-        med = sorted(r["runs"])[len(r["runs"]) // 2]
-        print(f"{r['surface']:16} {r['name']:22} {med:12.0f} {r['unit']}")
+    for r in range(runs):
+        order = ["python", "python-requests"] if r % 2 == 0 else ["python-requests", "python"]
+        for delay, tag in ((0, ""), (50, " (token endpoint +50 ms)")):
+            for surface in order:
+                cold_once(dev, add, surface, delay, tag, burst_n if surface == "python" else burst_n_threads)
+        for surface in order:
+            if surface == "python":
+                stall_once(dev, add, surface, stall_life_z, stall_enter_z, stall_delay_ms)
+            else:
+                stall_once(dev, add, surface, stall_life_r, 0.0, stall_delay_ms)
+    dev.reset()
+    for row in rows.values():
+        med = sorted(row["runs"])[len(row["runs"]) // 2]
+        print(f"{row['surface']:16} {row['name']:50} {med:12.1f} {row['unit']}")
     if out:
         with open(out, "w") as f:
             json.dump(list(rows.values()), f, indent=1)
+
+
+Add = Callable[..., None]
+
+
+def cold_once(dev: Dev, add: Add, surface: str, delay_ms: int, tag: str, n: int) -> None:
+    """bench/cmd/measure's coldOnce: one caller on an empty cache, then n
+    callers released at once on another fresh client (asyncio tasks with
+    atoken() for zbauth, threads for the requests peer)."""
+
+    def prepare() -> None:
+        dev.reset()
+        if delay_ms:
+            dev.delay_tokens(delay_ms)
+
+    def fresh() -> Tuple[Callable[[], None], Callable[[int], float]]:
+        if surface == "python":
+            c = zbauth.Client()
+            return c.close, lambda k: burst_asyncio(c, k)
+        p = RequestsPeer()
+        return p.session.close, lambda k: burst_threads(p.get_token, k)
+
+    prepare()
+    if surface == "python":
+        with zbauth.Client() as c:
+            t0 = time.perf_counter()
+            c.token()
+            one = time.perf_counter() - t0
+    else:
+        p = RequestsPeer()
+        t0 = time.perf_counter()
+        p.get_token()
+        one = time.perf_counter() - t0
+        p.session.close()
+    prepare()
+    close, run = fresh()
+    try:
+        all_ = run(n)
+    finally:
+        close()
+    requests_made = dev.stats()["token_requests"]
+    how = ("%d asyncio tasks awaiting client.atoken() on one fresh client" % n if surface == "python"
+           else "%d threads calling get_token() on one fresh peer (its lock serialises them)" % n)
+    add(surface, "cold: single caller" + tag, "ms", one * 1e3,
+        note="one token() call on a fresh client, empty cache (new connection included)")
+    add(surface, "cold burst: token requests" + tag, "requests", float(requests_made),
+        note=how + ", released at once on an empty cache")
+    add(surface, "cold burst: time to all" + tag, "ms", all_ * 1e3, baseline="cold: single caller" + tag,
+        note="until all %d callers have a token (%s), from just before their release; "
+             "ratio vs the same library's single caller" % (n, how))
+
+
+def stall_once(dev: Dev, add: Add, surface: str, life: int, enter: float, delay_ms: int) -> None:
+    """bench/cmd/measure's stallOnce: fill the cache with a token of life
+    seconds, delay token responses by delay_ms, and from enter seconds after
+    the fill have 64 threads call token() once a millisecond each until a
+    new token has been issued (and delay/5 more)."""
+    dev.reset()
+    dev.token_lifetime(life)
+    if surface == "python":
+        client = zbauth.Client()
+        fn: Callable[[], Any] = client.token
+        close: Callable[[], None] = client.close
+        how = ("64 threads calling client.token(), one call per ms each, from half the %d s token lifetime "
+               "(before the background refresh window opens) until the refresh is over; every call re-takes "
+               "the GIL after its ctypes call, which 64 threads contend for: that wait is in the figure, "
+               "with or without a refresh" % life)
+    else:
+        peer = RequestsPeer()
+        fn, close = peer.get_token, peer.session.close
+        how = ("64 threads calling get_token(), one call per ms each; a %d s token, so that the peer's "
+               "refresh (30 s before expiry, lock held across the fetch) comes %d s after the fill; "
+               "from the fill until the refresh is over" % (life, life - int(RequestsPeer.margin)))
+    try:
+        filled = time.monotonic()
+        fn()
+        dev.delay_tokens(delay_ms)
+        time.sleep(max(0.0, filled + enter - time.monotonic()))
+        before = dev.stats()
+        stop = threading.Event()
+        outcome: List[str] = []
+
+        def poll() -> None:
+            limit = time.monotonic() + life - enter
+            try:
+                while time.monotonic() < limit:
+                    time.sleep(0.01)
+                    if dev.stats()["tokens_issued"] > before["tokens_issued"]:
+                        time.sleep(delay_ms / 5000)
+                        return
+                outcome.append("no refresh happened before the token expired")
+            except BaseException as e:  # reported below
+                outcome.append(repr(e))
+            finally:
+                stop.set()
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        worst, blocked, made = watch(fn, 64, stop, delay_ms / 2000)
+        watched = time.monotonic() - (filled + enter)
+        poller.join()
+        if outcome:
+            raise RuntimeError("%s refresh stall: %s" % (surface, outcome[0]))
+        dev.clear_faults()
+        after = dev.stats()
+    finally:
+        close()
+    tag = " (token endpoint +%d ms)" % delay_ms
+    add(surface, "refresh stall: longest wait" + tag, "ms", worst * 1e3, note=how)
+    add(surface, "refresh stall: calls blocked" + tag, "calls", float(blocked),
+        note="calls that took at least half the delay (%d ms)" % (delay_ms // 2))
+    add(surface, "refresh stall: calls made" + tag, "calls", float(made))
+    add(surface, "refresh stall: time watched" + tag, "ms", watched * 1e3)
+    add(surface, "refresh stall: token requests" + tag, "requests",
+        float(after["token_requests"] - before["token_requests"]))
 
 
 if __name__ == "__main__":

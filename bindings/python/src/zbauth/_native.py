@@ -22,7 +22,8 @@ still live, then frees both.
 
 THE GIL. The library is loaded with ``ctypes.CDLL``, which releases the GIL
 for the duration of every call, so threads sharing a client run their
-requests concurrently.
+requests concurrently. The exception is ``zbauth_client_token_nowait`` (the
+cached-token path), which never waits for the network and keeps the GIL.
 
 THE ENVIRONMENT. ``zbauth_client_new`` reads the ``ZEEBE_*`` variables with
 C ``getenv`` when it is called, so changes made to ``os.environ`` (which
@@ -108,6 +109,15 @@ def _open() -> ctypes.CDLL:
                 fn = getattr(lib, name)
                 fn.restype = restype
                 fn.argtypes = argtypes
+            # The one exception: zbauth_client_token_nowait never waits for
+            # the network (at most, briefly, for a slot of the Go runtime),
+            # so it keeps the GIL (PyDLL). Releasing and re-taking the GIL
+            # cost a cached token() more than the call itself, and with
+            # many threads up to several of the GIL's 5 ms switch intervals.
+            released = lib.zbauth_client_token_nowait
+            held = ctypes.PyDLL(path).zbauth_client_token_nowait
+            held.restype, held.argtypes = released.restype, released.argtypes
+            setattr(lib, "zbauth_client_token_nowait", held)
         except (OSError, AttributeError) as e:
             raise LibraryError("zbauth: cannot load libzbauth from %s (%s): %s" % (path, why, e)) from None
         global _path
