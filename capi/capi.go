@@ -12,6 +12,7 @@ package main
 #include <stdint.h>
 
 #include "free.h"
+#include "mirror.h"
 #include "wait.h"
 
 // Static strings for zbauth_version and zbauth_status_name, filled once
@@ -210,24 +211,38 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 				return err
 			}
 		}
-		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv))
+		// Handles are small integers, 1 mod 4, never valid addresses a
+		// caller could confuse with memory they own, nor queue handles
+		// (3 mod 4, queue.c). The id is taken first, for the token mirror.
+		handles.Lock()
+		handles.next += 4
+		id := handles.next + 0x2af1
+		handles.Unlock()
+		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv), core.WithTokenObserver(mirror(id)))
 		if err != nil {
 			return err
 		}
+		C.zb_mirror_add(C.uintptr_t(id))
 		handles.Lock()
 		defer handles.Unlock()
 		if handles.m == nil {
 			handles.m = map[uintptr]*core.Client{}
 		}
-		// Handles are small integers, 1 mod 4, never valid addresses a
-		// caller could confuse with memory they own, nor queue handles
-		// (3 mod 4, queue.c).
-		handles.next += 4
-		id := handles.next + 0x2af1
 		handles.m[id] = c
 		*out = C.uintptr_t(id)
 		return nil
 	})
+}
+
+// mirror keeps mirror.c's copy of client id's cached token up to date.
+func mirror(id uintptr) func(string, time.Duration) {
+	return func(tok string, fresh time.Duration) {
+		var p *C.char // C copies the bytes before returning
+		if tok != "" {
+			p = (*C.char)(unsafe.Pointer(unsafe.StringData(tok)))
+		}
+		C.zb_mirror_set(C.uintptr_t(id), p, C.size_t(len(tok)), C.int64_t(fresh))
+	}
 }
 
 //export zbauth_client_free
@@ -238,6 +253,7 @@ func zbauth_client_free(h C.uintptr_t) {
 	delete(handles.m, uintptr(h))
 	handles.Unlock()
 	if c != nil {
+		C.zb_mirror_drop(h)
 		c.Close()
 	}
 }
@@ -261,8 +277,11 @@ func zbgo_forget(s *C.char) {
 	}
 }
 
-//export zbauth_client_token_nowait
-func zbauth_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, length *C.size_t, errOut **C.char) C.int {
+// zbgo_client_token_nowait is zbauth_client_token_nowait when mirror.c
+// has no fresh copy of the token (wait.c).
+//
+//export zbgo_client_token_nowait
+func zbgo_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, length *C.size_t, errOut **C.char) C.int {
 	return call(errOut, func() error {
 		if length != nil {
 			*length = 0

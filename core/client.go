@@ -47,6 +47,19 @@ type options struct {
 	margin    time.Duration
 	lookup    func(string) (string, bool)
 	maxBody   int64
+	onToken   func(token string, freshFor time.Duration)
+}
+
+// WithTokenObserver has f told of every change of the cached token, in
+// order: a new token and how long it stays fresh (until its refresh point;
+// a very long time when the token endpoint gave no expiry), or "" and 0
+// when the cached token is dropped (rejected by the API, client closed).
+// A caller outside Go may keep a copy and hand it out while fresh, asking
+// the client once it is not: the C library does, so that a cached token
+// never waits for Go's scheduler. f runs under the token cache's lock: it
+// must return at once and must not call the client.
+func WithTokenObserver(f func(token string, freshFor time.Duration)) Option {
+	return func(o *options) { o.onToken = f }
 }
 
 // WithTransport routes every request through t instead of a new
@@ -132,6 +145,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		}
 	}
 	c.tokens = newTokenSource(fetch, cfg.Timeout, o.cooldown)
+	c.tokens.observe = o.onToken
 	return c, nil
 }
 

@@ -117,6 +117,29 @@ type tokenSource struct {
 	// quietUntil (Unix ns) mirrors refusedUntil for the lock-free path:
 	// in the refresh window during a cooldown there is nothing to start.
 	quietUntil atomic.Int64
+
+	// observe, when set (WithTokenObserver), is told of every change of
+	// cur, under mu.
+	observe func(token string, freshFor time.Duration)
+}
+
+// forever is how long a token without a known expiry stays fresh.
+const forever = 100 * 365 * 24 * time.Hour
+
+// told tells the observer that t (nil: none) is now the cached token. mu
+// must be held.
+func (s *tokenSource) told(t *tokenState) {
+	if s.observe == nil {
+		return
+	}
+	switch {
+	case t == nil:
+		s.observe("", 0)
+	case t.expiry.IsZero():
+		s.observe(t.value, forever)
+	default:
+		s.observe(t.value, max(time.Until(t.refreshAt), 0))
+	}
 }
 
 func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration) *tokenSource {
@@ -277,6 +300,7 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 	if err == nil {
 		tok.publish()
 		s.cur.Swap(tok).retire()
+		s.told(tok)
 		s.refused = nil
 	} else if !f.waited {
 		s.failed = &flight{done: closedChan, err: err}
@@ -311,6 +335,7 @@ func (s *tokenSource) invalidate(old string) {
 	if t := s.cur.Load(); t != nil && t.value == old {
 		s.cur.Store(nil)
 		t.retire()
+		s.told(nil)
 	}
 }
 
@@ -322,6 +347,7 @@ func (s *tokenSource) close() {
 	default:
 		close(s.closed)
 		s.cur.Load().retire()
+		s.told(nil)
 	}
 }
 

@@ -585,3 +585,55 @@ func TestTryToken(t *testing.T) {
 	_, err = c.TryToken()
 	asError(t, err, core.KindArgument)
 }
+
+// TestTokenObserverSeesEveryChange: the observer is told of each token the
+// client caches, with how long it stays fresh (up to its refresh point),
+// and of each drop, in order. The C library keeps its copy of the token by
+// it, so a missed or stale report would hand out a token the core dropped.
+func TestTokenObserverSeesEveryChange(t *testing.T) {
+	type report struct {
+		tok   string
+		fresh time.Duration
+	}
+	var mu sync.Mutex
+	var got []report
+	cl := startCluster(t, devcluster.Options{TokenLifetime: time.Hour})
+	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh time.Duration) {
+		mu.Lock()
+		got = append(got, report{tok, fresh})
+		mu.Unlock()
+	}))
+	ctx := context.Background()
+	t1, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.RevokeAll() // the API answers 401: the client drops t1 and fetches t2
+	if _, err := c.Topology(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t2, err := c.Token(ctx)
+	if err != nil || t2 == t1 {
+		t.Fatalf("token after the 401: %v (same as before: %v)", err, t2 == t1)
+	}
+	c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 4 || got[0].tok != t1 || got[1].tok != "" || got[2].tok != t2 || got[3].tok != "" {
+		toks := make([]bool, len(got))
+		for i, r := range got {
+			toks[i] = r.tok != ""
+		}
+		t.Fatalf("reports (token present?) = %v, want t1, drop, t2, drop", toks)
+	}
+	// A 1 h token: refreshed 30 s (the margin) plus a second (skew) before
+	// it expires.
+	for _, r := range []report{got[0], got[2]} {
+		if want := time.Hour - 31*time.Second; r.fresh > want || r.fresh < want-time.Minute {
+			t.Errorf("fresh for %v, want about %v", r.fresh, want)
+		}
+	}
+	if got[1].fresh != 0 || got[3].fresh != 0 {
+		t.Errorf("a drop reports fresh %v, %v; want 0", got[1].fresh, got[3].fresh)
+	}
+}

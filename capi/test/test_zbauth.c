@@ -633,6 +633,65 @@ static void test_async(void) {
     }
 }
 
+/* The token calls answer from mirror.c's copy while the core says the token
+ * is fresh; the core's decisions (a rejected token dropped, a refresh at the
+ * refresh point, a freed handle) hold as they do without the copy. */
+static void test_token_copy(void) {
+    current = "token copy: the same token from both calls; a rejected token is not handed out again";
+    reset();
+    zbauth_client *c = must_new(NULL);
+    char *t1 = NULL, *t2 = NULL, *err = NULL;
+    CHECK(zbauth_client_token(c, &t1, NULL) == ZBAUTH_OK && t1);
+    CHECK(zbauth_client_token(c, &t2, &err) == ZBAUTH_OK && t2 && err == NULL);
+    CHECK(t1 && t2 && strcmp(t1, t2) == 0);
+    char buf[8192];
+    size_t len = 0;
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, NULL) == ZBAUTH_OK);
+    CHECK(t1 && strcmp(buf, t1) == 0 && len == strlen(t1));
+    CHECK(zbauth_client_token_nowait(c, buf, 8, &len, NULL) == ZBAUTH_ERR_ARGUMENT); /* too small: Go says why */
+    CHECK(t1 && len == strlen(t1));
+    CHECK(dev_stat("token_requests") == 1);
+    zbauth_free(t2);
+    t2 = NULL;
+    /* The API rejects the token: the core drops it, and so does the copy. */
+    dev("POST", "/_dev/revoke", "{}");
+    char *topo = NULL;
+    CHECK(zbauth_client_topology(c, &topo, NULL) == ZBAUTH_OK);
+    zbauth_free(topo);
+    CHECK(zbauth_client_token(c, &t2, NULL) == ZBAUTH_OK && t2);
+    CHECK(t1 && t2 && strcmp(t1, t2) != 0);
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, NULL) == ZBAUTH_OK && t2 && strcmp(buf, t2) == 0);
+    zbauth_free(t1);
+    zbauth_free(t2);
+
+    current = "token copy: a freed handle gets no token";
+    zbauth_client_free(c);
+    t1 = NULL;
+    CHECK(zbauth_client_token(c, &t1, NULL) == ZBAUTH_ERR_ARGUMENT && t1 == NULL);
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, NULL) == ZBAUTH_ERR_ARGUMENT);
+
+    current = "token copy: past the refresh point the core refreshes in the background";
+    reset();
+    dev("POST", "/_dev/config", "{\"token_lifetime_s\": 2}");
+    c = must_new(NULL);
+    CHECK(zbauth_client_token(c, &t1, NULL) == ZBAUTH_OK && t1);
+    /* A 2 s token is refreshed in its last quarter, less a skew allowance:
+     * asked for after 1.6 s, the old token comes back at once and a new one
+     * is fetched. */
+    usleep(1600 * 1000);
+    CHECK(zbauth_client_token(c, &t2, NULL) == ZBAUTH_OK && t2);
+    zbauth_free(t2);
+    t2 = NULL;
+    for (int i = 0; i < 100 && dev_stat("token_requests") < 2; i++) usleep(10 * 1000);
+    CHECK(dev_stat("token_requests") == 2);
+    CHECK(zbauth_client_token(c, &t2, NULL) == ZBAUTH_OK && t2);
+    CHECK(t1 && t2 && strcmp(t1, t2) != 0);
+    zbauth_free(t1);
+    zbauth_free(t2);
+    zbauth_client_free(c);
+    reset();
+}
+
 /* Waits (up to 10 s) for q's descriptor, then takes what is there into
  * out[*have..]. */
 static void queue_collect(zbauth_queue *q, zbauth_completion *out, size_t cap, size_t *have) {
@@ -754,6 +813,7 @@ int main(void) {
     test_wrong_secret();
     test_api_401();
     test_token_nowait();
+    test_token_copy();
     test_error_details();
     test_environment_read_at_new();
     test_unreachable();

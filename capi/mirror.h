@@ -1,0 +1,22 @@
+/* mirror.h — a C copy of each client's cached token (internal; see mirror.c). */
+#ifndef ZBAUTH_MIRROR_H
+#define ZBAUTH_MIRROR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Go's side (capi.go): a client's entry exists from zbauth_client_new to
+ * zbauth_client_free; core.WithTokenObserver sets its token. */
+void zb_mirror_add(uintptr_t h);
+void zb_mirror_drop(uintptr_t h);
+/* tok (len bytes, not NUL-terminated; NULL: none) stays fresh for
+ * fresh_ns nanoseconds from now. Ignored when h has no entry. */
+void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns);
+
+/* C's side (wait.c): 1 and a new copy in *out (zbauth_free), or 0. */
+int zb_mirror_get(uintptr_t h, char **out);
+/* 1 and the token copied into buf (with its NUL; *len its length when len
+ * is not NULL), or 0 (no fresh token, or buf too small). */
+int zb_mirror_copy(uintptr_t h, char *buf, size_t cap, size_t *len);
+
+#endif
