@@ -218,11 +218,12 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 		handles.next += 4
 		id := handles.next + 0x2af1
 		handles.Unlock()
+		C.zb_mirror_add(C.uintptr_t(id)) // before the core can tell it anything
 		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv), core.WithTokenObserver(mirror(id)))
 		if err != nil {
+			C.zb_mirror_drop(C.uintptr_t(id))
 			return err
 		}
-		C.zb_mirror_add(C.uintptr_t(id))
 		handles.Lock()
 		defer handles.Unlock()
 		if handles.m == nil {

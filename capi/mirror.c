@@ -14,6 +14,7 @@
  * zbauth_client_new and zbauth_client_free, so a freed handle never finds a
  * token here.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np, explicit_bzero */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,30 @@ typedef struct {
 	int64_t fresh_until; /* CLOCK_MONOTONIC ns */
 } zb_entry_t;
 
-static pthread_rwlock_t mu = PTHREAD_RWLOCK_INITIALIZER;
+/* Writers first: with many threads reading in a loop, glibc's default
+ * (readers first) could keep a writer waiting indefinitely, and a writer
+ * holds the core's token lock (it is the core telling of a dropped token). */
+static pthread_rwlock_t mu;
+static pthread_once_t mu_once = PTHREAD_ONCE_INIT;
+
+static void mu_init(void) {
+	pthread_rwlockattr_t a;
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&mu, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+static void rdlock(void) {
+	pthread_once(&mu_once, mu_init);
+	pthread_rwlock_rdlock(&mu);
+}
+
+static void wrlock(void) {
+	pthread_once(&mu_once, mu_init);
+	pthread_rwlock_wrlock(&mu);
+}
+
 static zb_entry_t *tab;
 static size_t tab_len, tab_cap;
 
@@ -47,7 +71,7 @@ static zb_entry_t *find(uintptr_t h) {
 }
 
 void zb_mirror_add(uintptr_t h) {
-	pthread_rwlock_wrlock(&mu);
+	wrlock();
 	if (tab_len == tab_cap) {
 		size_t cap = tab_cap ? 2 * tab_cap : 8;
 		zb_entry_t *t = realloc(tab, cap * sizeof *t);
@@ -62,46 +86,59 @@ void zb_mirror_add(uintptr_t h) {
 	pthread_rwlock_unlock(&mu);
 }
 
+/* Wipes and frees a token copy of len bytes (and its NUL). */
+static void wipe(char *tok, size_t len) {
+	if (tok) {
+		explicit_bzero(tok, len + 1);
+		free(tok);
+	}
+}
+
 void zb_mirror_drop(uintptr_t h) {
-	pthread_rwlock_wrlock(&mu);
+	char *tok = NULL;
+	size_t len = 0;
+	wrlock();
 	zb_entry_t *e = find(h);
 	if (e) {
-		free(e->tok);
+		tok = e->tok;
+		len = e->len;
 		*e = tab[--tab_len];
 	}
 	pthread_rwlock_unlock(&mu);
+	wipe(tok, len);
 }
 
 void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns) {
+	/* The clock first: any delay before the store only shortens the time
+	 * the copy is used, never lengthens it past the refresh point. */
+	int64_t until = now_ns() + fresh_ns;
 	char *copy = NULL;
 	if (tok && fresh_ns > 0 && (copy = malloc(len + 1)) != NULL) {
 		memcpy(copy, tok, len);
 		copy[len] = 0;
 	}
-	int64_t until = now_ns() + fresh_ns;
-	pthread_rwlock_wrlock(&mu);
+	size_t old_len = copy ? len : 0;
+	wrlock();
 	zb_entry_t *e = find(h);
 	if (e) {
 		char *old = e->tok;
+		size_t n = e->len;
 		e->tok = copy;
 		e->len = copy ? len : 0;
 		e->fresh_until = until;
 		copy = old;
+		old_len = n;
 	}
 	pthread_rwlock_unlock(&mu);
-	if (copy) {
-		/* The old token, or this one when h has no entry: wiped, then freed. */
-		memset(copy, 0, strlen(copy));
-		free(copy);
-	}
+	/* The old token, or this one when h has no entry. */
+	wipe(copy, old_len);
 }
 
 int zb_mirror_get(uintptr_t h, char **out) {
 	int ok = 0;
-	int64_t now = now_ns();
-	pthread_rwlock_rdlock(&mu);
+	rdlock();
 	zb_entry_t *e = find(h);
-	if (e && e->tok && now < e->fresh_until) {
+	if (e && e->tok && now_ns() < e->fresh_until) {
 		char *s = malloc(e->len + 1);
 		if (s) {
 			memcpy(s, e->tok, e->len + 1);
@@ -115,10 +152,9 @@ int zb_mirror_get(uintptr_t h, char **out) {
 
 int zb_mirror_copy(uintptr_t h, char *buf, size_t cap, size_t *len) {
 	int ok = 0;
-	int64_t now = now_ns();
-	pthread_rwlock_rdlock(&mu);
+	rdlock();
 	zb_entry_t *e = find(h);
-	if (e && e->tok && now < e->fresh_until && cap > e->len) {
+	if (e && e->tok && cap > e->len && now_ns() < e->fresh_until) {
 		memcpy(buf, e->tok, e->len + 1);
 		if (len)
 			*len = e->len;

@@ -640,24 +640,36 @@ static void test_token_copy(void) {
     current = "token copy: the same token from both calls; a rejected token is not handed out again";
     reset();
     zbauth_client *c = must_new(NULL);
-    char *t1 = NULL, *t2 = NULL, *err = NULL;
+    char *t1 = NULL, *t2 = NULL, *err = (char *)1;
     CHECK(zbauth_client_token(c, &t1, NULL) == ZBAUTH_OK && t1);
     CHECK(zbauth_client_token(c, &t2, &err) == ZBAUTH_OK && t2 && err == NULL);
     CHECK(t1 && t2 && strcmp(t1, t2) == 0);
     char buf[8192];
-    size_t len = 0;
-    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, NULL) == ZBAUTH_OK);
+    size_t len = 7;
+    err = (char *)1;
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, &err) == ZBAUTH_OK && err == NULL);
     CHECK(t1 && strcmp(buf, t1) == 0 && len == strlen(t1));
     CHECK(zbauth_client_token_nowait(c, buf, 8, &len, NULL) == ZBAUTH_ERR_ARGUMENT); /* too small: Go says why */
     CHECK(t1 && len == strlen(t1));
     CHECK(dev_stat("token_requests") == 1);
     zbauth_free(t2);
     t2 = NULL;
-    /* The API rejects the token: the core drops it, and so does the copy. */
+    /* The API rejects the token and the token endpoint refuses a new one:
+     * the core drops the token, and so does the copy. */
     dev("POST", "/_dev/revoke", "{}");
+    dev("POST", "/_dev/faults", "{\"target\":\"token\",\"status\":401}");
     char *topo = NULL;
-    CHECK(zbauth_client_topology(c, &topo, NULL) == ZBAUTH_OK);
+    CHECK(zbauth_client_topology(c, &topo, NULL) != ZBAUTH_OK);
     zbauth_free(topo);
+    t2 = NULL;
+    CHECK(zbauth_client_token(c, &t2, NULL) != ZBAUTH_OK && t2 == NULL);
+    buf[0] = 0;
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, NULL) != ZBAUTH_OK && t1 && strcmp(buf, t1) != 0);
+    /* The endpoint issues tokens again; a new client (the old one remembers
+     * the refusal for a while) caches a new token, and its copy has it. */
+    dev("DELETE", "/_dev/faults", NULL);
+    zbauth_client_free(c);
+    c = must_new(NULL);
     CHECK(zbauth_client_token(c, &t2, NULL) == ZBAUTH_OK && t2);
     CHECK(t1 && t2 && strcmp(t1, t2) != 0);
     CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, NULL) == ZBAUTH_OK && t2 && strcmp(buf, t2) == 0);
@@ -672,14 +684,15 @@ static void test_token_copy(void) {
 
     current = "token copy: past the refresh point the core refreshes in the background";
     reset();
-    dev("POST", "/_dev/config", "{\"token_lifetime_s\": 2}");
+    dev("POST", "/_dev/config", "{\"token_lifetime_s\": 4}");
     c = must_new(NULL);
     CHECK(zbauth_client_token(c, &t1, NULL) == ZBAUTH_OK && t1);
-    /* A 2 s token is refreshed in its last quarter, less a skew allowance:
-     * asked for after 1.6 s, the old token comes back at once and a new one
-     * is fetched. */
-    usleep(1600 * 1000);
+    /* A 4 s token is refreshed from 2.7 s (its last quarter, less a skew
+     * allowance of 0.4 s) and unusable from 3.6 s: asked for at 3.1 s, the
+     * old token comes back at once and a new one is fetched. */
+    usleep(3100 * 1000);
     CHECK(zbauth_client_token(c, &t2, NULL) == ZBAUTH_OK && t2);
+    CHECK(t1 && t2 && strcmp(t1, t2) == 0);
     zbauth_free(t2);
     t2 = NULL;
     for (int i = 0; i < 100 && dev_stat("token_requests") < 2; i++) usleep(10 * 1000);
