@@ -236,13 +236,13 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 }
 
 // mirror keeps mirror.c's copy of client id's cached token up to date.
-func mirror(id uintptr) func(string, time.Duration) {
-	return func(tok string, fresh time.Duration) {
+func mirror(id uintptr) func(string, time.Duration, time.Duration) {
+	return func(tok string, fresh, usable time.Duration) {
 		var p *C.char // C copies the bytes before returning
 		if tok != "" {
 			p = (*C.char)(unsafe.Pointer(unsafe.StringData(tok)))
 		}
-		C.zb_mirror_set(C.uintptr_t(id), p, C.size_t(len(tok)), C.int64_t(fresh))
+		C.zb_mirror_set(C.uintptr_t(id), p, C.size_t(len(tok)), C.int64_t(fresh), C.int64_t(usable))
 	}
 }
 

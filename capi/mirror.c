@@ -5,14 +5,17 @@
  * runtime's Ps; with many threads calling, that wait reached tens of
  * milliseconds for a cached token (docs/capi-calls.md).
  *
- * The copy is only a cache of the core's decision: the core (through
- * core.WithTokenObserver, capi.go) sets it when it caches a token, with
- * how long the token stays fresh (its refresh point), and clears it when
- * it drops the token (the API rejected it, the client was closed). Past
- * the refresh point, or with no copy, the calls go to Go as before, where
- * the core starts the refresh. An entry exists only between
- * zbauth_client_new and zbauth_client_free, so a freed handle never finds a
- * token here.
+ * The copy follows the core's decisions (core.WithTokenObserver, capi.go):
+ * the core reports each token it caches with how long it is fresh (handed
+ * out without asking: until its refresh point, or its expiry while a
+ * refresh runs) and usable, and reports when it drops the token (the API
+ * rejected it, the client was closed). A fresh copy is handed out. A copy
+ * that is usable but no longer fresh is handed out too, except to one
+ * caller at a time, who asks the core instead (which starts the refresh,
+ * as it does for any caller in the refresh window); so a refresh point
+ * sends one thread into Go, not all of them. With no copy the calls go to
+ * Go as before. An entry exists only between zbauth_client_new and
+ * zbauth_client_free, so a freed handle never finds a token here.
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np, explicit_bzero */
 #include <pthread.h>
@@ -26,7 +29,9 @@ typedef struct {
 	uintptr_t h;
 	char *tok; /* NUL-terminated copy; NULL: none */
 	size_t len;
-	int64_t fresh_until; /* CLOCK_MONOTONIC ns */
+	int64_t fresh_until;  /* CLOCK_MONOTONIC ns */
+	int64_t usable_until; /* >= fresh_until */
+	int asking;           /* a caller is asking the core (atomic) */
 } zb_entry_t;
 
 /* Writers first: with many threads reading in a loop, glibc's default
@@ -108,12 +113,12 @@ void zb_mirror_drop(uintptr_t h) {
 	wipe(tok, len);
 }
 
-void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns) {
+void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns, int64_t usable_ns) {
 	/* The clock first: any delay before the store only shortens the time
-	 * the copy is used, never lengthens it past the refresh point. */
-	int64_t until = now_ns() + fresh_ns;
+	 * the copy is used, never lengthens it. */
+	int64_t now = now_ns();
 	char *copy = NULL;
-	if (tok && fresh_ns > 0 && (copy = malloc(len + 1)) != NULL) {
+	if (tok && usable_ns > 0 && (copy = malloc(len + 1)) != NULL) {
 		memcpy(copy, tok, len);
 		copy[len] = 0;
 	}
@@ -125,7 +130,8 @@ void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns) {
 		size_t n = e->len;
 		e->tok = copy;
 		e->len = copy ? len : 0;
-		e->fresh_until = until;
+		e->fresh_until = now + (fresh_ns < usable_ns ? fresh_ns : usable_ns);
+		e->usable_until = now + usable_ns;
 		copy = old;
 		old_len = n;
 	}
@@ -134,11 +140,38 @@ void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns) {
 	wipe(copy, old_len);
 }
 
-int zb_mirror_get(uintptr_t h, char **out) {
+/* Whether e's copy may be handed out now. When it is usable but no longer
+ * fresh, the first caller to get here is told to ask the core instead, and
+ * *asked set: it calls zb_mirror_asked when done. mu held (read). */
+static int may_use(zb_entry_t *e, int *asked) {
+	if (!e || !e->tok)
+		return 0;
+	int64_t now = now_ns();
+	if (now < e->fresh_until)
+		return 1;
+	if (now >= e->usable_until)
+		return 0;
+	int idle = 0;
+	if (__atomic_compare_exchange_n(&e->asking, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		*asked = 1;
+		return 0;
+	}
+	return 1;
+}
+
+void zb_mirror_asked(uintptr_t h) {
+	rdlock();
+	zb_entry_t *e = find(h);
+	if (e)
+		__atomic_store_n(&e->asking, 0, __ATOMIC_RELEASE);
+	pthread_rwlock_unlock(&mu);
+}
+
+int zb_mirror_get(uintptr_t h, char **out, int *asked) {
 	int ok = 0;
 	rdlock();
 	zb_entry_t *e = find(h);
-	if (e && e->tok && now_ns() < e->fresh_until) {
+	if (may_use(e, asked)) {
 		char *s = malloc(e->len + 1);
 		if (s) {
 			memcpy(s, e->tok, e->len + 1);
@@ -150,11 +183,11 @@ int zb_mirror_get(uintptr_t h, char **out) {
 	return ok;
 }
 
-int zb_mirror_copy(uintptr_t h, char *buf, size_t cap, size_t *len) {
+int zb_mirror_copy(uintptr_t h, char *buf, size_t cap, size_t *len, int *asked) {
 	int ok = 0;
 	rdlock();
 	zb_entry_t *e = find(h);
-	if (e && e->tok && cap > e->len && now_ns() < e->fresh_until) {
+	if (e && cap > e->len && may_use(e, asked)) {
 		memcpy(buf, e->tok, e->len + 1);
 		if (len)
 			*len = e->len;

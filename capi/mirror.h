@@ -9,14 +9,17 @@
  * zbauth_client_free; core.WithTokenObserver sets its token. */
 void zb_mirror_add(uintptr_t h);
 void zb_mirror_drop(uintptr_t h);
-/* tok (len bytes, not NUL-terminated; NULL: none) stays fresh for
- * fresh_ns nanoseconds from now. Ignored when h has no entry. */
-void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns);
+/* tok (len bytes, not NUL-terminated; NULL: none) is fresh for fresh_ns
+ * and usable for usable_ns nanoseconds from now (see mirror.c). Ignored
+ * when h has no entry. */
+void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns, int64_t usable_ns);
 
-/* C's side (wait.c): 1 and a new copy in *out (zbauth_free), or 0. */
-int zb_mirror_get(uintptr_t h, char **out);
-/* 1 and the token copied into buf (with its NUL; *len its length when len
- * is not NULL), or 0 (no fresh token, or buf too small). */
-int zb_mirror_copy(uintptr_t h, char *buf, size_t cap, size_t *len);
+/* C's side (wait.c): 1 and a new copy in *out (zbauth_free), or 0: ask
+ * the core, and when *asked was set, call zb_mirror_asked after. */
+int zb_mirror_get(uintptr_t h, char **out, int *asked);
+/* The same, into buf (with its NUL; *len its length when len is not NULL);
+ * 0 also when buf is too small. */
+int zb_mirror_copy(uintptr_t h, char *buf, size_t cap, size_t *len, int *asked);
+void zb_mirror_asked(uintptr_t h);
 
 #endif

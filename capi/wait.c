@@ -119,23 +119,31 @@ extern int zbgo_client_token_nowait(uintptr_t h, char *buf, size_t cap, size_t *
  * Go; anything else (no copy, past its refresh point, bad arguments, a
  * handle never made or freed) goes to Go as before. */
 int zbauth_client_token_nowait(uintptr_t c, char *buf, size_t cap, size_t *len, char **err) {
-	if (buf && zb_mirror_copy(c, buf, cap, len)) {
+	int asked = 0;
+	if (buf && zb_mirror_copy(c, buf, cap, len, &asked)) {
 		if (err)
 			*err = NULL;
 		return 0;
 	}
-	return zbgo_client_token_nowait(c, buf, cap, len, err);
+	int status = zbgo_client_token_nowait(c, buf, cap, len, err);
+	if (asked)
+		zb_mirror_asked(c);
+	return status;
 }
 
 int zbauth_client_token(uintptr_t c, char **token, char **err) {
-	if (token && zb_mirror_get(c, token)) {
+	int asked = 0;
+	if (token && zb_mirror_get(c, token, &asked)) {
 		if (err)
 			*err = NULL;
 		return 0;
 	}
 	zb_wait w;
 	zb_wait_init(&w);
-	return zb_wait_for(&w, zbgo_client_token(c, token, err, &w));
+	int status = zb_wait_for(&w, zbgo_client_token(c, token, err, &w));
+	if (asked)
+		zb_mirror_asked(c);
+	return status;
 }
 
 int zbauth_client_topology(uintptr_t c, char **topology_json, char **err) {

@@ -47,18 +47,21 @@ type options struct {
 	margin    time.Duration
 	lookup    func(string) (string, bool)
 	maxBody   int64
-	onToken   func(token string, freshFor time.Duration)
+	onToken   func(token string, fresh, usable time.Duration)
 }
 
 // WithTokenObserver has f told of every change of the cached token, in
-// order: a new token and how long it stays fresh (until its refresh point;
-// a very long time when the token endpoint gave no expiry), or "" and 0
-// when the cached token is dropped (rejected by the API, client closed).
-// A caller outside Go may keep a copy and hand it out while fresh, asking
-// the client once it is not: the C library does, so that a cached token
-// never waits for Go's scheduler. f runs under the token cache's lock: it
-// must return at once and must not call the client.
-func WithTokenObserver(f func(token string, freshFor time.Duration)) Option {
+// order, and of how the client would answer with it: fresh, it may be
+// handed out without asking the client (until its refresh point when it
+// is cached, a very long time when the token endpoint gave no expiry;
+// until its expiry while a refresh runs); usable, it may still be handed
+// out while one caller at a time asks the client, which starts a refresh
+// when none runs (after a failed refresh, fresh is 0). token "" means none
+// is cached (rejected by the API, client closed). A caller outside Go may
+// keep a copy and follow these rules: the C library does, so that a cached
+// token never waits for Go's scheduler. f runs under the token cache's
+// lock: it must return at once and must not call the client.
+func WithTokenObserver(f func(token string, fresh, usable time.Duration)) Option {
 	return func(o *options) { o.onToken = f }
 }
 

@@ -118,29 +118,52 @@ type tokenSource struct {
 	// in the refresh window during a cooldown there is nothing to start.
 	quietUntil atomic.Int64
 
-	// observe, when set (WithTokenObserver), is told of every change of
-	// cur, under mu.
-	observe func(token string, freshFor time.Duration)
+	// observe, when set (WithTokenObserver), is told under mu of every
+	// change of cur, and of how long its token may be handed out (see
+	// report).
+	observe func(token string, fresh, usable time.Duration)
 }
 
 // forever is how long a token without a known expiry stays fresh.
 const forever = 100 * 365 * 24 * time.Hour
 
-// told tells the observer that t (nil: none) is now the cached token. mu
-// must be held.
-func (s *tokenSource) told(t *tokenState) {
+// What report says of a token besides its value.
+const (
+	cachedState     = iota // just cached: fresh until its refresh point
+	refreshingState        // a refresh runs: fresh until it expires
+	failedState            // the refresh failed: usable, not fresh
+)
+
+// report tells the observer of t (nil: none cached) in state. fresh is how
+// long it may be handed out without asking; usable, how long it may still
+// be handed out while one caller at a time asks (cached hands it out in
+// the refresh window and starts a refresh when none runs). mu must be held.
+func (s *tokenSource) report(t *tokenState, state int) {
 	if s.observe == nil {
 		return
 	}
-	switch {
-	case t == nil:
-		s.observe("", 0)
-	case t.expiry.IsZero():
-		s.observe(t.value, forever)
-	default:
-		s.observe(t.value, max(time.Until(t.refreshAt), 0))
+	if t == nil {
+		s.observe("", 0, 0)
+		return
 	}
+	usable := forever
+	if !t.expiry.IsZero() {
+		usable = max(time.Until(t.expiry), 0)
+	}
+	fresh := usable
+	switch state {
+	case cachedState:
+		if !t.expiry.IsZero() {
+			fresh = max(time.Until(t.refreshAt), 0)
+		}
+	case failedState:
+		fresh = 0
+	}
+	s.observe(t.value, fresh, usable)
 }
+
+// told reports that t (nil: none) is now the cached token. mu must be held.
+func (s *tokenSource) told(t *tokenState) { s.report(t, cachedState) }
 
 func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration) *tokenSource {
 	return &tokenSource{fetch: fetch, timeout: timeout, cooldown: cooldown, closed: make(chan struct{})}
@@ -254,6 +277,11 @@ func (s *tokenSource) startFlight(waiter bool) *flight {
 	f := &flight{done: make(chan struct{}), waited: waiter}
 	s.flight = f
 	s.busy.Store(true)
+	if t != nil && t.usable(now) {
+		// While the refresh runs, the old token is the answer (cached
+		// returns it and starts nothing), until run reports how it ended.
+		s.report(t, refreshingState)
+	}
 	delay := s.lastFetch.Add(minFetchInterval).Sub(now)
 	go s.run(f, delay)
 	return f
@@ -305,6 +333,11 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 	} else if !f.waited {
 		s.failed = &flight{done: closedChan, err: err}
 		s.failedUntil = time.Now().Add(minFetchInterval)
+	}
+	if t := s.cur.Load(); err != nil && t != nil {
+		// The refresh failed: the old token is no longer fresh, so a
+		// caller asks again (cached decides on another try).
+		s.report(t, failedState)
 	}
 	if err != nil && isRefusal(err) && s.cooldown > 0 {
 		s.refused = &flight{done: closedChan, err: err}

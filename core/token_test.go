@@ -598,7 +598,7 @@ func TestTokenObserverSeesEveryChange(t *testing.T) {
 	var mu sync.Mutex
 	var got []report
 	cl := startCluster(t, devcluster.Options{TokenLifetime: time.Hour})
-	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh time.Duration) {
+	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh, _ time.Duration) {
 		mu.Lock()
 		got = append(got, report{tok, fresh})
 		mu.Unlock()
@@ -635,5 +635,59 @@ func TestTokenObserverSeesEveryChange(t *testing.T) {
 	}
 	if got[1].fresh != 0 || got[3].fresh != 0 {
 		t.Errorf("a drop reports fresh %v, %v; want 0", got[1].fresh, got[3].fresh)
+	}
+}
+
+// TestTokenObserverDuringARefresh: once the background refresh has started,
+// the old token may be handed out until it expires (the client answers
+// with it meanwhile); then the new token replaces it.
+func TestTokenObserverDuringARefresh(t *testing.T) {
+	type report struct {
+		tok   string
+		fresh time.Duration
+	}
+	var mu sync.Mutex
+	var got []report
+	cl := startCluster(t, devcluster.Options{TokenLifetime: 4 * time.Second})
+	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh, _ time.Duration) {
+		mu.Lock()
+		got = append(got, report{tok, fresh})
+		mu.Unlock()
+	}))
+	ctx := context.Background()
+	t1, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 4 s token: refreshed from 2.7 s, unusable from 3.6 s.
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 300, Times: 1})
+	time.Sleep(2900 * time.Millisecond)
+	if tok, err := c.Token(ctx); err != nil || tok != t1 {
+		t.Fatalf("in the refresh window: %v (old token: %v)", err, tok == t1)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || got[0].tok != t1 || got[1].tok != t1 || got[2].tok == t1 || got[2].tok == "" {
+		t.Fatalf("%d reports, want t1, t1 (refreshing), t2", len(got))
+	}
+	if got[0].fresh > 2700*time.Millisecond || got[0].fresh < 2500*time.Millisecond {
+		t.Errorf("cached: fresh for %v, want about 2.7 s", got[0].fresh)
+	}
+	if got[1].fresh > 700*time.Millisecond || got[1].fresh <= 0 {
+		t.Errorf("refreshing: fresh for %v, want the rest of its life (under 0.7 s)", got[1].fresh)
+	}
+	// Counted from when its request was sent, 0.3 s (the delay) earlier.
+	if got[2].fresh < 2*time.Second || got[2].fresh > 2700*time.Millisecond {
+		t.Errorf("new token: fresh for %v, want about 2.4 s", got[2].fresh)
 	}
 }
