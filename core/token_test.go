@@ -586,23 +586,36 @@ func TestTryToken(t *testing.T) {
 	asError(t, err, core.KindArgument)
 }
 
+type tokenReport struct {
+	tok           string
+	fresh, usable time.Duration
+}
+
+// observedClient starts a dev cluster issuing tokens of the given lifetime
+// and a client whose WithTokenObserver reports are recorded.
+func observedClient(t *testing.T, lifetime time.Duration) (*devcluster.Cluster, *core.Client, func() []tokenReport) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []tokenReport
+	cl := startCluster(t, devcluster.Options{TokenLifetime: lifetime})
+	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh, usable time.Duration) {
+		mu.Lock()
+		got = append(got, tokenReport{tok, fresh, usable})
+		mu.Unlock()
+	}))
+	return cl, c, func() []tokenReport {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]tokenReport(nil), got...)
+	}
+}
+
 // TestTokenObserverSeesEveryChange: the observer is told of each token the
 // client caches, with how long it stays fresh (up to its refresh point),
 // and of each drop, in order. The C library keeps its copy of the token by
 // it, so a missed or stale report would hand out a token the core dropped.
 func TestTokenObserverSeesEveryChange(t *testing.T) {
-	type report struct {
-		tok   string
-		fresh time.Duration
-	}
-	var mu sync.Mutex
-	var got []report
-	cl := startCluster(t, devcluster.Options{TokenLifetime: time.Hour})
-	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh, _ time.Duration) {
-		mu.Lock()
-		got = append(got, report{tok, fresh})
-		mu.Unlock()
-	}))
+	cl, c, reports := observedClient(t, time.Hour)
 	ctx := context.Background()
 	t1, err := c.Token(ctx)
 	if err != nil {
@@ -617,8 +630,7 @@ func TestTokenObserverSeesEveryChange(t *testing.T) {
 		t.Fatalf("token after the 401: %v (same as before: %v)", err, t2 == t1)
 	}
 	c.Close()
-	mu.Lock()
-	defer mu.Unlock()
+	got := reports()
 	if len(got) != 4 || got[0].tok != t1 || got[1].tok != "" || got[2].tok != t2 || got[3].tok != "" {
 		toks := make([]bool, len(got))
 		for i, r := range got {
@@ -628,7 +640,7 @@ func TestTokenObserverSeesEveryChange(t *testing.T) {
 	}
 	// A 1 h token: refreshed 30 s (the margin) plus a second (skew) before
 	// it expires.
-	for _, r := range []report{got[0], got[2]} {
+	for _, r := range []tokenReport{got[0], got[2]} {
 		if want := time.Hour - 31*time.Second; r.fresh > want || r.fresh < want-time.Minute {
 			t.Errorf("fresh for %v, want about %v", r.fresh, want)
 		}
@@ -642,18 +654,7 @@ func TestTokenObserverSeesEveryChange(t *testing.T) {
 // the old token may be handed out until it expires (the client answers
 // with it meanwhile); then the new token replaces it.
 func TestTokenObserverDuringARefresh(t *testing.T) {
-	type report struct {
-		tok   string
-		fresh time.Duration
-	}
-	var mu sync.Mutex
-	var got []report
-	cl := startCluster(t, devcluster.Options{TokenLifetime: 4 * time.Second})
-	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh, _ time.Duration) {
-		mu.Lock()
-		got = append(got, report{tok, fresh})
-		mu.Unlock()
-	}))
+	cl, c, reports := observedClient(t, 4*time.Second)
 	ctx := context.Background()
 	t1, err := c.Token(ctx)
 	if err != nil {
@@ -665,26 +666,18 @@ func TestTokenObserverDuringARefresh(t *testing.T) {
 	if tok, err := c.Token(ctx); err != nil || tok != t1 {
 		t.Fatalf("in the refresh window: %v (old token: %v)", err, tok == t1)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 3 || time.Now().After(deadline) {
-			break
-		}
+	got := reports()
+	for deadline := time.Now().Add(5 * time.Second); len(got) < 3 && time.Now().Before(deadline); got = reports() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(got) != 3 || got[0].tok != t1 || got[1].tok != t1 || got[2].tok == t1 || got[2].tok == "" {
 		t.Fatalf("%d reports, want t1, t1 (refreshing), t2", len(got))
 	}
 	if got[0].fresh > 2700*time.Millisecond || got[0].fresh < 2500*time.Millisecond {
 		t.Errorf("cached: fresh for %v, want about 2.7 s", got[0].fresh)
 	}
-	if got[1].fresh > 700*time.Millisecond || got[1].fresh <= 0 {
-		t.Errorf("refreshing: fresh for %v, want the rest of its life (under 0.7 s)", got[1].fresh)
+	if got[1].fresh > 700*time.Millisecond || got[1].fresh <= 0 || got[1].usable != got[1].fresh {
+		t.Errorf("refreshing: fresh for %v, usable for %v; want both the rest of its life (under 0.7 s)", got[1].fresh, got[1].usable)
 	}
 	// Counted from when its request was sent, 0.3 s (the delay) earlier.
 	if got[2].fresh < 2*time.Second || got[2].fresh > 2700*time.Millisecond {
