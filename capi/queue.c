@@ -246,67 +246,52 @@ static void zb_queue_cb(void *user_data, zbauth_status status, int http_status, 
 	unref(q);
 }
 
-/* Starts a call through start (an _async function bound to its arguments)
- * with a new entry for tag on queue h. The entry holds a reference on the
- * queue until its callback is done; when the call does not start, both go
- * at once. */
-static zbauth_status start(zbauth_queue *h, uint64_t tag, char **err,
-                           zbauth_status (*start_async)(void *args, zbauth_callback cb, zb_entry *e,
-                                                        char **err),
-                           void *args) {
+/* begin makes the entry of a call for tag on queue h (*e), which holds a
+ * reference on the queue until its callback is done; end drops both when
+ * the call did not start. */
+static zbauth_status begin(zbauth_queue *h, uint64_t tag, zb_entry **e, char **err) {
 	if (err)
 		*err = NULL;
 	zb_queue *q = ref(h);
 	if (!q)
 		return zbgo_error(ZBAUTH_ERR_ARGUMENT, "invalid queue handle (NULL, freed or never created)",
 		                  err);
-	zb_entry *e = calloc(1, sizeof *e);
-	if (!e) {
+	if (!(*e = calloc(1, sizeof **e))) {
 		unref(q);
 		return zbgo_error(ZBAUTH_ERR_INTERNAL, "out of memory", err);
 	}
-	e->q = q;
-	e->c.tag = tag;
-	zbauth_status st = start_async(args, zb_queue_cb, e, err);
+	(*e)->q = q;
+	(*e)->c.tag = tag;
+	return ZBAUTH_OK;
+}
+
+static zbauth_status end(zb_entry *e, zbauth_status st) {
 	if (st != ZBAUTH_OK) {
+		unref(e->q);
 		free(e);
-		unref(q);
 	}
 	return st;
 }
 
-typedef struct {
-	zbauth_client *c;
-	const char *method, *path, *body;
-} call_args;
-
-static zbauth_status token_async(void *args, zbauth_callback cb, zb_entry *e, char **err) {
-	return zbauth_client_token_async(((call_args *)args)->c, cb, e, err);
-}
-
-static zbauth_status topology_async(void *args, zbauth_callback cb, zb_entry *e, char **err) {
-	return zbauth_client_topology_async(((call_args *)args)->c, cb, e, err);
-}
-
-static zbauth_status request_async(void *args, zbauth_callback cb, zb_entry *e, char **err) {
-	call_args *a = args;
-	return zbauth_client_request_async(a->c, a->method, a->path, a->body, cb, e, err);
-}
-
 zbauth_status zbauth_client_token_queued(zbauth_client *c, zbauth_queue *q, uint64_t tag, char **err) {
-	call_args a = {c, NULL, NULL, NULL};
-	return start(q, tag, err, token_async, &a);
+	zb_entry *e;
+	zbauth_status st = begin(q, tag, &e, err);
+	return st != ZBAUTH_OK ? st : end(e, zbauth_client_token_async(c, zb_queue_cb, e, err));
 }
 
 zbauth_status zbauth_client_topology_queued(zbauth_client *c, zbauth_queue *q, uint64_t tag,
                                             char **err) {
-	call_args a = {c, NULL, NULL, NULL};
-	return start(q, tag, err, topology_async, &a);
+	zb_entry *e;
+	zbauth_status st = begin(q, tag, &e, err);
+	return st != ZBAUTH_OK ? st : end(e, zbauth_client_topology_async(c, zb_queue_cb, e, err));
 }
 
 zbauth_status zbauth_client_request_queued(zbauth_client *c, const char *method, const char *path,
                                            const char *body_json, zbauth_queue *q, uint64_t tag,
                                            char **err) {
-	call_args a = {c, method, path, body_json};
-	return start(q, tag, err, request_async, &a);
+	zb_entry *e;
+	zbauth_status st = begin(q, tag, &e, err);
+	return st != ZBAUTH_OK
+	           ? st
+	           : end(e, zbauth_client_request_async(c, method, path, body_json, zb_queue_cb, e, err));
 }

@@ -13,8 +13,9 @@
  * poller. A C thread that enters Go must take one of the runtime's Ps, and
  * leaves it parked until the runtime's monitor takes it back; with many
  * threads calling, that left Ps idle and threads handing Ps to one another.
- * The token call enters Go (zbgo_client_token), because a cached token is
- * returned at once. docs/capi-calls.md has the figures.
+ * The token calls answer a fresh cached token from mirror.c's copy and
+ * enter Go (zbgo_client_token) only otherwise, where a token in the
+ * refresh window is returned at once. docs/capi-calls.md has the figures.
  */
 #ifndef ZBAUTH_WAIT_H
 #define ZBAUTH_WAIT_H

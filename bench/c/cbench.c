@@ -199,6 +199,7 @@ static long async_par(int t, int ms) {
  * for all). Each answer is one line on stdout:
  *   seq N        → "seq" and the N latencies in µs
  *   par T MS     → "par" COUNT ELAPSED_NS: T threads sharing the client
+ *                   (serve-async: T calls in flight from one thread)
  *                   for MS milliseconds
  *   quit (or EOF)
  */
@@ -267,7 +268,6 @@ static int token_once(void) {
 }
 
 static pthread_barrier_t burst_start;
-static double burst_t0;
 static double *burst_end;
 static atomic_int burst_failed;
 
@@ -315,17 +315,17 @@ static void *watch_caller(void *arg) {
 
 /* tokens takes commands on stdin, as serve() does, on a client whose cache
  * starts empty (no call is made before the first command):
- *   token           → "token NS": one zbauth_client_token (+ zbauth_free)
+ *   token           → "token NS FAILED": one zbauth_client_token (+ zbauth_free)
  *   burst N         → "burst NS FAILED": N threads released at once, one
  *                     call each; NS until the last one returned
- *   watch T SLOW_MS → T threads calling zbauth_client_token about every
+ *   watch T SLOW_MS → "watching", then T threads calling zbauth_client_token about every
  *                     millisecond until the next line ("stop"), then
  *                     "watch WORST_NS BLOCKED CALLS FAILED" (BLOCKED: calls
  *                     that took at least SLOW_MS)
  *   quit (or EOF)
  */
 static int tokens(void) {
-    enum { MAXT = 4096 };
+    enum { MAXT = 4096, MAXW = 256 };
     printf("ready\n");
     fflush(stdout);
     char line[128];
@@ -348,18 +348,18 @@ static int tokens(void) {
             pthread_attr_destroy(&attr);
             struct timespec settle = {0, 20000000L}; /* let every caller reach the barrier */
             nanosleep(&settle, NULL);
-            burst_t0 = now_ns();
+            double t0 = now_ns();
             pthread_barrier_wait(&burst_start);
-            double last = burst_t0;
+            double last = t0;
             for (int i = 0; i < n; i++) {
                 pthread_join(th[i], NULL);
                 if (burst_end[i] > last) last = burst_end[i];
             }
             pthread_barrier_destroy(&burst_start);
             free(burst_end);
-            printf("burst %.0f %d\n", last - burst_t0, atomic_load(&burst_failed));
-        } else if (sscanf(line, "watch %d %d", &t, &slow_ms) == 2 && t > 0 && t <= 256 && slow_ms > 0) {
-            pthread_t th[256];
+            printf("burst %.0f %d\n", last - t0, atomic_load(&burst_failed));
+        } else if (sscanf(line, "watch %d %d", &t, &slow_ms) == 2 && t > 0 && t <= MAXW && slow_ms > 0) {
+            pthread_t th[MAXW];
             atomic_store(&watch_stop, 0);
             watch_worst = 0;
             watch_calls = watch_blocked = watch_failed = 0;

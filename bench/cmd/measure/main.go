@@ -193,7 +193,7 @@ var surfaceOf = map[string]string{"zbauth": "go", "zbauth-do": "go", "xoauth2": 
 func tokenPeersFor(names ...string) []string {
 	peers := append([]string(nil), tokenPeers...)
 	for _, extra := range []struct{ name, why string }{
-		{"c-tokens", missing(beside(*cbench, "cbench"), "make bench-tools") + missing(stagedLib(), "make lib")},
+		{"c-tokens", cWhy()},
 		{"wasm", missing(wasmModule(), "make wasm")},
 	} {
 		if extra.why == "" {
@@ -205,6 +205,11 @@ func tokenPeersFor(names ...string) []string {
 		}
 	}
 	return peers
+}
+
+// cWhy says why the C library cannot be measured ("": it can).
+func cWhy() string {
+	return missing(beside(*cbench, "cbench"), "make bench-tools") + missing(stagedLib(), "make lib")
 }
 
 func wasmModule() string {
@@ -239,10 +244,19 @@ func newWasmPeer(cl *harness.Cluster) (*tokenPeer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return clientPeer(c), nil
+}
+
+// clientPeer is the token peer of a zbauth client (the Go core's, or the
+// Wasm plugin's).
+func clientPeer(c interface {
+	Token(context.Context) (string, error)
+	Close() error
+}) *tokenPeer {
 	return &tokenPeer{
 		tok:   func(ctx context.Context) error { _, err := c.Token(ctx); return err },
 		close: func() { c.Close() },
-	}, nil
+	}
 }
 
 // newCTokenPeer starts `cbench LIB tokens`: a client with an empty cache,
@@ -330,10 +344,7 @@ func newTokenPeer(cl *harness.Cluster, name string) (*tokenPeer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &tokenPeer{
-			tok:   func(ctx context.Context) error { _, err := c.Token(ctx); return err },
-			close: func() { c.Close() },
-		}, nil
+		return clientPeer(c), nil
 	case "floor":
 		// The ideal single flight, by hand: the first caller starts one raw
 		// token request, every caller waits for it on a channel.
@@ -390,21 +401,23 @@ func newTokenPeer(cl *harness.Cluster, name string) (*tokenPeer, error) {
 
 // ---- 1. cold burst -----------------------------------------------------
 
+// delayTag names a variant with every token response delayed ms ("": none).
+func delayTag(ms int) string {
+	if ms <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (token endpoint +%d ms)", ms)
+}
+
 func coldBurst(cl *harness.Cluster, p params) error {
 	var names []string
 	for _, delay := range p.burstVariants {
-		tag := ""
-		if delay > 0 {
-			tag = fmt.Sprintf(" (token endpoint +%d ms)", delay)
-		}
+		tag := delayTag(delay)
 		names = append(names, "cold: single caller"+tag, "cold burst: token requests"+tag, "cold burst: time to all"+tag)
 	}
 	peers := tokenPeersFor(names...)
 	for _, delay := range p.burstVariants {
-		tag := ""
-		if delay > 0 {
-			tag = fmt.Sprintf(" (token endpoint +%d ms)", delay)
-		}
+		tag := delayTag(delay)
 		for r := 0; r < p.runs; r++ {
 			for _, name := range rotate(peers, r) {
 				if err := coldOnce(cl, name, delay, tag, p.burst); err != nil {
@@ -548,7 +561,7 @@ func burst(f func(context.Context) error, n int) (time.Duration, int) {
 // single flight of the cold burst), watched for as long: its longest wait
 // is what the machine and the harness add to any call.
 func refreshStall(cl *harness.Cluster, p params) error {
-	tag := fmt.Sprintf(" (token endpoint +%d ms)", p.stallDelay/time.Millisecond)
+	tag := delayTag(int(p.stallDelay / time.Millisecond))
 	peers := tokenPeersFor("refresh stall: longest wait"+tag, "refresh stall: calls blocked"+tag)
 	for r := 0; r < p.runs; r++ {
 		for _, name := range rotate(peers, r) {
@@ -645,7 +658,7 @@ func stallOnce(cl *harness.Cluster, name string, p params) error {
 		return fmt.Errorf("%d of %d calls failed", failed, n)
 	}
 	surface := surfaceOf[name]
-	tag := fmt.Sprintf(" (token endpoint +%d ms)", p.stallDelay/time.Millisecond)
+	tag := delayTag(int(p.stallDelay / time.Millisecond))
 	row := result.Row{Surface: surface, Name: "refresh stall: longest wait" + tag, Unit: "ms",
 		Note: "64 callers, one call per ms each, from before the refresh window opens until the refresh is over"}
 	if name == "zbauth" {
@@ -720,12 +733,11 @@ func watch(f func(context.Context) error, callers int, stop <-chan struct{}, slo
 func topology(cl *harness.Cluster, p params) error {
 	names := append(append([]string(nil), harness.TopoPeers...), "zbauth-do")
 	cprog, lib := beside(*cbench, "cbench"), stagedLib()
-	cWhy := missing(cprog, "make bench-tools") + missing(lib, "make lib")
-	if cWhy == "" {
+	if why := cWhy(); why == "" {
 		names = append(names, "c", "c-async")
 	} else {
 		for _, n := range []string{"topology sequential", "topology 64 workers"} {
-			set.Get(result.Row{Surface: "c", Name: n, Unit: "calls/s"}).Note = cWhy
+			set.Get(result.Row{Surface: "c", Name: n, Unit: "calls/s"}).Note = why
 		}
 	}
 	for r := 0; r < p.runs; r++ {

@@ -50,7 +50,7 @@ const COLD_DELAY = 50; // ms, the delayed variant of the cold burst
 const STALL_DELAY = SMOKE ? 100 : 500; // ms added to every token response in the stall
 const STALL_CALLERS = SMOKE ? 8 : 64;
 // zbauth refreshes in the background from the last quarter of a token's
-// life (less a second's skew allowance, core/token.go lifetime): a 4 s token
+// life (less a skew allowance of min(1 s, life/10), core/token.go lifetime): a 4 s token
 // is refreshed at 2.7 s, and the callers start at half its life.
 const STALL_LIFE_OURS = SMOKE ? 2 : 4; // s
 
