@@ -37,9 +37,9 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/bench/internal/harness"
-	"github.com/zbauth/zbauth/wasm/host"
 	"github.com/zbauth/zbauth/bench/internal/result"
 	"github.com/zbauth/zbauth/bench/internal/zbcpeer"
+	"github.com/zbauth/zbauth/wasm/host"
 )
 
 var (
