@@ -543,6 +543,8 @@ func drainQueue(f *os.File) {
 			next := w.next // w may be gone once its call is over
 			var st C.int
 			switch w.kind {
+			case C.ZB_CALL_TOKEN:
+				st = zbgo_client_token(w.h, w.out, w.err, w)
 			case C.ZB_CALL_TOPOLOGY:
 				st = zbgo_client_topology(w.h, w.out, w.err, w)
 			case C.ZB_CALL_REQUEST:

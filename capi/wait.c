@@ -140,6 +140,15 @@ int zbauth_client_token(uintptr_t c, char **token, char **err) {
 	}
 	zb_wait w;
 	zb_wait_init(&w);
+	if (token && !asked) {
+		/* No usable copy: the call would wait for the core anyway. */
+		w.kind = ZB_CALL_TOKEN;
+		w.h = c;
+		w.out = token;
+		w.err = err;
+		if (zb_queue_push(&w))
+			return zb_wait_for(&w, ZB_PENDING);
+	}
 	int status = zb_wait_for(&w, zbgo_client_token(c, token, err, &w));
 	if (asked)
 		zb_mirror_asked(c);

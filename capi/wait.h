@@ -13,9 +13,12 @@
  * poller. A C thread that enters Go must take one of the runtime's Ps, and
  * leaves it parked until the runtime's monitor takes it back; with many
  * threads calling, that left Ps idle and threads handing Ps to one another.
- * The token calls answer a fresh cached token from mirror.c's copy and
- * enter Go (zbgo_client_token) only otherwise, where a token in the
- * refresh window is returned at once. docs/capi-calls.md has the figures.
+ * The token calls answer a fresh cached token from mirror.c's copy. The
+ * one caller that mirror.c sends to ask the core about a token past its
+ * refresh point enters Go (zbgo_client_token), which returns that token at
+ * once and starts the refresh; a caller with no usable copy to wait for is
+ * queued like topology, so a cold burst of threads does not all enter Go.
+ * docs/capi-calls.md has the figures.
  */
 #ifndef ZBAUTH_WAIT_H
 #define ZBAUTH_WAIT_H
@@ -23,7 +26,7 @@
 #include <semaphore.h>
 #include <stdint.h>
 
-enum { ZB_CALL_TOPOLOGY = 1, ZB_CALL_REQUEST = 2 };
+enum { ZB_CALL_TOPOLOGY = 1, ZB_CALL_REQUEST = 2, ZB_CALL_TOKEN = 3 };
 
 /* One blocking call, on the caller's stack: its rendezvous, and for a
  * queued call its arguments (borrowed from the caller, who waits). A

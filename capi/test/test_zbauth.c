@@ -453,6 +453,48 @@ static void test_threads(void) {
     zbauth_client_free(c);
 }
 
+/* ---- a cold burst: threads released at once on an empty cache ---- */
+
+enum { BURST = 100 };
+static pthread_barrier_t burst_go;
+struct burster {
+    zbauth_client *c;
+    zbauth_status st;
+    char *tok;
+};
+
+static void *burst_one(void *arg) {
+    struct burster *b = arg;
+    pthread_barrier_wait(&burst_go);
+    b->st = zbauth_client_token(b->c, &b->tok, NULL);
+    return NULL;
+}
+
+static void test_cold_burst(void) {
+    current = "100 threads on an empty cache share one token request";
+    reset();
+    zbauth_client *c = must_new(NULL);
+    pthread_t t[BURST];
+    struct burster b[BURST];
+    pthread_barrier_init(&burst_go, NULL, BURST);
+    for (int i = 0; i < BURST; i++) {
+        b[i] = (struct burster){.c = c};
+        pthread_create(&t[i], NULL, burst_one, &b[i]);
+    }
+    int ok = 1, same = 1;
+    for (int i = 0; i < BURST; i++) {
+        pthread_join(t[i], NULL);
+        ok = ok && b[i].st == ZBAUTH_OK && b[i].tok;
+        same = same && b[i].tok && b[0].tok && strcmp(b[i].tok, b[0].tok) == 0;
+    }
+    pthread_barrier_destroy(&burst_go);
+    CHECK(ok);
+    CHECK(same);
+    CHECK(dev_stat("token_requests") == 1);
+    for (int i = 0; i < BURST; i++) zbauth_free(b[i].tok);
+    zbauth_client_free(c);
+}
+
 /* ---- asynchronous calls ---- */
 
 /* One async call's outcome, filled in by on_done. */
@@ -834,6 +876,7 @@ int main(void) {
     test_null_arguments();
     test_freed_and_forged_handles();
     test_threads();
+    test_cold_burst();
     test_async();
     test_queue();
     printf("%d passed, %d failed\n", passed, failed);
