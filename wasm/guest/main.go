@@ -30,9 +30,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/jsonx"
@@ -56,6 +58,15 @@ func hostHTTPAbort(req int32)
 
 //go:wasmimport zbauth_host call_done
 func hostCallDone(call, status int32, ptr uint32, n int32)
+
+//go:wasmimport zbauth_host token_report
+func hostTokenReport(client int32, ptr uint32, n int32, freshMS, usableMS int32)
+
+// reportMS is d in whole milliseconds (rounded down, so a copy is never
+// used longer than the core would), capped at the i32 maximum (24 days).
+func reportMS(d time.Duration) int32 {
+	return int32(min(max(d.Milliseconds(), 0), math.MaxInt32))
+}
 
 // state is everything the guest keeps between exports. The module is
 // single-threaded and Go on wasm never preempts, but goroutines interleave
@@ -275,7 +286,11 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 		return busy()
 	}
 	h := int32(len(clients))
-	c, err := core.New(cfg, core.WithTransport(hostTransport{client: h}))
+	// The host keeps a copy of the cached token (wasm/ABI.md, token_report).
+	c, err := core.New(cfg, core.WithTransport(hostTransport{client: h}),
+		core.WithTokenObserver(func(tok string, fresh, usable time.Duration) {
+			hostTokenReport(h, ptrOf(stringBytes(tok)), int32(len(tok)), reportMS(fresh), reportMS(usable))
+		}))
 	if err != nil {
 		finish(call, nil, nil, err)
 		return busy()

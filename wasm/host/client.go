@@ -21,6 +21,7 @@ type Client struct {
 	origins []string // the only origins its requests may go to
 	tr      *core.HTTPTransport
 	scrub   *core.Scrubber // its secret and recent tokens (see redact)
+	token   tokenCopy      // the guest core's cached token, as last reported
 
 	// guarded by p.mu
 	gen    uint64 // instance generation the handle belongs to
@@ -112,6 +113,7 @@ func (c *Client) detach() {
 		return
 	}
 	delete(in.clients, c.handle)
+	c.token.drop()
 	in.drive(in.f.clientClose, api.EncodeI32(c.handle))
 }
 
@@ -124,6 +126,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.token.drop()
 	c.detach()
 	if c.tr != nil {
 		c.tr.CloseIdleConnections()
@@ -160,9 +163,16 @@ func (c *Client) allows(u string) bool {
 }
 
 // Token returns a valid access token (core.Client.Token in the guest). A
-// cached token costs one short export call.
+// cached token comes from the host's copy (tokenCopy), without entering
+// the module.
 func (c *Client) Token(ctx context.Context) (string, error) {
-	var tok string
+	tok, ok, ask := c.token.get()
+	if ok {
+		return tok, nil
+	}
+	if ask {
+		defer c.token.asked()
+	}
 	err := c.invoke(ctx, "token",
 		func(in *instance, h, call, ms int32) error {
 			return in.drive(in.f.token, api.EncodeI32(call), api.EncodeI32(h), api.EncodeI32(ms))

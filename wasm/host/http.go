@@ -52,6 +52,15 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 		}), []api.ValueType{i32, i32, i32, i32}, nil).
 		WithParameterNames("call", "status", "ptr", "len").
 		Export("call_done")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, s []uint64) {
+			if in := instanceOf(ctx); in != nil {
+				in.hostTokenReport(api.DecodeI32(s[0]), api.DecodeU32(s[1]), api.DecodeI32(s[2]),
+					time.Duration(api.DecodeI32(s[3]))*time.Millisecond, time.Duration(api.DecodeI32(s[4]))*time.Millisecond)
+			}
+		}), []api.ValueType{i32, i32, i32, i32, i32}, nil).
+		WithParameterNames("client", "ptr", "len", "fresh_ms", "usable_ms").
+		Export("token_report")
 	_, err := b.Instantiate(ctx)
 	return err
 }

@@ -157,6 +157,11 @@ func (in *instance) discard(err error) {
 		return
 	}
 	in.dead = err
+	// The clients' tokens went with the instance: a client attached to the
+	// next one asks its guest again.
+	for _, c := range in.clients {
+		c.token.drop()
+	}
 	for id, w := range in.calls {
 		delete(in.calls, id)
 		w.ch <- result{err: err}
@@ -315,6 +320,26 @@ func (in *instance) hostCallDone(call, status int32, ptr uint32, n int32) {
 	}
 	delete(in.calls, call)
 	w.ch <- result{status: status, payload: bytes.Clone(data), err: err}
+}
+
+// hostTokenReport is token_report: client's cached token changed (see
+// tokenCopy). A report the host cannot read drops the copy.
+func (in *instance) hostTokenReport(client int32, ptr uint32, n int32, fresh, usable time.Duration) {
+	c := in.clients[client]
+	if c == nil {
+		return
+	}
+	data, ok := in.read(ptr, n)
+	if !ok {
+		in.p.stats.GuestFaults++
+		c.token.drop()
+		return
+	}
+	tok := string(data)
+	if tok != "" {
+		c.scrub.NoteToken(tok)
+	}
+	c.token.set(tok, fresh, usable)
 }
 
 // hostHTTPAbort is http_abort(req): the guest no longer wants the answer.

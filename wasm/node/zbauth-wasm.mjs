@@ -14,7 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT', 'TIMEOUT', 'INTERNAL'];
 
 const START_OK = 0, START_REFUSED = 1, START_INVALID = 2;
@@ -60,6 +60,9 @@ export class Plugin {
         http_start: (...a) => p.#httpStart(...a),
         http_abort: (req) => p.#httpAbort(req),
         call_done: (call, status, ptr, len) => p.#callDone(call, status, ptr, len),
+        // A host may keep a copy of each client's cached token; this small
+        // host does not, and every token() enters the module.
+        token_report: () => {},
       },
     });
     wasi.initialize(instance); // runs _initialize: the Go runtime starts

@@ -1,0 +1,103 @@
+package host
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zbauth/zbauth/internal/devcluster"
+)
+
+// tokenWhileBusy calls c.Token while the instance lock is held, as it is
+// during any export (a slow guest, its garbage collector), and returns
+// what it got; it fails the test when Token waited for the lock.
+func tokenWhileBusy(t *testing.T, p *Plugin, c *Client) string {
+	t.Helper()
+	type got struct {
+		tok string
+		err error
+	}
+	ch := make(chan got, 1)
+	p.mu.Lock()
+	go func() {
+		tok, err := c.Token(context.Background())
+		ch <- got{tok, err}
+	}()
+	var g got
+	select {
+	case g = <-ch:
+	case <-time.After(5 * time.Second):
+		p.mu.Unlock()
+		<-ch
+		t.Fatal("a cached token waited for the instance")
+	}
+	p.mu.Unlock()
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	return g.tok
+}
+
+// TestTokenCopy: the host answers a cached token from its copy of the
+// guest's cache (token_report), without the instance; the copy follows the
+// cache through a refresh, and goes with the instance after a trap.
+func TestTokenCopy(t *testing.T) {
+	// expires_in 4 s: refreshed in the background from 3 s on.
+	cl := cluster(t, devcluster.Options{TokenLifetime: 4 * time.Second})
+	p := load(t, testModule)
+	c := newClient(t, p, configFor(cl, ""))
+	ctx := context.Background()
+	t0 := time.Now()
+	first, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := tokenWhileBusy(t, p, c); tok != first {
+		t.Fatal("the copy is not the cached token")
+	}
+
+	// In the refresh window, one caller asks the guest, which returns the
+	// cached token and starts the (slow) refresh; while it runs, the copy
+	// is fresh again and nobody else asks.
+	time.Sleep(time.Until(t0.Add(3300 * time.Millisecond)))
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 1500, Times: 1})
+	if tok, err := c.Token(ctx); err != nil || tok != first {
+		t.Fatalf("in the refresh window: %v, same token %v", err, tok == first)
+	}
+	if tok := tokenWhileBusy(t, p, c); tok != first {
+		t.Fatal("during the refresh the copy changed before the new token came")
+	}
+	eventually(t, 10*time.Second, "the refreshed token in the copy", func() bool {
+		tok, err := c.Token(ctx)
+		return err == nil && tok != first
+	})
+	second := tokenWhileBusy(t, p, c)
+	if second == first {
+		t.Fatal("the copy still holds the old token")
+	}
+	if n := cl.Stats().TokenRequests; n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+
+	// A trap loses the guest's cache; the copy goes with it, so the client
+	// recreated on the next instance gets a token of its own.
+	p.mu.Lock()
+	_, err = p.inst.callRaw(p.inst.mod.ExportedFunction("zbtest_trap"))
+	p.mu.Unlock()
+	if err == nil {
+		t.Fatal("zbtest_trap did not trap")
+	}
+	third, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third == second || cl.Stats().TokenRequests != 3 {
+		t.Fatalf("after the trap: new token %v, %d token requests (want 3)", third != second, cl.Stats().TokenRequests)
+	}
+
+	// A closed client gets no token from its copy.
+	c.Close()
+	if _, err := c.Token(ctx); err == nil {
+		t.Fatal("a closed client returned a token")
+	}
+}
