@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -22,6 +23,9 @@ type Client struct {
 	tr      *core.HTTPTransport
 	scrub   *core.Scrubber // its secret and recent tokens (see redact)
 	token   tokenCopy      // the guest core's cached token, as last reported
+
+	flightMu sync.Mutex
+	flight   *tokenFlight // the zb_token call that callers without a copy wait for; nil: none
 
 	// guarded by p.mu
 	gen    uint64 // instance generation the handle belongs to
@@ -166,13 +170,61 @@ func (c *Client) allows(u string) bool {
 // cached token comes from the host's copy (tokenCopy), without entering
 // the module.
 func (c *Client) Token(ctx context.Context) (string, error) {
-	tok, ok, ask := c.token.get()
-	if ok {
-		return tok, nil
+	for {
+		tok, ok, ask := c.token.get()
+		if ok {
+			return tok, nil
+		}
+		if ask {
+			defer c.token.asked()
+			return c.guestToken(ctx)
+		}
+		// No usable copy, so every caller would wait for the guest's one
+		// token request: the first calls zb_token, and the others wait for
+		// its answer instead of each entering the module to join the
+		// request there (a cold burst of 1,000 callers was 1,000 exports).
+		c.flightMu.Lock()
+		f := c.flight
+		lead := f == nil
+		if lead {
+			f = &tokenFlight{done: make(chan struct{})}
+			c.flight = f
+		}
+		c.flightMu.Unlock()
+		if lead {
+			f.tok, f.err = c.guestToken(ctx)
+			f.gaveUp = f.err != nil && ctx.Err() != nil
+			c.flightMu.Lock()
+			c.flight = nil
+			c.flightMu.Unlock()
+			close(f.done)
+			return f.tok, f.err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return "", gaveUp("token", ctx)
+		}
+		if !f.gaveUp {
+			return f.tok, f.err
+		}
+		// The first caller's own deadline ended its call; this one's has
+		// not: ask again.
 	}
-	if ask {
-		defer c.token.asked()
-	}
+}
+
+// tokenFlight is a zb_token call that callers with no usable copy wait
+// for (Client.Token).
+type tokenFlight struct {
+	done   chan struct{} // closed when the fields below are set
+	tok    string
+	err    error
+	gaveUp bool // err came from the calling caller's context, not the guest's answer
+}
+
+// guestToken is zb_token.
+func (c *Client) guestToken(ctx context.Context) (string, error) {
+	var tok string
 	err := c.invoke(ctx, "token",
 		func(in *instance, h, call, ms int32) error {
 			return in.drive(in.f.token, api.EncodeI32(call), api.EncodeI32(h), api.EncodeI32(ms))
@@ -312,8 +364,13 @@ func (c *Client) invoke(ctx context.Context, op string, start startFunc, decode 
 	case r := <-w.ch:
 		return finishResult(r, decode)
 	default:
-		return &core.Error{Kind: core.KindTimeout, Op: op, Msg: "request timed out or was cancelled", Err: ctx.Err()}
+		return gaveUp(op, ctx)
 	}
+}
+
+// gaveUp is the error of a call whose caller's ctx ended first.
+func gaveUp(op string, ctx context.Context) error {
+	return &core.Error{Kind: core.KindTimeout, Op: op, Msg: "request timed out or was cancelled", Err: ctx.Err()}
 }
 
 func finishResult(r result, decode decodeFunc) error {

@@ -2,9 +2,11 @@ package host
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
 )
 
@@ -99,5 +101,45 @@ func TestTokenCopy(t *testing.T) {
 	c.Close()
 	if _, err := c.Token(ctx); err == nil {
 		t.Fatal("a closed client returned a token")
+	}
+}
+
+// TestTokenFlightCallerGivesUp: callers with no token wait for the first
+// one's zb_token call; when that caller's own deadline ends its call, the
+// others are not failed with it but ask again, and still share the
+// guest's one token request.
+func TestTokenFlightCallerGivesUp(t *testing.T) {
+	cl := cluster(t, devcluster.Options{})
+	p := load(t, prodModule)
+	c := newClient(t, p, configFor(cl, ""))
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 1500, Times: 1})
+
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() { _, err := c.Token(short); first <- err }()
+	eventually(t, 5*time.Second, "the token request in flight", func() bool { return p.Stats().InFlight == 1 })
+
+	const n = 50
+	got := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			tok, err := c.Token(context.Background())
+			if err == nil && tok == "" {
+				err = errors.New("an empty token")
+			}
+			got <- err
+		}()
+	}
+	if err := <-first; core.KindOf(err) != core.KindTimeout {
+		t.Fatalf("the caller with 300 ms got %v, want a TIMEOUT", err)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-got; err != nil {
+			t.Fatalf("a caller without a deadline: %v", err)
+		}
+	}
+	if st := cl.Stats(); st.TokenRequests != 1 {
+		t.Fatalf("%d token requests, want 1", st.TokenRequests)
 	}
 }
