@@ -315,9 +315,10 @@ func zbgo_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, len
 //
 // zbauth_client_token, _topology and _request block; their _async twins
 // call back. Both kinds share the same parts: a prepare function checks
-// the arguments on the caller's thread and returns the work, which runs on
+// the arguments (on the caller's thread, or on drainQueue's goroutine for
+// a blocking call that wait.c queued) and returns the work, which runs on
 // an async worker (runAsync). The blocking calls are C functions in wait.c:
-// each calls its zbgo_* half below and then waits in C until the worker
+// each has its zbgo_* half below run and then waits in C until the worker
 // reports (see wait.h and docs/capi-calls.md).
 
 // work is the part of a call that may wait: it runs on an async worker and
@@ -425,7 +426,7 @@ func zbgo_client_token(h C.uintptr_t, token **C.char, errOut **C.char, wt *C.zb_
 		*token = nil
 		return tokenWork, nil
 	}, func(c *core.Client) (bool, error) {
-		// A cached token is returned at once, on the caller's thread.
+		// A cached token is returned at once, with no worker.
 		t, err := c.TryToken()
 		if errors.Is(err, core.ErrWouldBlock) {
 			return false, nil

@@ -114,8 +114,9 @@ void zb_mirror_drop(uintptr_t h) {
 }
 
 void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns, int64_t usable_ns) {
-	/* The clock first: any delay before the store only shortens the time
-	 * the copy is used, never lengthens it. */
+	/* The clock first: the core measured the durations just before this
+	 * call, under its lock, so the copy may outlive its answer by the
+	 * microseconds in between, and by no more. */
 	int64_t now = now_ns();
 	char *copy = NULL;
 	if (tok && usable_ns > 0 && (copy = malloc(len + 1)) != NULL) {

@@ -115,9 +115,12 @@ static int zb_wait_for(zb_wait *w, int started) {
 
 extern int zbgo_client_token_nowait(uintptr_t h, char *buf, size_t cap, size_t *len, char **err);
 
-/* The token calls first look for a fresh copy in mirror.c, which needs no
- * Go; anything else (no copy, past its refresh point, bad arguments, a
- * handle never made or freed) goes to Go as before. */
+/* The token calls first look for a copy in mirror.c they may use, which
+ * needs no Go; anything else (no copy, the one caller sent to ask about a
+ * copy past its refresh point, bad arguments, a handle never made or
+ * freed) goes to Go: _nowait at once on this thread, the blocking call
+ * through the queue unless it is the caller sent to ask, whose answer is
+ * immediate. */
 int zbauth_client_token_nowait(uintptr_t c, char *buf, size_t cap, size_t *len, char **err) {
 	int asked = 0;
 	if (buf && zb_mirror_copy(c, buf, cap, len, &asked)) {

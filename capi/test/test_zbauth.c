@@ -479,7 +479,10 @@ static void test_cold_burst(void) {
     pthread_barrier_init(&burst_go, NULL, BURST);
     for (int i = 0; i < BURST; i++) {
         b[i] = (struct burster){.c = c};
-        pthread_create(&t[i], NULL, burst_one, &b[i]);
+        if (pthread_create(&t[i], NULL, burst_one, &b[i]) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            exit(2);
+        }
     }
     int ok = 1, same = 1;
     for (int i = 0; i < BURST; i++) {

@@ -170,56 +170,54 @@ func (c *Client) allows(u string) bool {
 // cached token comes from the host's copy (tokenCopy), without entering
 // the module.
 func (c *Client) Token(ctx context.Context) (string, error) {
-	for {
-		tok, ok, ask := c.token.get()
-		if ok {
-			return tok, nil
-		}
-		if ask {
-			defer c.token.asked()
-			return c.guestToken(ctx)
-		}
-		// No usable copy, so every caller would wait for the guest's one
-		// token request: the first calls zb_token, and the others wait for
-		// its answer instead of each entering the module to join the
-		// request there (a cold burst of 1,000 callers was 1,000 exports).
-		c.flightMu.Lock()
-		f := c.flight
-		lead := f == nil
-		if lead {
-			f = &tokenFlight{done: make(chan struct{})}
-			c.flight = f
-		}
-		c.flightMu.Unlock()
-		if lead {
-			f.tok, f.err = c.guestToken(ctx)
-			f.gaveUp = f.err != nil && ctx.Err() != nil
-			c.flightMu.Lock()
-			c.flight = nil
-			c.flightMu.Unlock()
-			close(f.done)
-			return f.tok, f.err
-		}
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return "", gaveUp("token", ctx)
-		}
-		if !f.gaveUp {
-			return f.tok, f.err
-		}
-		// The first caller's own deadline ended its call; this one's has
-		// not: ask again.
+	tok, ok, ask := c.token.get()
+	if ok {
+		return tok, nil
+	}
+	if ask {
+		defer c.token.asked()
+		return c.guestToken(ctx)
+	}
+	// No usable copy, so every caller would wait for the guest's one token
+	// request: one zb_token call is made for all of them, instead of each
+	// entering the module to join the request there (a cold burst of 1,000
+	// callers was 1,000 exports). It is nobody's own call, so that no
+	// caller's deadline ends it for the others: the guest's core bounds it
+	// with the client's timeout, and each caller waits only as long as its
+	// ctx allows.
+	c.flightMu.Lock()
+	f := c.flight
+	if f == nil {
+		f = &tokenFlight{done: make(chan struct{})}
+		c.flight = f
+		go c.fly(f, context.WithoutCancel(ctx))
+	}
+	c.flightMu.Unlock()
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return "", gaveUp("token", ctx)
 	}
 }
 
-// tokenFlight is a zb_token call that callers with no usable copy wait
+// tokenFlight is the zb_token call that callers with no usable copy wait
 // for (Client.Token).
 type tokenFlight struct {
-	done   chan struct{} // closed when the fields below are set
-	tok    string
-	err    error
-	gaveUp bool // err came from the calling caller's context, not the guest's answer
+	done chan struct{} // closed once tok and err are set
+	tok  string
+	err  error
+}
+
+// fly makes f's zb_token call and ends f.
+func (c *Client) fly(f *tokenFlight, ctx context.Context) {
+	defer func() {
+		c.flightMu.Lock()
+		c.flight = nil
+		c.flightMu.Unlock()
+		close(f.done)
+	}()
+	f.tok, f.err = c.guestToken(ctx)
 }
 
 // guestToken is zb_token.
@@ -227,6 +225,7 @@ func (c *Client) guestToken(ctx context.Context) (string, error) {
 	var tok string
 	err := c.invoke(ctx, "token",
 		func(in *instance, h, call, ms int32) error {
+			in.p.stats.TokenCalls++
 			return in.drive(in.f.token, api.EncodeI32(call), api.EncodeI32(h), api.EncodeI32(ms))
 		},
 		func(status int32, payload []byte) error {

@@ -325,6 +325,10 @@ func (in *instance) hostCallDone(call, status int32, ptr uint32, n int32) {
 // hostTokenReport is token_report: client's cached token changed (see
 // tokenCopy). A report the host cannot read drops the copy.
 func (in *instance) hostTokenReport(client int32, ptr uint32, n int32, fresh, usable time.Duration) {
+	// The guest measured both durations just before this call and rounded
+	// them down to whole milliseconds; reading the clock first keeps the
+	// copy's use within them.
+	now := time.Now()
 	c := in.clients[client]
 	if c == nil {
 		return
@@ -339,7 +343,7 @@ func (in *instance) hostTokenReport(client int32, ptr uint32, n int32, fresh, us
 	if tok != "" {
 		c.scrub.NoteToken(tok)
 	}
-	c.token.set(tok, fresh, usable)
+	c.token.set(now, tok, fresh, usable)
 }
 
 // hostHTTPAbort is http_abort(req): the guest no longer wants the answer.

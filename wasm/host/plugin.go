@@ -188,6 +188,7 @@ type Stats struct {
 	StepsByPacer  int // zb_step calls made for guest timers
 	InFlight      int // requests being performed now
 	LiveGoroutine int // guest goroutines alive after the last export
+	TokenCalls    int // zb_token calls: a token Client.Token could not answer from its copy
 }
 
 // Load compiles the module wasm and starts an instance. ctx bounds the

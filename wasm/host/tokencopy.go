@@ -24,12 +24,9 @@ type copiedToken struct {
 	fresh, usable time.Time // monotonic
 }
 
-// set records a report: tok ("" for none) is fresh for fresh and usable
-// for usable from now.
-func (t *tokenCopy) set(tok string, fresh, usable time.Duration) {
-	// The clock first: a delay before the store only shortens the copy's
-	// use, never lengthens it.
-	now := time.Now()
+// set records a report read at now: tok ("" for none) is fresh for fresh
+// and usable for usable from then.
+func (t *tokenCopy) set(now time.Time, tok string, fresh, usable time.Duration) {
 	if tok == "" || usable <= 0 {
 		t.cur.Store(nil)
 		return

@@ -57,6 +57,15 @@ func TestTokenCopy(t *testing.T) {
 	if tok := tokenWhileBusy(t, p, c); tok != first {
 		t.Fatal("the copy is not the cached token")
 	}
+	calls := p.Stats().TokenCalls
+	for i := 0; i < 100; i++ {
+		if tok, err := c.Token(ctx); err != nil || tok != first {
+			t.Fatalf("cached call %d: %v", i, err)
+		}
+	}
+	if n := p.Stats().TokenCalls - calls; n != 0 {
+		t.Fatalf("100 cached tokens made %d zb_token calls", n)
+	}
 
 	// In the refresh window, one caller asks the guest, which returns the
 	// cached token and starts the (slow) refresh; while it runs, the copy
@@ -104,11 +113,11 @@ func TestTokenCopy(t *testing.T) {
 	}
 }
 
-// TestTokenFlightCallerGivesUp: callers with no token wait for the first
-// one's zb_token call; when that caller's own deadline ends its call, the
-// others are not failed with it but ask again, and still share the
-// guest's one token request.
-func TestTokenFlightCallerGivesUp(t *testing.T) {
+// TestTokenFlight: callers with no token share one zb_token call, which
+// no caller's deadline ends for the others: the one that gives up first
+// gets a TIMEOUT, and the rest still get the token of the guest's one
+// request.
+func TestTokenFlight(t *testing.T) {
 	cl := cluster(t, devcluster.Options{})
 	p := load(t, prodModule)
 	c := newClient(t, p, configFor(cl, ""))
@@ -139,7 +148,11 @@ func TestTokenFlightCallerGivesUp(t *testing.T) {
 			t.Fatalf("a caller without a deadline: %v", err)
 		}
 	}
-	if st := cl.Stats(); st.TokenRequests != 1 {
-		t.Fatalf("%d token requests, want 1", st.TokenRequests)
+	st := p.Stats()
+	if st.TokenCalls != 1 {
+		t.Fatalf("%d zb_token calls for %d callers, want 1", st.TokenCalls, n+1)
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Fatalf("%d token requests, want 1", n)
 	}
 }
