@@ -144,17 +144,6 @@ func setErr(errOut **C.char, err error) C.int {
 // while there are some.
 var details sync.Map // uintptr → *core.Error
 
-// errorDetails is the JSON form of zbauth_error_details.
-type errorDetails struct {
-	Code                  string        `json:"code"`
-	Message               string        `json:"message"`
-	Status                int           `json:"status,omitempty"`
-	OAuthError            string        `json:"oauth_error,omitempty"`
-	OAuthErrorDescription string        `json:"oauth_error_description,omitempty"`
-	Problem               *core.Problem `json:"problem,omitempty"`
-	Fields                []string      `json:"fields,omitempty"`
-}
-
 //export zbauth_error_details
 func zbauth_error_details(errStr *C.char, out **C.char) C.int {
 	return call(nil, func() error {
@@ -166,12 +155,7 @@ func zbauth_error_details(errStr *C.char, out **C.char) C.int {
 		if errStr == nil || !ok {
 			return argError("not a live error string from this library")
 		}
-		e := v.(*core.Error)
-		b, err := jsonx.Marshal(errorDetails{
-			Code: e.Kind.String(), Message: e.Error(), Status: e.Status,
-			OAuthError: e.OAuthError, OAuthErrorDescription: e.OAuthDescription,
-			Problem: e.Problem, Fields: e.Fields,
-		})
+		b, err := jsonx.Marshal(core.NewErrorJSON(v.(*core.Error)))
 		if err != nil {
 			return err
 		}

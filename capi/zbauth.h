@@ -294,11 +294,15 @@ zbauth_status zbauth_client_request_queued(zbauth_client *c, const char *method,
  *
  * err: an error message returned by any function of this library and not
  *   yet released with zbauth_free. Borrowed.
- * details_json: receives {"code": "AUTH", "message": "...", "status": 401,
+ * details_json: receives {"kind": 3, "code": "AUTH", "op": "token",
+ *   "message": "...", "msg": "...", "status": 401,
  *   "oauth_error": "...", "oauth_error_description": "...",
  *   "problem": {"type","title","status","detail","instance"},
- *   "fields": ["client_id", ...]}; absent members were not given. Caller
- *   frees with zbauth_free. Required.
+ *   "fields": ["client_id", ...], "cause": "..."}; absent members were not
+ *   given. "message" is the complete text (the same as err), "msg" the
+ *   message without the details that follow it, "cause" the underlying
+ *   cause's text. The Wasm plugin's error payload has the same members
+ *   (wasm/ABI.md). Caller frees with zbauth_free. Required.
  *
  * Returns ZBAUTH_ERR_ARGUMENT when err is not such a live message.
  */

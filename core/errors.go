@@ -108,6 +108,44 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrorJSON is the JSON form of an error that the C library
+// (zbauth_error_details) and the Wasm plugin (its error payload) hand out,
+// so that every surface names a field alike. Absent fields are omitted.
+// Fields other than Message, from Kind to Cause, rebuild an *Error whose
+// Error() is Message.
+type ErrorJSON struct {
+	Kind                  int      `json:"kind"`
+	Code                  string   `json:"code"` // Kind's name ("AUTH")
+	Op                    string   `json:"op,omitempty"`
+	Message               string   `json:"message"` // the complete text to show (Error())
+	Msg                   string   `json:"msg"`     // the message without the details below
+	Status                int      `json:"status,omitempty"`
+	OAuthError            string   `json:"oauth_error,omitempty"`
+	OAuthErrorDescription string   `json:"oauth_error_description,omitempty"`
+	Problem               *Problem `json:"problem,omitempty"`
+	Fields                []string `json:"fields,omitempty"`
+	Cause                 string   `json:"cause,omitempty"` // the underlying cause's text
+}
+
+// NewErrorJSON describes err: an *Error field by field, any other error as
+// an INTERNAL one with its text.
+func NewErrorJSON(err error) ErrorJSON {
+	j := ErrorJSON{Message: err.Error(), Kind: int(KindInternal), Msg: err.Error()}
+	var e *Error
+	if errors.As(err, &e) {
+		j = ErrorJSON{
+			Message: j.Message, Kind: int(e.Kind), Op: e.Op, Msg: e.Msg, Status: e.Status,
+			OAuthError: e.OAuthError, OAuthErrorDescription: e.OAuthDescription,
+			Problem: e.Problem, Fields: e.Fields,
+		}
+		if e.Err != nil {
+			j.Cause = e.Err.Error()
+		}
+	}
+	j.Code = Kind(j.Kind).String()
+	return j
+}
+
 // Is reports whether target is an *Error of the same Kind, so that
 // errors.Is(err, &core.Error{Kind: core.KindAuth}) works.
 func (e *Error) Is(target error) bool {

@@ -222,25 +222,13 @@ func finish(call int32, payload []byte, resp *core.Response, err error) {
 }
 
 func errorPayload(err error, resp *core.Response) []byte {
-	w := wire.Error{Text: err.Error()}
-	var e *core.Error
-	if errors.As(err, &e) {
-		w.Kind, w.Op, w.Msg, w.Status = int(e.Kind), e.Op, e.Msg, e.Status
-		w.OAuthError, w.OAuthDescription = e.OAuthError, e.OAuthDescription
-		w.Problem, w.Fields = e.Problem, e.Fields
-		if e.Err != nil {
-			w.Cause = e.Err.Error()
-		}
-	} else {
-		w.Kind, w.Msg = int(core.KindInternal), err.Error()
-	}
-	w.KindName = core.Kind(w.Kind).String()
+	w := wire.Error{ErrorJSON: core.NewErrorJSON(err)}
 	if resp != nil {
 		w.Response = &wire.Response{Status: resp.Status, Header: resp.Header, Body: resp.Body}
 	}
 	b, merr := jsonx.Marshal(w)
 	if merr != nil {
-		b = []byte(`{"kind":7,"kind_name":"INTERNAL","msg":"cannot encode the error","text":"zbauth: cannot encode the error"}`)
+		b = []byte(`{"kind":7,"code":"INTERNAL","msg":"cannot encode the error","message":"zbauth: cannot encode the error"}`)
 	}
 	return b
 }

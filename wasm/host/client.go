@@ -420,7 +420,7 @@ func decodeError(op string, status int32, payload []byte) (*core.Error, *core.Re
 	}
 	e := &core.Error{
 		Kind: core.Kind(status), Op: w.Op, Msg: w.Msg, Status: w.Status,
-		OAuthError: w.OAuthError, OAuthDescription: w.OAuthDescription,
+		OAuthError: w.OAuthError, OAuthDescription: w.OAuthErrorDescription,
 		Problem: w.Problem, Fields: w.Fields,
 	}
 	if w.Cause != "" {

@@ -24,13 +24,14 @@ const STEP_INTERVAL_MS = 5;
 /** An error reported by the plugin: kind is the core.Kind number. */
 export class ZbauthError extends Error {
   constructor(info) {
-    super(info.text || info.msg || 'zbauth error');
+    super(info.message || info.msg || 'zbauth error');
     this.name = 'ZbauthError';
     this.kind = info.kind;
-    this.kindName = info.kind_name || KIND_NAMES[info.kind] || String(info.kind);
+    this.kindName = info.code || KIND_NAMES[info.kind] || String(info.kind);
     this.op = info.op;
     this.status = info.status || 0;
     this.oauthError = info.oauth_error;
+    this.oauthErrorDescription = info.oauth_error_description;
     this.problem = info.problem;
     this.fields = info.fields;
     this.response = info.response;

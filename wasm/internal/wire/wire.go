@@ -43,20 +43,12 @@ func AppendHeaderLines(b []byte, h map[string]string) []byte {
 	return b
 }
 
-// Error is the payload of a failed call (ABI.md, "Error payload").
+// Error is the payload of a failed call (ABI.md, "Error payload"): the
+// core's description of the error, as the C library gives it too, and the
+// response of a REST API error.
 type Error struct {
-	Kind             int           `json:"kind"`
-	KindName         string        `json:"kind_name"`
-	Op               string        `json:"op,omitempty"`
-	Msg              string        `json:"msg"`
-	Status           int           `json:"status,omitempty"`
-	OAuthError       string        `json:"oauth_error,omitempty"`
-	OAuthDescription string        `json:"oauth_description,omitempty"`
-	Problem          *core.Problem `json:"problem,omitempty"`
-	Fields           []string      `json:"fields,omitempty"`
-	Cause            string        `json:"cause,omitempty"`
-	Text             string        `json:"text"`
-	Response         *Response     `json:"response,omitempty"`
+	core.ErrorJSON
+	Response *Response `json:"response,omitempty"`
 }
 
 // Response is the response attached to a REST API error.
