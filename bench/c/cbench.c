@@ -270,6 +270,7 @@ static int token_once(void) {
 static pthread_barrier_t burst_start, burst_done;
 static double *burst_end;
 static atomic_int burst_failed, burst_ready;
+static int burst_call; /* 0: the callers are released and make no call */
 
 static void *burst_caller(void *arg) {
     long i = (long)arg;
@@ -280,7 +281,7 @@ static void *burst_caller(void *arg) {
     p_error_details(NULL, &d);
     atomic_fetch_add(&burst_ready, 1);
     pthread_barrier_wait(&burst_start);
-    if (!token_once()) atomic_fetch_add(&burst_failed, 1);
+    if (burst_call && !token_once()) atomic_fetch_add(&burst_failed, 1);
     burst_end[i] = now_ns();
     /* Exiting threads (stack unmapping, TLB shootdowns) would slow the
      * callers still waking: no caller exits before all have a token. */
@@ -322,6 +323,8 @@ static void *watch_caller(void *arg) {
  *   token           → "token NS FAILED": one zbauth_client_token (+ zbauth_free)
  *   burst N         → "burst NS FAILED": N threads released at once, one
  *                     call each; NS until the last one returned
+ *   burst N nocall  → the same with no call: what releasing the threads
+ *                     costs by itself
  *   watch T SLOW_MS → "watching", then T threads calling zbauth_client_token about every
  *                     millisecond until the next line ("stop"), then
  *                     "watch WORST_NS BLOCKED CALLS FAILED" (BLOCKED: calls
@@ -335,12 +338,14 @@ static int tokens(void) {
     char line[128];
     while (fgets(line, sizeof line, stdin)) {
         int n, t, slow_ms;
+        char mode[16] = "";
         if (strncmp(line, "token", 5) == 0) {
             double a = now_ns();
             int ok = token_once();
             printf("token %.0f %d\n", now_ns() - a, ok ? 0 : 1);
-        } else if (sscanf(line, "burst %d", &n) == 1 && n > 0 && n <= MAXT) {
+        } else if (sscanf(line, "burst %d %15s", &n, mode) >= 1 && n > 0 && n <= MAXT) {
             static pthread_t th[MAXT];
+            burst_call = strcmp(mode, "nocall") != 0;
             burst_end = calloc((size_t)n, sizeof(double));
             atomic_store(&burst_failed, 0);
             atomic_store(&burst_ready, 0);

@@ -178,7 +178,10 @@ type tokenPeer struct {
 	close func()
 	timed func() (time.Duration, error)
 	burst func(n int) (time.Duration, int, error)
-	watch func(callers int, stop <-chan struct{}, slow time.Duration) (worst time.Duration, blocked, n, failed int, err error)
+	// release, when set, times releasing n callers that make no call: the
+	// part of a burst's time no library can save.
+	release func(n int) (time.Duration, error)
+	watch   func(callers int, stop <-chan struct{}, slow time.Duration) (worst time.Duration, blocked, n, failed int, err error)
 }
 
 // The token peers, and the floor: a hand-made single flight (cold burst)
@@ -259,6 +262,23 @@ func clientPeer(c interface {
 	}
 }
 
+// cBurst sends cbench a burst command and returns its answer: the time
+// until the last caller was done, and how many failed.
+func cBurst(c *cRunner, cmd string) (time.Duration, int, error) {
+	if _, err := fmt.Fprintln(c.in, cmd); err != nil {
+		return 0, 0, err
+	}
+	f, err := c.answer("burst")
+	if err != nil {
+		return 0, 0, err
+	}
+	v, err := floats(f, 2)
+	if err != nil {
+		return 0, 0, err
+	}
+	return time.Duration(v[0]), int(v[1]), nil
+}
+
 // newCTokenPeer starts `cbench LIB tokens`: a client with an empty cache,
 // driven through cbench's token, burst and watch commands.
 func newCTokenPeer(cl *harness.Cluster) (*tokenPeer, error) {
@@ -284,19 +304,10 @@ func newCTokenPeer(cl *harness.Cluster) (*tokenPeer, error) {
 		tok:   func(context.Context) error { _, err := timed(); return err },
 		close: c.close,
 		timed: timed,
-		burst: func(n int) (time.Duration, int, error) {
-			if _, err := fmt.Fprintf(c.in, "burst %d\n", n); err != nil {
-				return 0, 0, err
-			}
-			f, err := c.answer("burst")
-			if err != nil {
-				return 0, 0, err
-			}
-			v, err := floats(f, 2)
-			if err != nil {
-				return 0, 0, err
-			}
-			return time.Duration(v[0]), int(v[1]), nil
+		burst: func(n int) (time.Duration, int, error) { return cBurst(c, fmt.Sprintf("burst %d", n)) },
+		release: func(n int) (time.Duration, error) {
+			d, _, err := cBurst(c, fmt.Sprintf("burst %d nocall", n))
+			return d, err
 		},
 		watch: func(callers int, stop <-chan struct{}, slow time.Duration) (time.Duration, int, int, int, error) {
 			if _, err := fmt.Fprintf(c.in, "watch %d %d\n", callers, slow.Milliseconds()); err != nil {
@@ -469,12 +480,15 @@ func coldOnce(cl *harness.Cluster, name string, delay int, tag string, n int) er
 	if err != nil {
 		return err
 	}
-	var all time.Duration
+	var all, released time.Duration
 	var failed int
 	if peer.burst != nil {
 		all, failed, err = peer.burst(n)
 	} else {
 		all, failed = burst(peer.tok, n)
+	}
+	if err == nil && peer.release != nil && delay == 0 {
+		released, err = peer.release(n)
 	}
 	peer.close()
 	if err != nil {
@@ -505,6 +519,10 @@ func coldOnce(cl *harness.Cluster, name string, delay int, tag string, n int) er
 	set.Add(singleRow, ms(one))
 	set.Add(reqRow, float64(st.TokenRequests))
 	set.Add(allRow, ms(all))
+	if released > 0 {
+		set.Add(result.Row{Surface: surface, Name: "cold burst: releasing the callers alone", Unit: "ms",
+			Note: fmt.Sprintf("%d threads released from the same barrier, making no call: what waking them costs on this machine, whatever the library", n)}, ms(released))
+	}
 	return nil
 }
 
