@@ -299,7 +299,7 @@ zbauth_status zbauth_client_request_queued(zbauth_client *c, const char *method,
  *   "oauth_error": "...", "oauth_error_description": "...",
  *   "problem": {"type","title","status","detail","instance"},
  *   "fields": ["client_id", ...], "cause": "..."}; absent members were not
- *   given. "message" is the complete text (the same as err), "msg" the
+ *   given. "message" is the complete text (err's text), "msg" the
  *   message without the details that follow it, "cause" the underlying
  *   cause's text. The Wasm plugin's error payload has the same members
  *   (wasm/ABI.md). Caller frees with zbauth_free. Required.

@@ -111,8 +111,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrorJSON is the JSON form of an error that the C library
 // (zbauth_error_details) and the Wasm plugin (its error payload) hand out,
 // so that every surface names a field alike. Absent fields are omitted.
-// Fields other than Message, from Kind to Cause, rebuild an *Error whose
-// Error() is Message.
+// For an unwrapped *Error, the fields other than Message rebuild an *Error
+// whose Error() is Message.
 type ErrorJSON struct {
 	Kind                  int      `json:"kind"`
 	Code                  string   `json:"code"` // Kind's name ("AUTH")
@@ -127,8 +127,8 @@ type ErrorJSON struct {
 	Cause                 string   `json:"cause,omitempty"` // the underlying cause's text
 }
 
-// NewErrorJSON describes err: an *Error field by field, any other error as
-// an INTERNAL one with its text.
+// NewErrorJSON describes err, which must not be nil: an *Error field by
+// field, any other error as an INTERNAL one with its text.
 func NewErrorJSON(err error) ErrorJSON {
 	j := ErrorJSON{Message: err.Error(), Kind: int(KindInternal), Msg: err.Error()}
 	var e *Error

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"strings"
@@ -24,6 +25,7 @@ type Client struct {
 	scrub   *core.Scrubber // its secret and recent tokens (see redact)
 	token   tokenCopy      // the guest core's cached token, as last reported
 
+	timeout  time.Duration // the resolved Config.Timeout, which bounds a token acquisition
 	flightMu sync.Mutex
 	flight   *tokenFlight // the zb_token call that callers without a copy wait for; nil: none
 
@@ -52,6 +54,7 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 		hostErr = err
 	} else {
 		c.scrub = core.NewScrubber(rc.ClientSecret)
+		c.timeout = rc.Timeout
 		for _, u := range []string{rc.AuthorizationServerURL, rc.RESTAddress} {
 			if o, ok := originOf(u); ok {
 				c.origins = append(c.origins, o)
@@ -184,7 +187,8 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	// callers was 1,000 exports). It is nobody's own call, so that no
 	// caller's deadline ends it for the others: the guest's core bounds it
 	// with the client's timeout, and each caller waits only as long as its
-	// ctx allows.
+	// ctx allows. The host bounds it too, a little later, so that a flight
+	// the guest never answered cannot hold every later caller.
 	c.flightMu.Lock()
 	f := c.flight
 	if f == nil {
@@ -201,6 +205,11 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	}
 }
 
+// flightSlack is how long after the client's timeout the host gives up
+// on a shared token call (Client.Token) that the guest has not answered:
+// more than the guest's step interval, by which its own deadline fires.
+const flightSlack = 2 * time.Second
+
 // tokenFlight is the zb_token call that callers with no usable copy wait
 // for (Client.Token).
 type tokenFlight struct {
@@ -211,6 +220,8 @@ type tokenFlight struct {
 
 // fly makes f's zb_token call and ends f.
 func (c *Client) fly(f *tokenFlight, ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.timeout, core.DefaultTimeout)+flightSlack)
+	defer cancel()
 	defer func() {
 		c.flightMu.Lock()
 		c.flight = nil

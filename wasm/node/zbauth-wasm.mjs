@@ -136,7 +136,7 @@ export class Plugin {
     if (!c) return;
     this.#calls.delete(call);
     const v = this.#view(ptr, len);
-    if (!v) { c.reject(new ZbauthError({ kind: 7, text: 'zbauth: the plugin passed an invalid result buffer' })); return; }
+    if (!v) { c.reject(new ZbauthError({ kind: 7, code: 'INTERNAL', message: 'zbauth: the plugin passed an invalid result buffer' })); return; }
     const payload = v.slice(); // copy: the guest reuses its memory
     if (status !== 0) { c.reject(new ZbauthError(JSON.parse(dec.decode(payload)))); return; }
     try { c.resolve(c.decode(payload)); } catch (e) { c.reject(e); }

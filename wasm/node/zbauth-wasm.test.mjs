@@ -68,6 +68,7 @@ test('request and error kinds', async () => {
   });
   await assert.rejects(plugin.newClient({ client_idd: 'x' }), (e) => e.kind === 2 && /unknown field/.test(e.message));
   const bad = await plugin.newClient({ client_secret: 'wrong' });
-  await assert.rejects(bad.token(), (e) => e.kind === 3 && e.status === 401 && !e.message.includes('wrong'));
+  await assert.rejects(bad.token(), (e) => e.kind === 3 && e.kindName === 'AUTH' && e.status === 401 && !e.message.includes('wrong') &&
+    e.oauthError === 'invalid_client' && e.oauthErrorDescription === 'client authentication failed');
   client.close();
 });
