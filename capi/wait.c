@@ -89,6 +89,16 @@ static int zb_queue_push(zb_wait *w) {
 
 /* ---- the calls ---- */
 
+/* Fills in w for a call of kind on client h and queues it: 0 when there
+ * is no queue (the caller then enters Go itself). */
+static int zb_queue_call(zb_wait *w, int kind, uintptr_t h, char **out, char **err) {
+	w->kind = kind;
+	w->h = h;
+	w->out = out;
+	w->err = err;
+	return zb_queue_push(w);
+}
+
 static void zb_wait_init(zb_wait *w) {
 	sem_init(&w->done, 0, 0);
 	w->status = 0;
@@ -143,15 +153,9 @@ int zbauth_client_token(uintptr_t c, char **token, char **err) {
 	}
 	zb_wait w;
 	zb_wait_init(&w);
-	if (token && !asked) {
-		/* No usable copy: the call would wait for the core anyway. */
-		w.kind = ZB_CALL_TOKEN;
-		w.h = c;
-		w.out = token;
-		w.err = err;
-		if (zb_queue_push(&w))
-			return zb_wait_for(&w, ZB_PENDING);
-	}
+	/* No usable copy: the call would wait for the core anyway. */
+	if (token && !asked && zb_queue_call(&w, ZB_CALL_TOKEN, c, token, err))
+		return zb_wait_for(&w, ZB_PENDING);
 	int status = zb_wait_for(&w, zbgo_client_token(c, token, err, &w));
 	if (asked)
 		zb_mirror_asked(c);
@@ -161,11 +165,7 @@ int zbauth_client_token(uintptr_t c, char **token, char **err) {
 int zbauth_client_topology(uintptr_t c, char **topology_json, char **err) {
 	zb_wait w;
 	zb_wait_init(&w);
-	w.kind = ZB_CALL_TOPOLOGY;
-	w.h = c;
-	w.out = topology_json;
-	w.err = err;
-	if (zb_queue_push(&w))
+	if (zb_queue_call(&w, ZB_CALL_TOPOLOGY, c, topology_json, err))
 		return zb_wait_for(&w, ZB_PENDING);
 	return zb_wait_for(&w, zbgo_client_topology(c, topology_json, err, &w));
 }
@@ -174,15 +174,11 @@ int zbauth_client_request(uintptr_t c, const char *method, const char *path, con
                           int *http_status, char **response_body, char **err) {
 	zb_wait w;
 	zb_wait_init(&w);
-	w.kind = ZB_CALL_REQUEST;
-	w.h = c;
 	w.method = (char *)method;
 	w.path = (char *)path;
 	w.body = (char *)body_json;
 	w.http_status = http_status;
-	w.out = response_body;
-	w.err = err;
-	if (zb_queue_push(&w))
+	if (zb_queue_call(&w, ZB_CALL_REQUEST, c, response_body, err))
 		return zb_wait_for(&w, ZB_PENDING);
 	return zb_wait_for(&w, zbgo_client_request(c, (char *)method, (char *)path, (char *)body_json,
 	                                           http_status, response_body, err, &w));

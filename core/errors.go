@@ -146,6 +146,16 @@ func NewErrorJSON(err error) ErrorJSON {
 	return j
 }
 
+// Rebuild is the *Error that j describes, without its cause (Err), which
+// the caller attaches from Cause as it sees fit.
+func (j *ErrorJSON) Rebuild() *Error {
+	return &Error{
+		Kind: Kind(j.Kind), Op: j.Op, Msg: j.Msg, Status: j.Status,
+		OAuthError: j.OAuthError, OAuthDescription: j.OAuthErrorDescription,
+		Problem: j.Problem, Fields: j.Fields,
+	}
+}
+
 // Is reports whether target is an *Error of the same Kind, so that
 // errors.Is(err, &core.Error{Kind: core.KindAuth}) works.
 func (e *Error) Is(target error) bool {

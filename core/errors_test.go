@@ -38,9 +38,7 @@ func TestErrorJSON(t *testing.T) {
 			if j.Message != "wrapped: "+e.Error() {
 				t.Errorf("message %q, want the complete text %q", j.Message, "wrapped: "+e.Error())
 			}
-			r := &core.Error{Kind: core.Kind(j.Kind), Op: j.Op, Msg: j.Msg, Status: j.Status,
-				OAuthError: j.OAuthError, OAuthDescription: j.OAuthErrorDescription,
-				Problem: j.Problem, Fields: j.Fields}
+			r := j.Rebuild()
 			if j.Cause != "" {
 				r.Err = errors.New(j.Cause)
 			}

@@ -133,7 +133,6 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	c.token.drop()
 	c.detach()
 	if c.tr != nil {
 		c.tr.CloseIdleConnections()
@@ -429,11 +428,8 @@ func decodeError(op string, status int32, payload []byte) (*core.Error, *core.Re
 	if err := jsonx.Unmarshal(payload, &w); err != nil {
 		return &core.Error{Kind: core.Kind(status), Op: op, Msg: "the plugin reported an error with a malformed payload"}, nil
 	}
-	e := &core.Error{
-		Kind: core.Kind(status), Op: w.Op, Msg: w.Msg, Status: w.Status,
-		OAuthError: w.OAuthError, OAuthDescription: w.OAuthErrorDescription,
-		Problem: w.Problem, Fields: w.Fields,
-	}
+	e := w.Rebuild()
+	e.Kind = core.Kind(status)
 	if w.Cause != "" {
 		e.Err = &guestCause{msg: w.Cause}
 	}

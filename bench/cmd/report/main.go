@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -339,7 +340,7 @@ func applyDefaultTargets(s *result.Set) {
 		keys[r.Key()] = true
 	}
 	for _, r := range s.Rows {
-		if r.Target != "" || (r.Surface != "c" && r.Surface != "wasm" && r.Surface != "python" && r.Surface != "node") {
+		if r.Target != "" || r.Surface == "go" || !slices.Contains(surfaces, r.Surface) {
 			continue
 		}
 		g, ok := goalFor(r.Key())
