@@ -63,7 +63,7 @@ func init() {
 		}
 		C.zb_set_static(C.int(k), C.CString(name))
 	}
-	if fd := C.zb_queue_open(); fd >= 0 {
+	if fd := C.zb_calls_open(); fd >= 0 {
 		go drainQueue(os.NewFile(uintptr(fd), "zbauth-calls"))
 	}
 }
@@ -512,9 +512,9 @@ func cBytes(b []byte) *C.char {
 func drainQueue(f *os.File) {
 	var buf [8]byte
 	for {
-		w := C.zb_queue_take()
+		w := C.zb_calls_take()
 		if w == nil {
-			// zb_queue_take found the queue empty, so the next call
+			// zb_calls_take found the queue empty, so the next call
 			// queued writes to the eventfd.
 			if _, err := f.Read(buf[:]); err != nil {
 				// Not expected from an eventfd read into 8 bytes; should

@@ -17,7 +17,7 @@
  * Go as before. An entry exists only between zbauth_client_new and
  * zbauth_client_free, so a freed handle never finds a token here.
  */
-#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np, explicit_bzero */
+#define _GNU_SOURCE /* PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP, explicit_bzero */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,26 +37,7 @@ typedef struct {
 /* Writers first: with many threads reading in a loop, glibc's default
  * (readers first) could keep a writer waiting indefinitely, and a writer
  * holds the core's token lock (it is the core telling of a dropped token). */
-static pthread_rwlock_t mu;
-static pthread_once_t mu_once = PTHREAD_ONCE_INIT;
-
-static void mu_init(void) {
-	pthread_rwlockattr_t a;
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&mu, &a);
-	pthread_rwlockattr_destroy(&a);
-}
-
-static void rdlock(void) {
-	pthread_once(&mu_once, mu_init);
-	pthread_rwlock_rdlock(&mu);
-}
-
-static void wrlock(void) {
-	pthread_once(&mu_once, mu_init);
-	pthread_rwlock_wrlock(&mu);
-}
+static pthread_rwlock_t mu = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
 static zb_entry_t *tab;
 static size_t tab_len, tab_cap;
@@ -76,7 +57,7 @@ static zb_entry_t *find(uintptr_t h) {
 }
 
 void zb_mirror_add(uintptr_t h) {
-	wrlock();
+	pthread_rwlock_wrlock(&mu);
 	if (tab_len == tab_cap) {
 		size_t cap = tab_cap ? 2 * tab_cap : 8;
 		zb_entry_t *t = realloc(tab, cap * sizeof *t);
@@ -102,7 +83,7 @@ static void wipe(char *tok, size_t len) {
 void zb_mirror_drop(uintptr_t h) {
 	char *tok = NULL;
 	size_t len = 0;
-	wrlock();
+	pthread_rwlock_wrlock(&mu);
 	zb_entry_t *e = find(h);
 	if (e) {
 		tok = e->tok;
@@ -124,7 +105,7 @@ void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns, i
 		copy[len] = 0;
 	}
 	size_t old_len = copy ? len : 0;
-	wrlock();
+	pthread_rwlock_wrlock(&mu);
 	zb_entry_t *e = find(h);
 	if (e) {
 		char *old = e->tok;
@@ -161,7 +142,7 @@ static int may_use(zb_entry_t *e, int *asked) {
 }
 
 void zb_mirror_asked(uintptr_t h) {
-	rdlock();
+	pthread_rwlock_rdlock(&mu);
 	zb_entry_t *e = find(h);
 	if (e)
 		__atomic_store_n(&e->asking, 0, __ATOMIC_RELEASE);
@@ -170,7 +151,7 @@ void zb_mirror_asked(uintptr_t h) {
 
 int zb_mirror_get(uintptr_t h, char **out, int *asked) {
 	int ok = 0;
-	rdlock();
+	pthread_rwlock_rdlock(&mu);
 	zb_entry_t *e = find(h);
 	if (may_use(e, asked)) {
 		char *s = malloc(e->len + 1);
@@ -186,7 +167,7 @@ int zb_mirror_get(uintptr_t h, char **out, int *asked) {
 
 int zb_mirror_copy(uintptr_t h, char *buf, size_t cap, size_t *len, int *asked) {
 	int ok = 0;
-	rdlock();
+	pthread_rwlock_rdlock(&mu);
 	zb_entry_t *e = find(h);
 	if (e && cap > e->len && may_use(e, asked)) {
 		memcpy(buf, e->tok, e->len + 1);

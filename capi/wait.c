@@ -36,7 +36,7 @@ void zb_wait_done(zb_wait *w, int status) {
 	sem_post(&w->done);
 }
 
-/* ---- the queue ---- */
+/* ---- the call queue ---- */
 
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static zb_wait *q_head, *q_tail;
@@ -44,7 +44,7 @@ static int q_fd = -1;
 /* The drainer found the queue empty and waits on q_fd. */
 static int q_idle = 1;
 
-int zb_queue_open(void) {
+int zb_calls_open(void) {
 	pthread_mutex_lock(&q_mu);
 	if (q_fd < 0)
 		q_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -53,7 +53,7 @@ int zb_queue_open(void) {
 	return fd;
 }
 
-zb_wait *zb_queue_take(void) {
+zb_wait *zb_calls_take(void) {
 	pthread_mutex_lock(&q_mu);
 	zb_wait *w = q_head;
 	q_head = q_tail = NULL;
@@ -63,7 +63,7 @@ zb_wait *zb_queue_take(void) {
 }
 
 /* Queues w; 0 when there is no queue. */
-static int zb_queue_push(zb_wait *w) {
+static int zb_calls_push(zb_wait *w) {
 	w->next = NULL;
 	pthread_mutex_lock(&q_mu);
 	if (q_fd < 0) {
@@ -91,12 +91,12 @@ static int zb_queue_push(zb_wait *w) {
 
 /* Fills in w for a call of kind on client h and queues it: 0 when there
  * is no queue (the caller then enters Go itself). */
-static int zb_queue_call(zb_wait *w, int kind, uintptr_t h, char **out, char **err) {
+static int zb_calls_add(zb_wait *w, int kind, uintptr_t h, char **out, char **err) {
 	w->kind = kind;
 	w->h = h;
 	w->out = out;
 	w->err = err;
-	return zb_queue_push(w);
+	return zb_calls_push(w);
 }
 
 static void zb_wait_init(zb_wait *w) {
@@ -154,7 +154,7 @@ int zbauth_client_token(uintptr_t c, char **token, char **err) {
 	zb_wait w;
 	zb_wait_init(&w);
 	/* No usable copy: the call would wait for the core anyway. */
-	if (token && !asked && zb_queue_call(&w, ZB_CALL_TOKEN, c, token, err))
+	if (token && !asked && zb_calls_add(&w, ZB_CALL_TOKEN, c, token, err))
 		return zb_wait_for(&w, ZB_PENDING);
 	int status = zb_wait_for(&w, zbgo_client_token(c, token, err, &w));
 	if (asked)
@@ -165,7 +165,7 @@ int zbauth_client_token(uintptr_t c, char **token, char **err) {
 int zbauth_client_topology(uintptr_t c, char **topology_json, char **err) {
 	zb_wait w;
 	zb_wait_init(&w);
-	if (zb_queue_call(&w, ZB_CALL_TOPOLOGY, c, topology_json, err))
+	if (zb_calls_add(&w, ZB_CALL_TOPOLOGY, c, topology_json, err))
 		return zb_wait_for(&w, ZB_PENDING);
 	return zb_wait_for(&w, zbgo_client_topology(c, topology_json, err, &w));
 }
@@ -178,7 +178,7 @@ int zbauth_client_request(uintptr_t c, const char *method, const char *path, con
 	w.path = (char *)path;
 	w.body = (char *)body_json;
 	w.http_status = http_status;
-	if (zb_queue_call(&w, ZB_CALL_REQUEST, c, response_body, err))
+	if (zb_calls_add(&w, ZB_CALL_REQUEST, c, response_body, err))
 		return zb_wait_for(&w, ZB_PENDING);
 	return zb_wait_for(&w, zbgo_client_request(c, (char *)method, (char *)path, (char *)body_json,
 	                                           http_status, response_body, err, &w));

@@ -49,11 +49,13 @@ typedef struct zb_wait {
 /* Called once, by the worker, when the work is over. */
 void zb_wait_done(zb_wait *w, int status);
 
-/* The queue's eventfd (non-blocking), created at the first call; -1 when
- * it cannot be: the calls then enter Go on the caller's thread. */
-int zb_queue_open(void);
+/* The call queue (zb_calls_*; not the completion queues of queue.c) and
+ * its eventfd (non-blocking), created once by the library's initialisation
+ * (capi.go); -1 when it cannot be: the calls then enter Go on the caller's
+ * thread. */
+int zb_calls_open(void);
 /* Takes every queued call, oldest first (NULL: none, and the next
- * zb_queue_push writes to the eventfd). */
-zb_wait *zb_queue_take(void);
+ * zb_calls_push writes to the eventfd). */
+zb_wait *zb_calls_take(void);
 
 #endif

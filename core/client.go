@@ -147,8 +147,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return dc.fetch(ctx, c.fetchToken, rejected)
 		}
 	}
-	c.tokens = newTokenSource(fetch, cfg.Timeout, o.cooldown)
-	c.tokens.observe = o.onToken
+	c.tokens = newTokenSource(fetch, cfg.Timeout, o.cooldown, o.onToken)
 	return c, nil
 }
 

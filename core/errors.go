@@ -189,13 +189,13 @@ func SecretForms(secret string) []string {
 // and of the two access tokens it saw last. The Wasm guest and host keep
 // one per client. It is safe for concurrent use.
 type Scrubber struct {
-	secret []string
+	secret redactor
 	mu     sync.Mutex
 	tokens [2]string // the last two distinct access tokens
 }
 
 // NewScrubber returns a Scrubber for secret.
-func NewScrubber(secret string) *Scrubber { return &Scrubber{secret: SecretForms(secret)} }
+func NewScrubber(secret string) *Scrubber { return &Scrubber{secret: redactor(SecretForms(secret))} }
 
 // NoteToken remembers tok as the client's current access token. Noting
 // the current one again is cheap (a string compare of the same pointer).
@@ -215,7 +215,7 @@ func (s *Scrubber) Scrub(text string) string {
 	s.mu.Lock()
 	toks := s.tokens
 	s.mu.Unlock()
-	return Redact(Redact(text, s.secret...), toks[:]...)
+	return Redact(s.secret.clean(text), toks[:]...)
 }
 
 // Redact replaces every occurrence of each value in s with "[REDACTED]".

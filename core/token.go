@@ -162,11 +162,9 @@ func (s *tokenSource) report(t *tokenState, state int) {
 	s.observe(t.value, fresh, usable)
 }
 
-// told reports that t (nil: none) is now the cached token. mu must be held.
-func (s *tokenSource) told(t *tokenState) { s.report(t, cachedState) }
-
-func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration) *tokenSource {
-	return &tokenSource{fetch: fetch, timeout: timeout, cooldown: cooldown, closed: make(chan struct{})}
+func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration,
+	observe func(token string, fresh, usable time.Duration)) *tokenSource {
+	return &tokenSource{fetch: fetch, timeout: timeout, cooldown: cooldown, observe: observe, closed: make(chan struct{})}
 }
 
 // token returns a usable token, waiting only when none is cached.
@@ -328,16 +326,18 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 	if err == nil {
 		tok.publish()
 		s.cur.Swap(tok).retire()
-		s.told(tok)
+		s.report(tok, cachedState)
 		s.refused = nil
 	} else if !f.waited {
 		s.failed = &flight{done: closedChan, err: err}
 		s.failedUntil = time.Now().Add(minFetchInterval)
 	}
-	if t := s.cur.Load(); err != nil && t != nil {
-		// The refresh failed: the old token is no longer fresh, so a
-		// caller asks again (cached decides on another try).
-		s.report(t, failedState)
+	if err != nil {
+		if t := s.cur.Load(); t != nil {
+			// The refresh failed: the old token is no longer fresh, so a
+			// caller asks again (cached decides on another try).
+			s.report(t, failedState)
+		}
 	}
 	if err != nil && isRefusal(err) && s.cooldown > 0 {
 		s.refused = &flight{done: closedChan, err: err}
@@ -368,7 +368,7 @@ func (s *tokenSource) invalidate(old string) {
 	if t := s.cur.Load(); t != nil && t.value == old {
 		s.cur.Store(nil)
 		t.retire()
-		s.told(nil)
+		s.report(nil, cachedState)
 	}
 }
 
@@ -380,7 +380,7 @@ func (s *tokenSource) close() {
 	default:
 		close(s.closed)
 		s.cur.Load().retire()
-		s.told(nil)
+		s.report(nil, cachedState)
 	}
 }
 

@@ -191,7 +191,7 @@ var known = []*core.Scrubber{nil}
 // noteToken remembers tok as client h's current token. The cached-token
 // path calls it too: comparing a token with itself is a pointer check.
 func noteToken(h int32, tok string) {
-	if h <= 0 || int(h) >= len(known) || known[h] == nil || tok == "" {
+	if h <= 0 || int(h) >= len(known) || known[h] == nil {
 		return
 	}
 	known[h].NoteToken(tok)

@@ -42,18 +42,19 @@ type Client struct {
 //
 // Ownership: cfg is copied; the caller may reuse it.
 func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
-	c := &Client{p: p, cfg: append([]byte(nil), cfg...), scrub: core.NewScrubber("")}
+	c := &Client{p: p, cfg: append([]byte(nil), cfg...)}
 	// The host resolves the same JSON with the same environment as the
 	// guest (the core's own code, not a copy of it) to learn which origins
 	// the client may reach, and builds the transport it will use for them
 	// (the configured CA and client certificates live on the host).
 	var hostErr error
+	var secret string
 	if parsed, err := core.ParseConfigJSON(c.cfg); err != nil {
 		hostErr = err
 	} else if rc, err := parsed.Resolve(p.lookupEnv); err != nil {
 		hostErr = err
 	} else {
-		c.scrub = core.NewScrubber(rc.ClientSecret)
+		secret = rc.ClientSecret
 		c.timeout = rc.Timeout
 		for _, u := range []string{rc.AuthorizationServerURL, rc.RESTAddress} {
 			if o, ok := originOf(u); ok {
@@ -64,6 +65,7 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 			return nil, err
 		}
 	}
+	c.scrub = core.NewScrubber(secret)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	in, err := p.instance(ctx)

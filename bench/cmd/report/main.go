@@ -313,17 +313,10 @@ func goBenchRows(bs []*goBenchmark) []result.Row {
 		}
 		if surface == "go" {
 			r.Baseline = "go-xoauth2/" + name
-			if parts[1] == "parallel" {
-				r.Target, r.RatioMax = "at most half of x/oauth2 ReuseTokenSource.Token() under RunParallel", result.F(0.5)
-			}
 		}
 		rows = append(rows, r)
 		if allocs, ok := b.Metrics["allocs/op"]; ok {
-			a := result.Row{Surface: surface, Name: name + ": allocations", Unit: "allocs/op", Runs: allocs, Note: "testing.B -benchmem"}
-			if surface == "go" {
-				a.Target, a.Max = "0 allocations", result.F(0)
-			}
-			rows = append(rows, a)
+			rows = append(rows, result.Row{Surface: surface, Name: name + ": allocations", Unit: "allocs/op", Runs: allocs, Note: "testing.B -benchmem"})
 		}
 	}
 	return rows
@@ -331,16 +324,17 @@ func goBenchRows(bs []*goBenchmark) []result.Row {
 
 // ---- targets -----------------------------------------------------------
 
-// applyDefaultTargets gives the C, Wasm, Python and Node rows the issue's
-// targets (from goals) when their files do not carry them; Node's cached
-// token only when @camunda8/sdk was measured to compare with.
+// applyDefaultTargets gives zbauth's rows the targets (from goals),
+// which are written only there, when their files do not carry a target of
+// their own; Node's cached token only when @camunda8/sdk was measured to
+// compare with.
 func applyDefaultTargets(s *result.Set) {
 	keys := map[string]bool{}
 	for _, r := range s.Rows {
 		keys[r.Key()] = true
 	}
 	for _, r := range s.Rows {
-		if r.Target != "" || r.Surface == "go" || !slices.Contains(surfaces, r.Surface) {
+		if r.Target != "" || !slices.Contains(surfaces, r.Surface) {
 			continue
 		}
 		g, ok := goalFor(r.Key())
@@ -445,7 +439,7 @@ func check(g goal, e *Evaluated, by map[string]*Evaluated) (measured, ratio, res
 			}
 		}
 	}
-	switch v := meets(e.Median, q, g.max, g.ratioMin, g.ratioMax); v {
+	switch v := result.Meets(e.Median, q, g.max, g.ratioMin, g.ratioMax); v {
 	case "pass", "miss":
 		return measured, ratio, "**" + v + "**"
 	default:
@@ -495,22 +489,7 @@ func evaluate(rows []*result.Row) []*Evaluated {
 }
 
 func verdict(e *Evaluated) string {
-	return meets(e.Median, e.Ratio, e.Max, e.RatioMin, e.RatioMax)
-}
-
-// meets checks a median and its ratio (nil: no baseline measured) against
-// bounds (nil: none): "pass", "miss", or "no baseline" when a ratio bound
-// has no ratio to check.
-func meets(median float64, ratio, max, ratioMin, ratioMax *float64) string {
-	if (ratioMin != nil || ratioMax != nil) && ratio == nil {
-		return "no baseline"
-	}
-	if max != nil && median > *max ||
-		ratioMax != nil && *ratio > *ratioMax ||
-		ratioMin != nil && *ratio < *ratioMin {
-		return "miss"
-	}
-	return "pass"
+	return result.Meets(e.Median, e.Ratio, e.Max, e.RatioMin, e.RatioMax)
 }
 
 // ---- the machine -------------------------------------------------------

@@ -81,8 +81,8 @@ func TestMeets(t *testing.T) {
 		{median: 5, ratio: f(1.1), rmx: f(1), want: "miss"},
 		{median: 5, max: f(4), min: f(0.5), want: "no baseline"},
 	} {
-		if got := meets(tt.median, tt.ratio, tt.max, tt.min, tt.rmx); got != tt.want {
-			t.Errorf("meets(%v, ratio %v, max %v, min %v, ratio max %v) = %q, want %q",
+		if got := result.Meets(tt.median, tt.ratio, tt.max, tt.min, tt.rmx); got != tt.want {
+			t.Errorf("Meets(%v, ratio %v, max %v, min %v, ratio max %v) = %q, want %q",
 				tt.median, tt.ratio, tt.max, tt.min, tt.rmx, got, tt.want)
 		}
 	}

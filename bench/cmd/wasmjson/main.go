@@ -108,8 +108,8 @@ func summary(rows []row) {
 			s += fmt.Sprintf("  %.2f× %s", result.Median(r.Runs)/result.Median(b.Runs), b.Name)
 		}
 		if r.Max != nil {
-			verdict := "pass"
-			if result.Median(r.Runs) > *r.Max {
+			verdict := result.Meets(result.Median(r.Runs), nil, r.Max, nil, nil)
+			if verdict == "miss" {
 				verdict = "MISS"
 			}
 			s += fmt.Sprintf("  [target %s: %s]", r.Target, verdict)

@@ -122,3 +122,18 @@ func Write(path string, rows []*Row) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// Meets checks a median and its ratio (nil: no baseline measured) against
+// bounds (nil: none): "pass", "miss", or "no baseline" when a ratio bound
+// has no ratio to check.
+func Meets(median float64, ratio, max, ratioMin, ratioMax *float64) string {
+	if (ratioMin != nil || ratioMax != nil) && ratio == nil {
+		return "no baseline"
+	}
+	if max != nil && median > *max ||
+		ratioMax != nil && *ratio > *ratioMax ||
+		ratioMin != nil && *ratio < *ratioMin {
+		return "miss"
+	}
+	return "pass"
+}

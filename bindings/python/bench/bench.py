@@ -28,12 +28,14 @@ import os
 import sys
 import threading
 import time
-import urllib.request
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import requests  # type: ignore[import-untyped]
 
 import zbauth
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from devctl import Dev  # noqa: E402  (the tests' control client)
 
 
 class RequestsPeer:
@@ -69,43 +71,6 @@ class RequestsPeer:
                              headers={"Authorization": "Bearer " + self.get_token()}, timeout=10)
         r.raise_for_status()
         result: Dict[str, Any] = r.json()
-        return result
-
-
-class Dev:
-    """The dev cluster's control endpoints (internal/devcluster), as in
-    tests/conftest.py: reset, faults, token lifetime, counters."""
-
-    def __init__(self) -> None:
-        self.url = os.environ["ZBAUTH_DEV_URL"].rstrip("/")
-        # Loopback only, never through a proxy from the environment.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        with self._opener.open(req, timeout=10) as resp:
-            text = resp.read().decode()
-        return json.loads(text) if text else None
-
-    def reset(self) -> None:
-        """No faults, counters zeroed, the default token lifetime."""
-        self.call("POST", "/_dev/reset", {})
-
-    def delay_tokens(self, ms: int) -> None:
-        """Delays every token response by ms."""
-        self.call("POST", "/_dev/faults", {"target": "token", "delay_ms": ms})
-
-    def clear_faults(self) -> None:
-        self.call("DELETE", "/_dev/faults")
-
-    def token_lifetime(self, seconds: int) -> None:
-        """expires_in of the tokens issued from now on (whole seconds)."""
-        self.call("POST", "/_dev/config", {"token_lifetime_s": seconds})
-
-    def stats(self) -> Dict[str, Any]:
-        result: Dict[str, Any] = self.call("GET", "/_dev/stats")
         return result
 
 
@@ -270,7 +235,7 @@ def main() -> None:
     # The requests peer refreshes 30 s before expiry, under its lock: a
     # 32 s token is refreshed 2 s in; start at once.
     stall_life_r = 31 if smoke else 32
-    dev = Dev()
+    dev = Dev(os.environ["ZBAUTH_DEV_URL"])
     out = sys.argv[1] if len(sys.argv) > 1 else None
     rows: Dict[Tuple[str, str], Dict[str, Any]] = {}
 
@@ -278,8 +243,9 @@ def main() -> None:
         row = rows.setdefault((surface, name), {"surface": surface, "name": name, "unit": unit, "runs": [], **extra})
         row["runs"].append(value)
 
-    floor = {"baseline": "go-floor/topology sequential", "target": "within 50% of the net/http floor", "ratio_min": 0.667}
-    floor64 = dict(floor, baseline="go-floor/topology 64 workers")
+    # The target ("within 50% of the net/http floor") is the report's.
+    floor = {"baseline": "go-floor/topology sequential"}
+    floor64 = {"baseline": "go-floor/topology 64 workers"}
     with zbauth.Client() as client:
         peer = RequestsPeer()
         for _ in range(runs):
@@ -326,7 +292,7 @@ def cold_once(dev: Dev, add: Add, surface: str, delay_ms: int, tag: str, n: int)
     def prepare() -> None:
         dev.reset()
         if delay_ms:
-            dev.delay_tokens(delay_ms)
+            dev.fault(target="token", delay_ms=delay_ms)
 
     def fresh() -> Tuple[Callable[[], None], Callable[[int], float]]:
         if surface == "python":
@@ -388,7 +354,7 @@ def stall_once(dev: Dev, add: Add, surface: str, life: int, enter: float, delay_
     try:
         filled = time.monotonic()
         fn()
-        dev.delay_tokens(delay_ms)
+        dev.fault(target="token", delay_ms=delay_ms)
         time.sleep(max(0.0, filled + enter - time.monotonic()))
         before = dev.stats()
         stop = threading.Event()

@@ -19,13 +19,11 @@ repository root), ZBAUTH_LIBRARY (the library under test), ZBAUTH_WHEEL_DIR
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
 import tempfile
 import threading
-import urllib.request
 from pathlib import Path
 import traceback
 import urllib.parse
@@ -34,6 +32,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 import zbauth
+from devctl import Dev as Dev  # re-exported: the tests import it from here
 
 REPO = Path(__file__).resolve().parents[3]
 PACKAGE_SRC = Path(__file__).resolve().parents[1] / "src"
@@ -75,42 +74,6 @@ _FOREIGN = [
     "ZEEBE_TOKEN_CACHE_DIR",
     "ZBAUTH_ALLOW_INSECURE_HTTP",
 ]
-
-
-class Dev:
-    """The dev cluster's control endpoints (see internal/devcluster)."""
-
-    def __init__(self, url: str, env: Dict[str, str]) -> None:
-        self.url = url
-        self.env = env
-        # Loopback only, never through a proxy from the environment.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        with self._opener.open(req, timeout=10) as resp:
-            text = resp.read().decode()
-        return json.loads(text) if text else None
-
-    def fault(self, **fault: Any) -> None:
-        """Queues a fault: target "token"|"api", status, times (0 = always),
-        delay_ms, retry_after, body, content_type."""
-        self.call("POST", "/_dev/faults", fault)
-
-    def clear_faults(self) -> None:
-        self.call("DELETE", "/_dev/faults")
-
-    def reset(self) -> None:
-        self.call("POST", "/_dev/reset", {})
-
-    def revoke(self) -> None:
-        self.call("POST", "/_dev/revoke", {})
-
-    def stats(self) -> Dict[str, Any]:
-        result: Dict[str, Any] = self.call("GET", "/_dev/stats")
-        return result
 
 
 def _zbauth_bin() -> str:
