@@ -307,15 +307,59 @@ func zbgo_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, len
 
 // work is the part of a call that may wait: it runs on an async worker and
 // returns the HTTP status (requests only), the result (nil: none) and the
-// error. A request's failure may come with a response too.
+// error. A request's failure may come with a response too. The token's
+// work is nil (tokenWork): its callers share the client's token flight.
 type work func(c *core.Client) (httpStatus int, result []byte, err error)
 
-func tokenWork(c *core.Client) (int, []byte, error) {
-	t, err := c.Token(context.Background())
-	if err != nil {
-		return 0, nil, err
+// tokenWork is the work of a token call: none of its own. The token calls
+// that must wait for the core (its cache empty, or its token expired) join
+// the client's token flight instead of each taking a worker.
+var tokenWork work
+
+// flights holds each client's token flight: the callers waiting for its
+// token. The core already makes one token request for any number of
+// callers; the flight spares each of them a worker goroutine too, so that
+// a cold burst of 1,000 C threads wakes one goroutine, not 1,000, when
+// the token arrives (docs/capi-calls.md).
+var flights struct {
+	sync.Mutex
+	m map[*core.Client][]func(httpStatus int, result []byte, err error)
+}
+
+// joinTokenFlight has done called with c's token, or the error that ended
+// the wait for it, on the worker of c's token flight, which it starts if
+// none is running.
+func joinTokenFlight(c *core.Client, done func(httpStatus int, result []byte, err error)) {
+	flights.Lock()
+	waiting, running := flights.m[c]
+	if flights.m == nil {
+		flights.m = map[*core.Client][]func(int, []byte, error){}
 	}
-	return 0, []byte(t), nil
+	flights.m[c] = append(waiting, done)
+	flights.Unlock()
+	if running {
+		return
+	}
+	runAsync(func() {
+		var t string
+		err := protect(func() (err error) {
+			t, err = c.Token(context.Background())
+			return err
+		})
+		// Callers who joined after Token returned get its outcome too:
+		// a token just cached, or an error just met.
+		flights.Lock()
+		waiting := flights.m[c]
+		delete(flights.m, c)
+		flights.Unlock()
+		var res []byte
+		if err == nil {
+			res = []byte(t) // read by every done, never written
+		}
+		for _, d := range waiting {
+			d(0, res, err)
+		}
+	})
 }
 
 func topologyWork(c *core.Client) (int, []byte, error) {
@@ -374,6 +418,10 @@ func start(errOut **C.char, h C.uintptr_t, prepare func() (work, error), fast fu
 	})
 	if st != statusOK || finished {
 		return st, true
+	}
+	if w == nil {
+		joinTokenFlight(c, done)
+		return 0, false
 	}
 	runAsync(func() {
 		var hs int

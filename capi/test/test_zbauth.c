@@ -862,6 +862,74 @@ static void test_queue(void) {
     zbauth_client_free(c);
 }
 
+/* The callers waiting for one token request share its outcome, a refusal
+ * too; each still owns its own error string, with its own details. */
+struct refused {
+    zbauth_client *c;
+    zbauth_status st;
+    char *tok, *err, *details;
+};
+
+static void *refused_one(void *arg) {
+    struct refused *r = arg;
+    pthread_barrier_wait(&burst_go);
+    r->st = zbauth_client_token(r->c, &r->tok, &r->err);
+    if (r->err) zbauth_error_details(r->err, &r->details);
+    return NULL;
+}
+
+static void test_cold_burst_refused(void) {
+    current = "100 threads and 20 async calls waiting for a refused token each get the refusal";
+    reset();
+    /* The refusal comes 300 ms late, so that the callers wait for it. */
+    dev("POST", "/_dev/faults", "{\"target\":\"token\",\"delay_ms\":300,\"times\":1}");
+    zbauth_client *c = must_new("{\"client_secret\":\"MARKER-WRONG-SECRET\"}");
+    enum { ASYNC = 20 };
+    static struct outcome o[ASYNC];
+    memset(o, 0, sizeof o);
+    batch_reset();
+    pthread_t t[BURST];
+    static struct refused r[BURST];
+    pthread_barrier_init(&burst_go, NULL, BURST);
+    for (int i = 0; i < BURST; i++) {
+        r[i] = (struct refused){.c = c};
+        if (pthread_create(&t[i], NULL, refused_one, &r[i]) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            exit(2);
+        }
+    }
+    int started = 0;
+    for (int i = 0; i < ASYNC; i++) started += zbauth_client_token_async(c, on_done, &o[i], NULL) == ZBAUTH_OK;
+    CHECK(started == ASYNC);
+    int refused = 0, distinct = 1, clean = 1;
+    for (int i = 0; i < BURST; i++) {
+        pthread_join(t[i], NULL);
+        refused += r[i].st == ZBAUTH_ERR_AUTH && r[i].tok == NULL && r[i].err && r[i].details &&
+                   strstr(r[i].details, "\"code\":\"AUTH\"") != NULL;
+        clean = clean && (!r[i].err || strstr(r[i].err, "MARKER-WRONG-SECRET") == NULL);
+        for (int j = 0; j < i; j++) distinct = distinct && (!r[i].err || r[i].err != r[j].err);
+    }
+    pthread_barrier_destroy(&burst_go);
+    CHECK(refused == BURST);
+    CHECK(distinct); /* each frees its own: ASan would see a double free */
+    CHECK(clean);
+    CHECK(batch_wait(ASYNC) == ASYNC);
+    int async_refused = 0;
+    for (int i = 0; i < ASYNC; i++) {
+        async_refused += o[i].calls == 1 && o[i].status == ZBAUTH_ERR_AUTH && o[i].result == NULL && o[i].err &&
+                         o[i].details && strstr(o[i].details, "\"code\":\"AUTH\"") != NULL;
+        outcome_free(&o[i]);
+    }
+    CHECK(async_refused == ASYNC);
+    /* One request, refused; the refusal's cooldown answers the rest. */
+    CHECK(dev_stat("token_requests") == 1);
+    for (int i = 0; i < BURST; i++) {
+        zbauth_free(r[i].err);
+        zbauth_free(r[i].details);
+    }
+    zbauth_client_free(c);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_version();
@@ -880,6 +948,7 @@ int main(void) {
     test_freed_and_forged_handles();
     test_threads();
     test_cold_burst();
+    test_cold_burst_refused();
     test_async();
     test_queue();
     printf("%d passed, %d failed\n", passed, failed);
