@@ -301,41 +301,63 @@ func zbgo_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, len
 // call back. Both kinds share the same parts: a prepare function checks
 // the arguments (on the caller's thread, or on drainQueue's goroutine for
 // a blocking call that wait.c queued) and returns the work, which runs on
-// an async worker (runAsync). The blocking calls are C functions in wait.c:
+// an async worker (runAsync); a token call joins the client's token flight
+// instead (joinTokenFlight). The blocking calls are C functions in wait.c:
 // each has its zbgo_* half below run and then waits in C until the worker
 // reports (see wait.h and docs/capi-calls.md).
 
-// work is the part of a call that may wait: it runs on an async worker and
-// returns the HTTP status (requests only), the result (nil: none) and the
-// error. A request's failure may come with a response too. The token's
-// work is nil (tokenWork): its callers share the client's token flight.
-type work func(c *core.Client) (httpStatus int, result []byte, err error)
-
-// tokenWork is the work of a token call: none of its own. The token calls
-// that must wait for the core (its cache empty, or its token expired) join
-// the client's token flight instead of each taking a worker.
-var tokenWork work
-
-// flights holds each client's token flight: the callers waiting for its
-// token. The core already makes one token request for any number of
-// callers; the flight spares each of them a worker goroutine too, so that
-// a cold burst of 1,000 C threads wakes one goroutine, not 1,000, when
-// the token arrives (docs/capi-calls.md).
-var flights struct {
-	sync.Mutex
-	m map[*core.Client][]func(httpStatus int, result []byte, err error)
+// work is what a call does once its arguments are checked: run, on an
+// async worker, returning the HTTP status (requests only), the result
+// (nil: none) and the error (a request's failure may come with a
+// response too); or, for a token call, join the client's token flight.
+type work struct {
+	run   func(c *core.Client) (httpStatus int, result []byte, err error)
+	token bool // run is nil: the outcome comes from the token flight
 }
 
-// joinTokenFlight has done called with c's token, or the error that ended
+var tokenWork = work{token: true}
+
+// done receives a call's outcome.
+type done func(httpStatus int, result []byte, err error)
+
+// flights holds each client's token flight: the token calls that did not
+// get a token at once — blocking calls that found none usable, and every
+// _async call (with a token cached, its flight ends at once). The core
+// already makes one token request for any number of callers; the flight
+// spares each of them a worker goroutine too, so that a cold burst of
+// 1,000 callers wakes one goroutine, not 1,000, when the token arrives
+// (docs/capi-calls.md).
+var flights struct {
+	sync.Mutex
+	m map[*core.Client]*flight
+}
+
+type flight struct {
+	blocking  []done // write through the waiting caller's pointers and wake it
+	callbacks []done // call an _async caller's callback: user code
+}
+
+// joinTokenFlight has d called with c's token, or the error that ended
 // the wait for it, on the worker of c's token flight, which it starts if
-// none is running.
-func joinTokenFlight(c *core.Client, done func(httpStatus int, result []byte, err error)) {
+// none is running. callback says that d calls user code (an _async call's
+// callback): those run one after another, after every blocking caller has
+// been woken, so that a slow callback holds up no blocking caller
+// (zbauth.h asks callbacks to return promptly).
+func joinTokenFlight(c *core.Client, d done, callback bool) {
 	flights.Lock()
-	waiting, running := flights.m[c]
-	if flights.m == nil {
-		flights.m = map[*core.Client][]func(int, []byte, error){}
+	f, running := flights.m[c]
+	if !running {
+		if flights.m == nil {
+			flights.m = map[*core.Client]*flight{}
+		}
+		f = &flight{}
+		flights.m[c] = f
 	}
-	flights.m[c] = append(waiting, done)
+	if callback {
+		f.callbacks = append(f.callbacks, d)
+	} else {
+		f.blocking = append(f.blocking, d)
+	}
 	flights.Unlock()
 	if running {
 		return
@@ -347,41 +369,44 @@ func joinTokenFlight(c *core.Client, done func(httpStatus int, result []byte, er
 			return err
 		})
 		// Callers who joined after Token returned get its outcome too:
-		// a token just cached, or an error just met.
+		// a token just cached, or an error just met. Later ones start
+		// the next flight.
 		flights.Lock()
-		waiting := flights.m[c]
 		delete(flights.m, c)
 		flights.Unlock()
 		var res []byte
 		if err == nil {
 			res = []byte(t) // read by every done, never written
 		}
-		for _, d := range waiting {
+		for _, d := range f.blocking {
+			d(0, res, err)
+		}
+		for _, d := range f.callbacks {
 			d(0, res, err)
 		}
 	})
 }
 
-func topologyWork(c *core.Client) (int, []byte, error) {
+var topologyWork = work{run: func(c *core.Client) (int, []byte, error) {
 	b, err := c.TopologyJSON(context.Background())
 	if err != nil {
 		return 0, nil, err
 	}
 	return 0, b, nil
-}
+}}
 
 // requestWork checks a request's arguments and copies them (they are
 // borrowed for the call only) into its work.
 func requestWork(method, path, bodyJSON *C.char) (work, error) {
 	if method == nil || path == nil {
-		return nil, argError("method and path are required")
+		return work{}, argError("method and path are required")
 	}
 	m, p := C.GoString(method), C.GoString(path)
 	var body []byte
 	if bodyJSON != nil {
 		body = []byte(C.GoString(bodyJSON))
 	}
-	return func(c *core.Client) (int, []byte, error) {
+	return work{run: func(c *core.Client) (int, []byte, error) {
 		resp, err := c.Do(context.Background(), m, p, body)
 		if resp == nil {
 			return 0, nil, err
@@ -390,17 +415,18 @@ func requestWork(method, path, bodyJSON *C.char) (work, error) {
 			return resp.Status, []byte{}, err
 		}
 		return resp.Status, resp.Body, err
-	}, nil
+	}}, nil
 }
 
 // start is what the blocking and asynchronous calls share: prepare checks
 // the arguments (before the handle, as the header promises), then the
 // handle is resolved; fast, when given, may finish the call at once on the
-// caller's thread; otherwise done receives the work's outcome on an async
-// worker. It returns the status of a call that ended here, or ok == false
-// when done will be called. Everything runs under call's panic recovery.
+// caller's thread; otherwise d receives the work's outcome on an async
+// worker (for a token, the token flight's; callback: d calls user code).
+// It returns the status of a call that ended here, or ok == false when d
+// will be called. Everything runs under call's panic recovery.
 func start(errOut **C.char, h C.uintptr_t, prepare func() (work, error), fast func(*core.Client) (bool, error),
-	done func(httpStatus int, result []byte, err error)) (status C.int, ok bool) {
+	d done, callback bool) (status C.int, ok bool) {
 	var w work
 	var c *core.Client
 	var finished bool
@@ -419,18 +445,18 @@ func start(errOut **C.char, h C.uintptr_t, prepare func() (work, error), fast fu
 	if st != statusOK || finished {
 		return st, true
 	}
-	if w == nil {
-		joinTokenFlight(c, done)
+	if w.token {
+		joinTokenFlight(c, d, callback)
 		return 0, false
 	}
 	runAsync(func() {
 		var hs int
 		var res []byte
 		err := protect(func() (err error) {
-			hs, res, err = w(c)
+			hs, res, err = w.run(c)
 			return err
 		})
-		done(hs, res, err)
+		d(hs, res, err)
 	})
 	return 0, false
 }
@@ -442,7 +468,7 @@ func begin(errOut **C.char, wt *C.zb_wait, h C.uintptr_t, prepare func() (work, 
 	st, ended := start(errOut, h, prepare, fast, func(hs int, res []byte, err error) {
 		put(hs, res)
 		C.zb_wait_done(wt, setErr(errOut, err))
-	})
+	}, false)
 	if ended {
 		return st
 	}
@@ -453,7 +479,7 @@ func begin(errOut **C.char, wt *C.zb_wait, h C.uintptr_t, prepare func() (work, 
 func zbgo_client_token(h C.uintptr_t, token **C.char, errOut **C.char, wt *C.zb_wait) C.int {
 	return begin(errOut, wt, h, func() (work, error) {
 		if token == nil {
-			return nil, argError("token is NULL")
+			return work{}, argError("token is NULL")
 		}
 		*token = nil
 		return tokenWork, nil
@@ -478,7 +504,7 @@ func zbgo_client_token(h C.uintptr_t, token **C.char, errOut **C.char, wt *C.zb_
 func zbgo_client_topology(h C.uintptr_t, out **C.char, errOut **C.char, wt *C.zb_wait) C.int {
 	return begin(errOut, wt, h, func() (work, error) {
 		if out == nil {
-			return nil, argError("topology_json is NULL")
+			return work{}, argError("topology_json is NULL")
 		}
 		*out = nil
 		return topologyWork, nil
@@ -522,7 +548,7 @@ func startAsync(errOut **C.char, h, cb, userData C.uintptr_t, prepare func() (wo
 			out = cBytes(res)
 		}
 		C.zb_invoke(cb, userData, st, C.int(hs), out, errStr)
-	})
+	}, true)
 	return st
 }
 

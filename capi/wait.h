@@ -17,8 +17,9 @@
  * one caller that mirror.c sends to ask the core about a token past its
  * refresh point enters Go (zbgo_client_token), which returns that token at
  * once and starts the refresh; a caller with no usable copy to wait for is
- * queued like topology, so a cold burst of threads does not all enter Go,
- * and joins the client's token flight (capi.go): one worker waits for the
+ * queued like topology, so a cold burst of threads does not all enter Go.
+ * The drainer answers it at once if the core has a token by then, else it
+ * joins the client's token flight (capi.go): one worker waits for the
  * core's token on behalf of every such caller.
  * docs/capi-calls.md has the figures.
  */

@@ -194,7 +194,10 @@ zbauth_status zbauth_client_request(zbauth_client *c, const char *method, const 
  *                with zbauth_free (zbauth_error_details works on it until
  *                then).
  * The callback should return promptly: it runs on a thread that serves
- * other calls. It may call any function of this library.
+ * other calls. The callbacks of token calls that waited for the same token
+ * request run one after another on one thread, after the blocking calls
+ * waiting for it have been given theirs. A callback may call any function
+ * of this library.
  *
  * zbauth_client_free does not wait for calls in flight; they finish
  * normally and their callbacks are still called.

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -752,12 +753,15 @@ static void test_token_copy(void) {
 
 /* Waits (up to 10 s) for q's descriptor, then takes what is there into
  * out[*have..]. */
+/* Takes what the queue holds into out; a take that fails is counted in
+ * take_failures (checked once per test, not once per round). */
+static int take_failures;
 static void queue_collect(zbauth_queue *q, zbauth_completion *out, size_t cap, size_t *have) {
     struct pollfd p = {.fd = zbauth_queue_fd(q), .events = POLLIN};
     if (poll(&p, 1, 10000) != 1) return;
     /* Small takes, so that takes interleave with calls completing. */
     size_t n = 0, max = cap - *have < 7 ? cap - *have : 7;
-    CHECK(zbauth_queue_take(q, out + *have, max, &n) == ZBAUTH_OK);
+    if (zbauth_queue_take(q, out + *have, max, &n) != ZBAUTH_OK) take_failures++;
     *have += n;
 }
 
@@ -776,7 +780,9 @@ static void test_queue(void) {
     for (int i = 0; i < N; i++) started += zbauth_client_topology_queued(c, q, 1000 + i, NULL) == ZBAUTH_OK;
     CHECK(started == N);
     size_t have = 0;
+    take_failures = 0;
     for (int rounds = 0; have < N && rounds < 5000; rounds++) queue_collect(q, got, N + 1, &have);
+    CHECK(take_failures == 0);
     CHECK(have == N);
     static char seen[N];
     memset(seen, 0, sizeof seen);
@@ -810,6 +816,7 @@ static void test_queue(void) {
     dev("POST", "/_dev/faults", "{\"target\":\"api\",\"status\":403,\"times\":1}");
     CHECK(zbauth_client_topology_queued(c, q, 3, NULL) == ZBAUTH_OK);
     for (int rounds = 0; have < 3 && rounds < 100; rounds++) queue_collect(q, got, N, &have);
+    CHECK(take_failures == 0);
     CHECK(have == 3);
     for (size_t i = 0; i < have; i++) {
         zbauth_completion *e = &got[i];
@@ -930,8 +937,81 @@ static void test_cold_burst_refused(void) {
     zbauth_client_free(c);
 }
 
+/* A call that never returns fails the run, naming the test, instead of
+ * hanging it. */
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "FAIL: no progress for 240 s, in: ";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    if (current) ignored = write(2, current, strlen(current));
+    ignored = write(2, "\n", 1);
+    (void)ignored;
+    _exit(1);
+}
+
+/* An _async token call and a blocking one waiting for the same token
+ * request: the callback waits (at most 10 s) for the blocking caller to
+ * have its token. The blocking caller must not wait for the callback. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int blocking_returned, callback_saw_it, callbacks;
+    zbauth_client *c;
+    zbauth_status blocking_status;
+} order = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0};
+
+static void on_token_waiting(void *user_data, zbauth_status status, int http_status, char *result, char *err) {
+    (void)user_data, (void)status, (void)http_status;
+    zbauth_free(result);
+    zbauth_free(err);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&order.mu);
+    int rc = 0;
+    while (!order.blocking_returned && rc == 0) rc = pthread_cond_timedwait(&order.cv, &order.mu, &deadline);
+    order.callback_saw_it = order.blocking_returned;
+    order.callbacks++;
+    pthread_cond_broadcast(&order.cv);
+    pthread_mutex_unlock(&order.mu);
+}
+
+static void *blocking_token(void *arg) {
+    (void)arg;
+    char *tok = NULL;
+    zbauth_status st = zbauth_client_token(order.c, &tok, NULL);
+    zbauth_free(tok);
+    pthread_mutex_lock(&order.mu);
+    order.blocking_status = st;
+    order.blocking_returned = 1;
+    pthread_cond_broadcast(&order.cv);
+    pthread_mutex_unlock(&order.mu);
+    return NULL;
+}
+
+static void test_flight_callback_order(void) {
+    current = "a callback that waits holds up no blocking caller waiting for the same token";
+    reset();
+    /* The token comes 500 ms late, so that both calls wait for it. */
+    dev("POST", "/_dev/faults", "{\"target\":\"token\",\"delay_ms\":500,\"times\":1}");
+    order.c = must_new(NULL);
+    CHECK(zbauth_client_token_async(order.c, on_token_waiting, NULL, NULL) == ZBAUTH_OK);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, blocking_token, NULL) == 0);
+    pthread_join(t, NULL);
+    pthread_mutex_lock(&order.mu);
+    while (order.callbacks == 0) pthread_cond_wait(&order.cv, &order.mu);
+    pthread_mutex_unlock(&order.mu);
+    CHECK(order.blocking_status == ZBAUTH_OK);
+    CHECK(order.callback_saw_it);
+    CHECK(dev_stat("token_requests") == 1);
+    zbauth_client_free(order.c);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    signal(SIGALRM, on_alarm);
+    alarm(240);
     test_version();
     test_success_env_only();
     test_explicit_config();
@@ -949,6 +1029,7 @@ int main(void) {
     test_threads();
     test_cold_burst();
     test_cold_burst_refused();
+    test_flight_callback_order();
     test_async();
     test_queue();
     printf("%d passed, %d failed\n", passed, failed);
