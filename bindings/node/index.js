@@ -179,6 +179,11 @@ class Client {
   #handle;
   #closed = false;
   #token = ''; // the last token the addon returned synchronously
+  // The token call in flight, if any. The calls made meanwhile share it:
+  // the library would hand them the same outcome (its core makes one token
+  // request for them all), and each call into the library and back costs
+  // more than the caller's wait (docs/token-cache.md).
+  #pending = null;
 
   constructor(options) {
     const n = load();
@@ -187,6 +192,7 @@ class Client {
 
   token() {
     if (this.#closed) return Promise.reject(closedError('token'));
+    if (this.#pending) return this.#pending;
     let r;
     try {
       r = native.token(this.#handle);
@@ -198,6 +204,13 @@ class Client {
       this.#token = r;
       return Promise.resolve(r);
     }
+    // Cleared before the callers' own reactions run, so that a call made
+    // from one of them asks the library again.
+    const clear = () => {
+      if (this.#pending === r) this.#pending = null;
+    };
+    r.then(clear, clear);
+    this.#pending = r;
     return r;
   }
 
