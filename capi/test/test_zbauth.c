@@ -456,6 +456,14 @@ static void test_threads(void) {
 
 /* ---- a cold burst: threads released at once on an empty cache ---- */
 
+/* Starts a thread, or ends the run: a test cannot go on without it. */
+static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg) {
+    if (pthread_create(t, NULL, fn, arg) != 0) {
+        fprintf(stderr, "pthread_create failed\n");
+        exit(2);
+    }
+}
+
 enum { BURST = 100 };
 static pthread_barrier_t burst_go;
 struct burster {
@@ -480,10 +488,7 @@ static void test_cold_burst(void) {
     pthread_barrier_init(&burst_go, NULL, BURST);
     for (int i = 0; i < BURST; i++) {
         b[i] = (struct burster){.c = c};
-        if (pthread_create(&t[i], NULL, burst_one, &b[i]) != 0) {
-            fprintf(stderr, "pthread_create failed\n");
-            exit(2);
-        }
+        start_thread(&t[i], burst_one, &b[i]);
     }
     int ok = 1, same = 1;
     for (int i = 0; i < BURST; i++) {
@@ -900,10 +905,7 @@ static void test_cold_burst_refused(void) {
     pthread_barrier_init(&burst_go, NULL, BURST);
     for (int i = 0; i < BURST; i++) {
         r[i] = (struct refused){.c = c};
-        if (pthread_create(&t[i], NULL, refused_one, &r[i]) != 0) {
-            fprintf(stderr, "pthread_create failed\n");
-            exit(2);
-        }
+        start_thread(&t[i], refused_one, &r[i]);
     }
     int started = 0;
     for (int i = 0; i < ASYNC; i++) started += zbauth_client_token_async(c, on_done, &o[i], NULL) == ZBAUTH_OK;
@@ -997,7 +999,7 @@ static void test_flight_callback_order(void) {
     order.c = must_new(NULL);
     CHECK(zbauth_client_token_async(order.c, on_token_waiting, NULL, NULL) == ZBAUTH_OK);
     pthread_t t;
-    CHECK(pthread_create(&t, NULL, blocking_token, NULL) == 0);
+    start_thread(&t, blocking_token, NULL);
     pthread_join(t, NULL);
     pthread_mutex_lock(&order.mu);
     while (order.callbacks == 0) pthread_cond_wait(&order.cv, &order.mu);
