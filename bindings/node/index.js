@@ -204,14 +204,23 @@ class Client {
       this.#token = r;
       return Promise.resolve(r);
     }
-    // Cleared before the callers' own reactions run, so that a call made
-    // from one of them asks the library again.
-    const clear = () => {
-      if (this.#pending === r) this.#pending = null;
-    };
-    r.then(clear, clear);
-    this.#pending = r;
-    return r;
+    // Cleared before the callers' own reactions run (p settles after its
+    // handlers), so that a call made from one of them asks the library
+    // again. p, not r, is handed out: a handler on r would mark a failure
+    // nobody handles as handled, where it must surface as an unhandled
+    // rejection.
+    const p = r.then(
+      (tok) => {
+        if (this.#pending === p) this.#pending = null;
+        return tok;
+      },
+      (e) => {
+        if (this.#pending === p) this.#pending = null;
+        throw e;
+      },
+    );
+    this.#pending = p;
+    return p;
   }
 
   topology() {

@@ -217,16 +217,16 @@ test("a cold client's failing token() is one token request", async () => {
 });
 
 test('token() calls made while one waits share it, and the next one asks again', async () => {
-  // The first flight fails (an oversized answer: no refusal, so nothing
-  // holds the next request back, and not retried); every call made
-  // meanwhile gets the same outcome from the same call.
+  // The first flight fails (an oversized answer: not retried, and no
+  // refusal, whose cooldown would answer the next call too); every call
+  // made meanwhile gets the same outcome from the same call.
   await cluster.fault({ target: 'token', status: 200, body_bytes: 2 << 20, delay_ms: 200, times: 1 });
   const c = new Client(opts);
   const calls = [];
   for (let i = 0; i < 100; i++) calls.push(c.token());
   assert.ok(calls.every((p) => p === calls[0]), 'one promise for the calls made while it waits');
   const outcomes = await Promise.allSettled(calls);
-  assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason.code === 'TRANSPORT'));;
+  assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason.code === 'TRANSPORT'));
   assert.equal((await cluster.stats()).token_requests, 1);
   // Settled: the next call is a new one, which succeeds, and is shared too.
   const again = [c.token(), c.token()];
@@ -244,6 +244,19 @@ test('token() calls made while one waits share it, and the next one asks again',
   assert.notEqual(inner, first);
   assert.equal(await inner, await first);
   c2.close();
+});
+
+test('a failed token() that nobody handles is an unhandled rejection, as any failed promise', async () => {
+  // The shared promise must not mark a failure as handled for its callers.
+  const r = await runNode(['-e', `
+    const { Client } = require(${JSON.stringify(PKG)});
+    new Client({ clientSecret: 'MARKER-WRONG-SECRET' }).token();
+    setTimeout(() => console.log('not reported'), 2000);
+  `], { env: cleanEnv(cluster.env) });
+  assert.notEqual(r.code, 0, r.stdout);
+  assert.doesNotMatch(r.stdout, /not reported/);
+  assert.match(r.stderr, /ZbauthError/);
+  assert.doesNotMatch(r.stderr, /MARKER-WRONG-SECRET/);
 });
 
 test('AUTH: a wrong secret', async () => {
