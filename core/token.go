@@ -315,13 +315,17 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 		}()
 		tok, err = s.fetch(ctx)
 		cancel()
-		select {
-		case <-s.closed:
-			tok, err = nil, &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"}
-		default:
-		}
 	}
 	s.mu.Lock()
+	// Checked under mu, which close holds while it reports the end: once
+	// closed, nothing is cached or reported any more.
+	closed := false
+	select {
+	case <-s.closed:
+		closed = true
+		tok, err = nil, &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"}
+	default:
+	}
 	s.failed = nil
 	if err == nil {
 		tok.publish()
@@ -332,7 +336,7 @@ func (s *tokenSource) run(f *flight, delay time.Duration) {
 		s.failed = &flight{done: closedChan, err: err}
 		s.failedUntil = time.Now().Add(minFetchInterval)
 	}
-	if err != nil {
+	if err != nil && !closed {
 		if t := s.cur.Load(); t != nil {
 			// The refresh failed: the old token is no longer fresh, so a
 			// caller asks again (cached decides on another try).

@@ -650,6 +650,33 @@ func TestTokenObserverSeesEveryChange(t *testing.T) {
 	}
 }
 
+// TestTokenObserverClosedDuringARefresh: a refresh that Close ends reports
+// nothing after Close's drop: an observer must not get the old token back
+// as usable once the client is closed.
+func TestTokenObserverClosedDuringARefresh(t *testing.T) {
+	cl, c, reports := observedClient(t, 4*time.Second)
+	ctx := context.Background()
+	if _, err := c.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A 4 s token: refreshed from 2.7 s; the refresh is held up 1.5 s.
+	cl.AddFault(devcluster.Fault{Target: "token", DelayMS: 1500, Times: 1})
+	time.Sleep(2900 * time.Millisecond)
+	if _, err := c.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // cancels the refresh's request
+	time.Sleep(time.Second)
+	got := reports()
+	if len(got) != 3 || got[1].tok == "" || got[2].tok != "" {
+		toks := make([]bool, len(got))
+		for i, r := range got {
+			toks[i] = r.tok != ""
+		}
+		t.Fatalf("reports (token present?) = %v, want t1, t1 (refreshing), drop", toks)
+	}
+}
+
 // TestTokenObserverDuringARefresh: once the background refresh has started,
 // the old token may be handed out until it expires (the client answers
 // with it meanwhile); then the new token replaces it.
