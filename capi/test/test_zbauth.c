@@ -685,8 +685,11 @@ static void test_async(void) {
 }
 
 /* The token calls answer from mirror.c's copy while the core says the token
- * is fresh; the core's decisions (a rejected token dropped, a refresh at the
- * refresh point, a freed handle) hold as they do without the copy. */
+ * is fresh. The copy cannot be seen from here (mirror.c is internal to the
+ * library; cbench's "token cached", about 60 ns against 250 ns through Go,
+ * shows it in use): these checks hold that the core's decisions (a rejected
+ * token dropped, a refresh at the refresh point, a freed handle) hold as
+ * they do without it. */
 static void test_token_copy(void) {
     current = "token copy: the same token from both calls; a rejected token is not handed out again";
     reset();
@@ -757,9 +760,8 @@ static void test_token_copy(void) {
 }
 
 /* Waits (up to 10 s) for q's descriptor, then takes what is there into
- * out[*have..]. */
-/* Takes what the queue holds into out; a take that fails is counted in
- * take_failures (checked once per test, not once per round). */
+ * out[*have..]. A take that fails is counted in take_failures, which the
+ * tests check once, not once per round. */
 static int take_failures;
 static void queue_collect(zbauth_queue *q, zbauth_completion *out, size_t cap, size_t *have) {
     struct pollfd p = {.fd = zbauth_queue_fd(q), .events = POLLIN};

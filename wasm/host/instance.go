@@ -340,9 +340,7 @@ func (in *instance) hostTokenReport(client int32, ptr uint32, n int32, fresh, us
 		return
 	}
 	tok := string(data)
-	if tok != "" {
-		c.scrub.NoteToken(tok)
-	}
+	c.scrub.NoteToken(tok) // ignores a drop's empty token
 	c.token.set(now, tok, fresh, usable)
 }
 
