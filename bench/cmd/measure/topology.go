@@ -187,7 +187,7 @@ func addTopologyRows(peer string, seq, p50, p99, par float64) {
 		seqRow.Note = "each call started with zbauth_client_topology_async, then waited for"
 		parRow.Note = "64 calls in flight from one thread; each callback starts the next call"
 	}
-	// The targets ("within N%" of the floor) come from the report's goals,
+	// The targets ("within N%" of the floor) come from the report's table,
 	// for the rows without a suffix; the others are other ways of calling.
 	if surface == "c" && suffix == "" {
 		parRow.Note = "64 threads sharing one client (cbench serve)"
