@@ -686,10 +686,10 @@ static void test_async(void) {
 
 /* The token calls answer from mirror.c's copy while the core says the token
  * is fresh. The copy cannot be seen from here (mirror.c is internal to the
- * library; cbench's "token cached", about 60 ns against 250 ns through Go,
- * shows it in use): these checks hold that the core's decisions (a rejected
- * token dropped, a refresh at the refresh point, a freed handle) hold as
- * they do without it. */
+ * library; cbench's "token cached" against the Go core's, in
+ * docs/BENCHMARKS.md, shows it in use): these checks hold that the core's
+ * decisions (a rejected token dropped, a refresh at the refresh point, a
+ * freed handle) hold as they do without it. */
 static void test_token_copy(void) {
     current = "token copy: the same token from both calls; a rejected token is not handed out again";
     reset();

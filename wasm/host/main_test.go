@@ -29,8 +29,8 @@ var (
 	testModule []byte
 	// testCacheDir holds both modules precompiled by a non-race process
 	// (wasm/internal/precompile); testCache reads it. Each test's Load then
-	// finds compiled code instead of compiling 4 MB of wasm again, which
-	// under -race takes tens of seconds.
+	// finds compiled code instead of compiling the whole module again,
+	// which is slow under -race.
 	testCacheDir string
 	testCache    wazero.CompilationCache
 )

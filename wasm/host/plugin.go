@@ -15,7 +15,7 @@
 // share nothing but the instance while each client keeps its own token
 // cache in the guest. A wazero instance is not safe for concurrent calls,
 // so a per-Plugin mutex serialises every call into the module — and is held
-// only for the duration of an export call, a few microseconds. Network I/O
+// only for the duration of an export call, which never waits. Network I/O
 // happens in host goroutines with the mutex released: 16 goroutines asking
 // for a token wait together on the core's single token request instead of
 // queueing behind each other's network waits. Goroutines in the guest run
@@ -113,10 +113,10 @@ func WithStepInterval(d time.Duration) Option { return func(o *options) { o.step
 
 // WithExportTimeout arms a watchdog: an export call that runs longer than d
 // is terminated and the instance replaced. It needs wazero's termination
-// checks, which cost about a microsecond per export call (wazero starts a
-// goroutine per call), so it is off by default: no export of zbauth.wasm
-// waits for anything, network waits happen outside the module and honour
-// the callers' contexts.
+// checks, which add to every export call (wazero starts a goroutine per
+// call; docs/wasm-design.md), so it is off by default: no export of
+// zbauth.wasm waits for anything, network waits happen outside the module
+// and honour the callers' contexts.
 func WithExportTimeout(d time.Duration) Option { return func(o *options) { o.exportTimeout = d } }
 
 // WithHTTPTimeout bounds an HTTP request for which the guest gave no

@@ -7,7 +7,7 @@
 // The host package's tests run it (as a normal, non-race binary) so that
 // their race-instrumented process loads compiled code from the cache
 // instead of running wazero's compiler under the race detector, which is
-// ten times slower.
+// much slower.
 package main
 
 import (

@@ -101,7 +101,7 @@ class Client:
         self._local = threading.local()  # per-thread token buffer (token())
         # The last topology decoded, with its JSON: Topology is immutable, so
         # an identical answer (the usual case) returns the same object
-        # instead of decoding again (about 30 µs of GIL-held time a call).
+        # instead of decoding again (which holds the GIL; docs/topology-memo.md).
         # Replaced whole, so a reader on another thread sees one pair.
         self._topology_memo: Optional[Tuple[str, Topology]] = None
 
