@@ -324,8 +324,10 @@ func TestDiskCacheSharedDirectory(t *testing.T) {
 			must(t, os.Chmod(dir, mode))
 			plantToken(t, filepath.Join(dir, key+".json"), key)
 			refusedDir(t, cl, dir)
-			if fi, err := os.Stat(dir); err != nil || fi.Mode()&(os.ModeSticky|os.ModePerm) != mode {
-				t.Errorf("directory mode changed from %v: %v, %v", mode, fi.Mode(), err)
+			if fi, err := os.Stat(dir); err != nil {
+				t.Fatal(err)
+			} else if fi.Mode()&(os.ModeSticky|os.ModePerm) != mode {
+				t.Errorf("directory mode changed from %v to %v", mode, fi.Mode())
 			}
 		})
 	}
@@ -344,8 +346,10 @@ func TestDiskCacheSharedDirectory(t *testing.T) {
 	if n := cl.Stats().TokenRequests - before; n != 1 || len(w.get()) != 0 {
 		t.Errorf("0755 directory: %d token requests, warnings %q; want 1 and none", n, w.get())
 	}
-	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
-		t.Errorf("0755 directory chmod'ed to %v", fi.Mode().Perm())
+	if fi, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o755 {
+		t.Errorf("0755 directory chmod'ed to %v", fi.Mode())
 	}
 }
 
@@ -388,8 +392,10 @@ func TestDiskCacheForeignOwner(t *testing.T) {
 			must(t, err)
 			tc.plant(t, dir)
 			refusedDir(t, cl, dir)
-			if fi, err := os.Stat(dir); err != nil || fi.Mode() != was.Mode() {
-				t.Errorf("directory mode changed from %v: %v, %v", was.Mode(), fi.Mode(), err)
+			if fi, err := os.Stat(dir); err != nil {
+				t.Fatal(err)
+			} else if fi.Mode() != was.Mode() {
+				t.Errorf("directory mode changed from %v to %v", was.Mode(), fi.Mode())
 			}
 		})
 	}
@@ -428,8 +434,10 @@ func TestDiskCacheStaleTemporaryFiles(t *testing.T) {
 	if fmt.Sprint(left) != fmt.Sprint(want) {
 		t.Errorf("temporary files left: %q, want %q", left, want)
 	}
-	if fi, err := os.Stat(path(key + ".json")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("token file: %v, %v; want mode 0600", fi, err)
+	if fi, err := os.Stat(path(key + ".json")); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file has mode %v, want 0600", fi.Mode())
 	}
 }
 
