@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
@@ -146,6 +150,57 @@ func TestToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("the API answered %d to the printed token", resp.StatusCode)
+	}
+}
+
+// With ZEEBE_TOKEN_CACHE_DIR, runs of `zbauth token` share one token; a
+// directory others can write to (like /tmp) is refused with a warning,
+// left as it is, and a token planted there is not printed.
+func TestTokenCacheDir(t *testing.T) {
+	cl := clusterEnv(t)
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+
+	dir := filepath.Join(t.TempDir(), "cache")
+	t.Setenv(core.EnvTokenCacheDir, dir)
+	if a, b := token(t), token(t); a != b {
+		t.Errorf("two runs sharing a cache printed different tokens")
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("two runs sharing a cache made %d token requests, want 1", n)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o700 {
+		t.Errorf("created cache directory has mode %v, want 0700", fi.Mode())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %q, want one", files)
+	}
+	key := strings.TrimSuffix(filepath.Base(files[0]), ".json")
+
+	shared := t.TempDir()
+	if err := os.Chmod(shared, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	far := time.Now().Add(time.Hour).UnixMilli()
+	planted := fmt.Sprintf(`{"format":"zbauth-token-v1","key":%q,"access_token":"ATTACKER-TOKEN","refresh_at_unix_ms":%d,"expiry_unix_ms":%d}`, key, far, far)
+	if err := os.WriteFile(filepath.Join(shared, key+".json"), []byte(planted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(core.EnvTokenCacheDir, shared)
+	if tok := token(t); tok == "ATTACKER-TOKEN" {
+		t.Errorf("zbauth token printed the token planted in a world-writable cache directory")
+	}
+	if fi, err := os.Stat(shared); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode()&(os.ModeSticky|os.ModePerm) != os.ModeSticky|0o777 {
+		t.Errorf("world-writable cache directory chmod'ed to %v", fi.Mode())
+	}
+	if !strings.Contains(logged.String(), "memory only") {
+		t.Errorf("no warning about the refused directory; logged %q", logged.String())
 	}
 }
 
