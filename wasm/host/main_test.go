@@ -84,7 +84,7 @@ func runTests(m *testing.M) int {
 	// "dev". The helper is told to say the same.
 	ldflags := "-ldflags=-X github.com/tetratelabs/wazero/internal/version.version=" + wazeroVersion()
 	if err := goCommand("run", ldflags, "github.com/zbauth/zbauth/wasm/internal/precompile",
-		"-dir", testCacheDir, "-watchdog", prodPath, testPath).Run(); err != nil {
+		"-dir", testCacheDir, prodPath, testPath).Run(); err != nil {
 		return fail(fmt.Errorf("precompiling the modules: %w", err))
 	}
 	if testCache, err = wazero.NewCompilationCacheWithDir(testCacheDir); err != nil {
