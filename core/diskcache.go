@@ -165,7 +165,7 @@ func (d *diskCache) read() *tokenState {
 		return nil
 	}
 	var f cacheFile
-	if jsonx.Unmarshal(b, &f) != nil || f.Format != cacheFormat || f.Key != d.key || f.AccessToken == "" {
+	if jsonx.Unmarshal(b, &f) != nil || f.Format != cacheFormat || f.Key != d.key || !validAccessToken(f.AccessToken) {
 		return nil
 	}
 	t := &tokenState{value: f.AccessToken, refreshAt: time.UnixMilli(f.RefreshAtMS)}
