@@ -266,7 +266,7 @@ func (d *diskCache) read(dir *os.File) (*tokenState, error) {
 		return nil, nil
 	}
 	var c cacheFile
-	if jsonx.Unmarshal(b, &c) != nil || c.Format != cacheFormat || c.Key != d.key || c.AccessToken == "" {
+	if jsonx.Unmarshal(b, &c) != nil || c.Format != cacheFormat || c.Key != d.key || !validAccessToken(c.AccessToken) {
 		return nil, nil
 	}
 	t := &tokenState{value: c.AccessToken, refreshAt: time.UnixMilli(c.RefreshAtMS)}

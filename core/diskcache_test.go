@@ -137,6 +137,30 @@ func TestDiskCacheDegrades(t *testing.T) {
 	}
 }
 
+// A cache file whose token could not be sent (CR/LF, NUL, a space, not
+// ASCII) is ignored like a corrupt one: the client asks the endpoint.
+func TestDiskCacheUnusableToken(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Options{})
+	cfg := clusterConfig(cl)
+	key := core.CacheKey(cfg.AuthorizationServerURL, cfg.ClientID, cfg.Audience, cfg.Scope)
+	far := time.Now().Add(time.Hour).UnixMilli()
+	for i, tok := range []string{`TOKEN-MARKER\r\nX-Injected: 1`, `TOKEN-MARKER\u0000`, `TOKEN-MARKER x`, `TOKEN-MARKER\u00e9`, "TOKEN-MARKER\xff"} {
+		cfg.TokenCacheDir = t.TempDir()
+		file := fmt.Sprintf(`{"format":"zbauth-token-v1","key":%q,"access_token":"%s","refresh_at_unix_ms":%d,"expiry_unix_ms":%d}`, key, tok, far, far)
+		if err := os.WriteFile(filepath.Join(cfg.TokenCacheDir, key+".json"), []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := newClient(t, cfg).Token(ctxTimeout(t, 20*time.Second))
+		if err != nil || strings.Contains(got, "TOKEN-MARKER") {
+			t.Errorf("cache file %d: Token = %q, %v; want a new token from the endpoint", i, got, err)
+		}
+		if n := cl.Stats().TokenRequests; n != int64(i+1) {
+			t.Errorf("cache file %d: %d token requests, want %d", i, n, i+1)
+		}
+	}
+}
+
 // An expired token on disk is not used.
 func TestDiskCacheExpiry(t *testing.T) {
 	t.Parallel()

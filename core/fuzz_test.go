@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/zbauth/zbauth/core"
@@ -151,6 +152,8 @@ func FuzzParseConfigJSON(f *testing.F) {
 var tokenErrorTexts = "zbauth: token: [REDACTED] " +
 	"token endpoint refused the request; token endpoint sent malformed JSON; " +
 	"token response has no access_token; token_type is not Bearer; " +
+	"token endpoint returned an unusable access token: it may hold only visible ASCII characters, no spaces or control characters; " +
+	"expires_in is not a finite, non-negative number of seconds (at most 1e9); " +
 	"token endpoint answered with a redirect, which is not followed because the request carries the client secret; configure the final token URL"
 
 func FuzzParseTokenResponse(f *testing.F) {
@@ -165,6 +168,11 @@ func FuzzParseTokenResponse(f *testing.F) {
 		{200, `{"token_type":"Bearer"}`},
 		{200, `{"access_token":"t","expires_in":"soon"}`},
 		{200, `{"access_token":"t","expires_in":1e400}`},
+		{200, `{"access_token":"t","expires_in":"NaN"}`},
+		{200, `{"access_token":"t","expires_in":-1}`},
+		{200, `{"access_token":"t\r\nX-Injected: 1","expires_in":60}`},
+		{200, `{"access_token":"t\u0000x"}`},
+		{200, "{\"access_token\":\"t\xff\"}"},
 		{200, `not json`},
 		{401, `{"error":"invalid_client","error_description":"bad credentials"}`},
 		{400, `{"access_token":"TOKEN-MARKER-xyz789","error":"TOKEN-MARKER-xyz789","error_description":"x TOKEN-MARKER-xyz789 y"}`},
@@ -182,8 +190,14 @@ func FuzzParseTokenResponse(f *testing.F) {
 			if status < 200 || status > 299 {
 				t.Fatalf("status %d accepted", status)
 			}
-			if r.AccessToken == "" || r.ExpiresIn < 0 {
+			if r.AccessToken == "" || r.ExpiresIn < 0 || r.ExpiresIn > 1e9*time.Second {
 				t.Fatalf("accepted %#v", r)
+			}
+			// Nothing that could break an Authorization header or a shell.
+			for _, c := range []byte(r.AccessToken) {
+				if c < 0x21 || c > 0x7e {
+					t.Fatalf("accepted a token with byte %#x", c)
+				}
 			}
 			if tt := r.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
 				t.Fatalf("token_type %q accepted", tt)

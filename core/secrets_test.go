@@ -188,6 +188,21 @@ func leakScenarios() []leakScenario {
 			})
 			return request(t, cfgWith(secret, bad.URL, "http://127.0.0.1:1"), token)
 		}},
+		{"unusable token carrying the secret", core.KindAuth, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
+			cl := startCluster(t, devcluster.Options{})
+			tok, _ := json.Marshal(tokenMarker + "\r\nX-Secret: " + secret)
+			cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: `{"access_token":` + string(tok) + `,"expires_in":300}`})
+			cfg := clusterConfig(cl)
+			cfg.ClientSecret = secret
+			return request(t, cfg, token)
+		}},
+		{"NaN expires_in", core.KindAuth, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
+			cl := startCluster(t, devcluster.Options{})
+			cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: `{"access_token":"` + tokenMarker + `","expires_in":"NaN"}`})
+			cfg := clusterConfig(cl)
+			cfg.ClientSecret = secret
+			return request(t, cfg, token)
+		}},
 		{"malformed topology echoing the request", core.KindAPI, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
 			api := serve(t, func(w http.ResponseWriter, r *http.Request) {
 				w.Write([]byte(`{"brokers":"` + echoRequest(r)))

@@ -190,6 +190,40 @@ static void test_wrong_secret(void) {
     zbauth_client_free(c);
 }
 
+/* A token endpoint answering an unusable token (CR/LF, NUL, NaN expires_in):
+ * AUTH, no token handed out or cached, the message shows none of it. */
+static void test_unusable_token(void) {
+    static const char *faults[] = {
+        "{\"target\":\"token\",\"status\":200,\"body\":\"{\\\"access_token\\\":\\\"tok\\\\r\\\\nX-Injected: 1\\\",\\\"expires_in\\\":300}\"}",
+        "{\"target\":\"token\",\"status\":200,\"body\":\"{\\\"access_token\\\":\\\"tok\\\\u0000X-Injected\\\",\\\"expires_in\\\":300}\"}",
+        "{\"target\":\"token\",\"status\":200,\"body\":\"{\\\"access_token\\\":\\\"X-Injected\\\",\\\"expires_in\\\":\\\"NaN\\\"}\"}",
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) {
+        current = i < 2 ? "unusable access token" : "NaN expires_in";
+        reset();
+        dev("POST", "/_dev/faults", faults[i]);
+        zbauth_client *c = must_new(NULL);
+        char *tok = (char *)1, *err = NULL;
+        CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_AUTH);
+        CHECK(tok == NULL);
+        CHECK(err && strstr(err, i < 2 ? "unusable access token" : "expires_in is not a finite") != NULL);
+        CHECK(err && strstr(err, "X-Injected") == NULL && strchr(err, '\n') == NULL);
+        zbauth_free(err);
+        char buf[256] = "";
+        CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, NULL, NULL) != ZBAUTH_OK && strstr(buf, "X-Injected") == NULL);
+        if (i == 0) {
+            /* Nothing was cached: once the endpoint behaves, the next call
+             * (after the one-per-second limit) fetches a usable token. */
+            dev("DELETE", "/_dev/faults", NULL);
+            tok = NULL;
+            CHECK(zbauth_client_token(c, &tok, NULL) == ZBAUTH_OK && tok && strstr(tok, "X-Injected") == NULL);
+            CHECK(dev_stat("token_requests") == 2);
+            zbauth_free(tok);
+        }
+        zbauth_client_free(c);
+    }
+}
+
 static void test_api_401(void) {
     current = "401 from the API";
     reset();
@@ -1021,6 +1055,7 @@ int main(void) {
     test_explicit_config();
     test_config_errors();
     test_wrong_secret();
+    test_unusable_token();
     test_api_401();
     test_token_nowait();
     test_token_copy();

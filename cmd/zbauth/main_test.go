@@ -224,6 +224,32 @@ func TestWrongSecret(t *testing.T) {
 	}
 }
 
+// A token that would inject a header or request into
+// curl -H "Authorization: Bearer $(zbauth token)" is never printed.
+func TestUnusableTokenNotPrinted(t *testing.T) {
+	cl := clusterEnv(t)
+	for name, body := range map[string]string{
+		"CR/LF":          `{"access_token":"tok\r\nX-Injected: 1\r\n\r\nGET /smuggled HTTP/1.1","expires_in":300}`,
+		"NUL":            `{"access_token":"tok\u0000X-Injected","expires_in":300}`,
+		"space":          `{"access_token":"tok X-Injected","expires_in":300}`,
+		"invalid UTF-8":  "{\"access_token\":\"tok\xffX-Injected\",\"expires_in\":300}",
+		"NaN expires_in": `{"access_token":"X-Injected","expires_in":"NaN"}`,
+	} {
+		cl.ClearFaults()
+		cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: body})
+		code, out, errOut := cli("token")
+		if code != 4 {
+			t.Errorf("%s: exit %d, want 4 (authentication)", name, code)
+		}
+		if out != "" || strings.Contains(errOut, "X-Injected") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: stdout %q, stderr %q; want nothing and one line without the token", name, out, errOut)
+		}
+		if !strings.Contains(errOut, "unusable access token") && !strings.Contains(errOut, "expires_in is not a finite") {
+			t.Errorf("%s: stderr does not explain: %q", name, errOut)
+		}
+	}
+}
+
 func TestMissingConfig(t *testing.T) {
 	clearEnv(t)
 	for _, cmd := range [][]string{{"token"}, {"topology"}} {
