@@ -68,7 +68,9 @@ type Config struct {
 	// TokenCacheDir, when set, keeps tokens on disk so that processes share
 	// them (see docs/token-cache.md). The secret is never written.
 	TokenCacheDir string `json:"token_cache_dir,omitempty"`
-	// MaxBodyBytes caps REST API response bodies; 0 means DefaultMaxBody.
+	// MaxBodyBytes caps REST API response bodies; 0 means DefaultMaxBody
+	// (16 MiB). At most MaxBodyLimit (1 GiB): a larger value is a
+	// configuration error.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 }
 
@@ -292,6 +294,8 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must not be negative")
+	} else if c.MaxBodyBytes > MaxBodyLimit {
+		bad("max_body_bytes", "must be at most 1073741824 (1 GiB)")
 	}
 	if (c.ClientCertificatePath == "") != (c.ClientKeyPath == "") {
 		bad("client_certificate_path", "and client_key_path must be set together")
