@@ -10,6 +10,7 @@ package main
 /*
 #include <stdlib.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "free.h"
 #include "mirror.h"
@@ -191,7 +192,10 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 		var cfg core.Config
 		if configJSON != nil {
 			var err error
-			if cfg, err = core.ParseConfigJSON([]byte(C.GoString(configJSON))); err != nil {
+			// Copy no more than ParseConfigJSON accepts, plus one byte
+			// to tell that there was more.
+			n := C.strnlen(configJSON, C.size_t(core.MaxConfigBytes+1))
+			if cfg, err = core.ParseConfigJSON(C.GoBytes(unsafe.Pointer(configJSON), C.int(n))); err != nil {
 				return err
 			}
 		}

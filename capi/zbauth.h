@@ -93,7 +93,8 @@ const char *zbauth_status_name(zbauth_status s);
  *   authorization_server_url, audience, scope, rest_address, timeout_ms,
  *   ca_certificate_path, client_certificate_path, client_key_path,
  *   allow_insecure_http, token_cache_dir, max_body_bytes (see the README).
- *   Unknown keys are an error. Fields not given come from the environment
+ *   Unknown keys, a document above 1 MiB, strings that are not valid UTF-8
+ *   and max_body_bytes above 1 GiB are ZBAUTH_ERR_CONFIG. Fields not given come from the environment
  *   (ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET, ZEEBE_AUTHORIZATION_SERVER_URL,
  *   ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE, ZEEBE_REST_ADDRESS or
  *   CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID, ZEEBE_CA_CERTIFICATE_PATH,

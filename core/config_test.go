@@ -3,11 +3,13 @@ package core_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
@@ -310,6 +312,32 @@ func TestConfigResolveErrors(t *testing.T) {
 			fields: []string{"max_body_bytes"},
 		},
 		{
+			name:   "body limit above the maximum",
+			cfg:    with(func(c *core.Config) { c.MaxBodyBytes = 1 << 40 }),
+			fields: []string{"max_body_bytes"},
+		},
+		{
+			// max+1 used to overflow: every body came back empty.
+			name:   "body limit of MaxInt64",
+			cfg:    with(func(c *core.Config) { c.MaxBodyBytes = math.MaxInt64 }),
+			fields: []string{"max_body_bytes"},
+		},
+		{
+			name:   "invalid UTF-8 from the environment",
+			env:    map[string]string{core.EnvClientID: "id\xff", core.EnvClientSecret: "s\xc3cret", core.EnvRESTAddress: "https://rest.example"},
+			fields: []string{"client_id", "client_secret"},
+		},
+		{
+			name: "invalid UTF-8 in every string field",
+			cfg: core.Config{
+				ClientID: "\xff", ClientSecret: "\xff", AuthorizationServerURL: "https://login.example/\xff",
+				Audience: "\xff", Scope: "\xff", RESTAddress: "https://rest.example/\xed\xa0\x80",
+				CACertificatePath: "\xff", ClientCertificatePath: "\xff", ClientKeyPath: "\xff", TokenCacheDir: "\xff",
+			},
+			fields: []string{"client_id", "client_secret", "authorization_server_url", "audience", "scope",
+				"rest_address", "ca_certificate_path", "client_certificate_path", "client_key_path", "token_cache_dir"},
+		},
+		{
 			name: "every field at once",
 			cfg: core.Config{
 				AuthorizationServerURL: "mailto:x@example.com",
@@ -339,6 +367,19 @@ func TestConfigResolveErrors(t *testing.T) {
 				t.Errorf("errors.Is(err, KindConfig) = false")
 			}
 		})
+	}
+}
+
+// The limits' edges are accepted, and so is UTF-8 beyond ASCII.
+func TestConfigResolveAcceptsEdges(t *testing.T) {
+	cfg := core.Config{ClientID: "clïent-ü", ClientSecret: "sécret-😀", RESTAddress: "https://rest.example",
+		Scope: "日本", MaxBodyBytes: core.MaxBodyLimit}
+	got, err := cfg.Resolve(noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MaxBodyBytes != 1<<30 || got.ClientID != cfg.ClientID || got.ClientSecret != cfg.ClientSecret {
+		t.Errorf("Resolve = %v", got)
 	}
 }
 
@@ -495,6 +536,70 @@ func TestParseConfigJSONErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", e, tt.mention)
 			}
 		})
+	}
+}
+
+// Hostile config JSON: bytes that are not UTF-8, lone surrogates, a huge
+// document, key or number. Each is a short KindConfig error that names the
+// field when it can and never quotes a value.
+func TestParseConfigJSONHostile(t *testing.T) {
+	const s = "SECRET-MARKER-abc123"
+	tests := []struct {
+		name, in string
+		fields   []string
+		mention  string
+	}{
+		{"invalid UTF-8 in client_id", "{\"client_id\":\"id\xff\"}", []string{"client_id"}, "UTF-8"},
+		{"invalid UTF-8 in the secret", "{\"client_secret\":\"" + s + "\xc3\"}", []string{"client_secret"}, "UTF-8"},
+		{"encoded surrogate", "{\"audience\":\"\xed\xa0\x80\"}", []string{"audience"}, "UTF-8"},
+		{"lone high surrogate", `{"client_secret":"` + s + `\ud800"}`, []string{"client_secret"}, "UTF-8"},
+		{"lone low surrogate", `{"scope":"\udc00"}`, []string{"scope"}, "UTF-8"},
+		{"surrogates in the wrong order", `{"rest_address":"\udc00\ud800"}`, []string{"rest_address"}, "UTF-8"},
+		{"high surrogate and another escape", `{"token_cache_dir":"\ud800\u0041"}`, []string{"token_cache_dir"}, "UTF-8"},
+		{"high surrogate at the end", `{"ca_certificate_path":"x\uD800"}`, []string{"ca_certificate_path"}, "UTF-8"},
+		{"after an escaped backslash", `{"client_key_path":"\\\ud800"}`, []string{"client_key_path"}, "UTF-8"},
+		{"key in another case", "{\"Client_ID\":\"\xff\"}", []string{"client_id"}, "UTF-8"},
+		{"in a key", "{\"client_i\xff\":\"x\"}", nil, "UTF-8"},
+		{"in an unknown key's value", "{\"other\":\"\xff\"}", nil, "UTF-8"},
+		{"in a nested value", `{"client_id":["\ud800"]}`, []string{"client_id"}, "UTF-8"},
+		{"over 1 MiB", `{"client_id":"` + strings.Repeat("x", 1<<20) + `"}`, nil, "1 MiB"},
+		{"1 MiB unknown key", `{"` + strings.Repeat("k", 1<<20-10) + `":1}`, nil, `"kkkkkkkk`},
+		{"1 MiB number", `{"max_body_bytes":` + strings.Repeat("9", 1<<20-20) + `}`, nil, "cannot unmarshal number into"},
+		{"1 MiB number as a string", `{"timeout_ms":"` + strings.Repeat("9", 1<<20-20) + `"}`, nil, ""},
+		{"control character in a key", "{\"key\u202e\":1}", nil, `"key\u202e"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := core.ParseConfigJSON([]byte(tt.in))
+			e := asError(t, err, core.KindConfig)
+			if !reflect.DeepEqual(e.Fields, tt.fields) {
+				t.Errorf("Fields = %q, want %q", e.Fields, tt.fields)
+			}
+			text := e.Error()
+			if !strings.Contains(text, tt.mention) {
+				t.Errorf("error %q does not mention %q", text, tt.mention)
+			}
+			if len(text) > 200 || strings.Contains(text, s) || !utf8.ValidString(text) || strings.Contains(text, "\u202e") {
+				t.Errorf("error text (%d bytes) is long, leaks the secret or holds raw input: %.300q", len(text), text)
+			}
+		})
+	}
+}
+
+// What is fine: a valid surrogate pair, and a document of exactly
+// MaxConfigBytes.
+func TestParseConfigJSONEdges(t *testing.T) {
+	cfg, err := core.ParseConfigJSON([]byte(`{"client_id":"\ud83d\ude00 \\ud800","scope":"\u00e9"}`))
+	if err != nil || cfg.ClientID != "😀 \\ud800" || cfg.Scope != "é" {
+		t.Errorf("valid escapes: %v, %v", cfg, err)
+	}
+	doc := `{"client_id":"id"}`
+	doc += strings.Repeat(" ", core.MaxConfigBytes-len(doc))
+	if cfg, err := core.ParseConfigJSON([]byte(doc)); err != nil || cfg.ClientID != "id" {
+		t.Errorf("a document of MaxConfigBytes: %v, %v", cfg, err)
+	}
+	if _, err := core.ParseConfigJSON([]byte(doc + " ")); err == nil {
+		t.Error("a document of MaxConfigBytes+1 was accepted")
 	}
 }
 

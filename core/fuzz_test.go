@@ -66,6 +66,9 @@ var configErrorTexts = []string{
 	"zbauth: config: invalid config JSON: malformed JSON",
 	"zbauth: config: invalid config JSON: a key or value is invalid",
 	"zbauth: config: timeout_ms must be between 0 and 86400000",
+	"zbauth: config: config JSON is larger than 1 MiB",
+	"zbauth: config: invalid config JSON: a key or value is not valid UTF-8",
+	"zbauth: config: invalid config JSON: client_secret is not valid UTF-8",
 }
 
 func validUTF8(ss ...string) bool {
@@ -120,16 +123,26 @@ func FuzzParseConfigJSON(f *testing.F) {
 			if cfg != (core.Config{}) {
 				t.Fatalf("a Config alongside an error: %v", cfg)
 			}
+			// Short whatever the input: a key or literal is quoted in part.
+			if len(err.Error()) > 300 {
+				t.Fatalf("error text of %d bytes: %.300q", len(err.Error()), err)
+			}
 			return
 		}
 		if cfg.Timeout < 0 {
 			t.Fatalf("negative timeout %v", cfg.Timeout)
 		}
-		// The JSON form reads back as the same Config, the secret redacted.
-		if !validUTF8(cfg.ClientID, cfg.ClientSecret, cfg.AuthorizationServerURL, cfg.Audience, cfg.Scope,
-			cfg.RESTAddress, cfg.CACertificatePath, cfg.ClientCertificatePath, cfg.ClientKeyPath, cfg.TokenCacheDir) {
-			return // the encoder replaces invalid UTF-8
+		// Invalid UTF-8 and lone surrogates are refused, not replaced.
+		all := []string{cfg.ClientID, cfg.ClientSecret, cfg.AuthorizationServerURL, cfg.Audience, cfg.Scope,
+			cfg.RESTAddress, cfg.CACertificatePath, cfg.ClientCertificatePath, cfg.ClientKeyPath, cfg.TokenCacheDir}
+		if !utf8.Valid(data) || !validUTF8(all...) {
+			t.Fatalf("invalid UTF-8 accepted: %#v", cfg)
 		}
+		if strings.Contains(strings.Join(all, ""), "\uFFFD") && !bytes.Contains(data, []byte("\uFFFD")) &&
+			!bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`)) {
+			t.Fatalf("a replacement character nobody wrote: %#v", cfg)
+		}
+		// The JSON form reads back as the same Config, the secret redacted.
 		b, err := json.Marshal(cfg)
 		if err != nil {
 			t.Fatalf("MarshalJSON: %v", err)

@@ -132,17 +132,23 @@ func isTLSError(err error) bool {
 		strings.Contains(err.Error(), "remote error: tls:")
 }
 
-// readLimited reads all of r, but never more than max+1 bytes of memory.
+// readLimited reads all of r, but never more than max+1 bytes, max being
+// at most MaxBodyLimit. A declared length above max is refused before
+// reading; any other is not trusted: a server can declare 512 GiB and send
+// nothing, so the buffer grows only as bytes arrive, from a first
+// allocation of at most firstRead.
 func readLimited(r io.Reader, max, contentLength int64) ([]byte, error) {
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
+	max = min(max, MaxBodyLimit) // and max+1 cannot overflow
 	if contentLength > max {
 		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrBodyTooLarge, contentLength, max)
 	}
 	var buf bytes.Buffer
 	if contentLength > 0 {
-		buf.Grow(int(contentLength))
+		// MinRead more: ReadFrom wants that much room to see the EOF.
+		buf.Grow(int(min(contentLength, firstRead)) + bytes.MinRead)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
 	if err != nil {
@@ -153,6 +159,9 @@ func readLimited(r io.Reader, max, contentLength int64) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// firstRead bounds the buffer allocated for a body before it arrives.
+const firstRead = 64 << 10
 
 // CloseIdleConnections releases pooled connections.
 func (t *HTTPTransport) CloseIdleConnections() { t.client.CloseIdleConnections() }

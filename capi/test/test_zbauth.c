@@ -172,6 +172,60 @@ static void test_config_errors(void) {
     zbauth_free(err);
 }
 
+/* config_status creates a client from cfg and returns the status; the
+ * error text goes to *err (NULL when none), the client is freed. */
+static zbauth_status config_status(const char *cfg, char **err) {
+    zbauth_client *c = NULL;
+    *err = NULL;
+    zbauth_status st = zbauth_client_new(cfg, &c, err);
+    if (c) zbauth_client_free(c);
+    return st;
+}
+
+static void test_hostile_config(void) {
+    current = "hostile config";
+    char *err;
+    /* max_body_bytes is capped at 1 GiB; MaxInt64 once overflowed into
+     * empty bodies, 1 TiB let a declared length be allocated */
+    CHECK(config_status(config_with("\"max_body_bytes\":1099511627776"), &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "max_body_bytes") != NULL);
+    zbauth_free(err);
+    CHECK(config_status(config_with("\"max_body_bytes\":9223372036854775807"), &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "max_body_bytes") != NULL);
+    zbauth_free(err);
+    CHECK(config_status(config_with("\"max_body_bytes\":1073741824"), &err) == ZBAUTH_OK);
+    zbauth_free(err);
+    /* invalid UTF-8 is refused, not replaced; the value is never quoted */
+    CHECK(config_status("{\"client_id\":\"id\xff\"}", &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "client_id") != NULL && strstr(err, "UTF-8") != NULL);
+    zbauth_free(err);
+    CHECK(config_status("{\"client_id\":\"id\\ud800\"}", &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "client_id") != NULL);
+    zbauth_free(err);
+    CHECK(config_status("{\"client_secret\":\"MARKER-SECRET-77\xc3\"}", &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "client_secret") != NULL && strstr(err, "MARKER-SECRET-77") == NULL);
+    zbauth_free(err);
+    /* a config above 1 MiB is refused; a long unknown key is quoted in part */
+    size_t n = 2u << 20;
+    char *big = malloc(n + 1);
+    CHECK(big != NULL);
+    if (!big) return;
+    memset(big, ' ', n);
+    memcpy(big, "{\"client_id\":\"id\"", 17);
+    big[n - 1] = '}';
+    big[n] = '\0';
+    CHECK(config_status(big, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "1 MiB") != NULL);
+    zbauth_free(err);
+    memset(big, 'k', 512u << 10);
+    memcpy(big, "{\"", 2);
+    memcpy(big + (512u << 10), "\":1}", 5);
+    CHECK(config_status(big, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "\"kkkk") != NULL && strlen(err) < 300);
+    zbauth_free(err);
+    free(big);
+}
+
 static void test_wrong_secret(void) {
     current = "wrong secret";
     reset();
@@ -1054,6 +1108,7 @@ int main(void) {
     test_success_env_only();
     test_explicit_config();
     test_config_errors();
+    test_hostile_config();
     test_wrong_secret();
     test_unusable_token();
     test_api_401();

@@ -102,8 +102,9 @@ type options struct {
 func WithMemoryLimit(bytes uint64) Option { return func(o *options) { o.memoryLimit = bytes } }
 
 // WithMaxResponseBody caps every response body the host hands to the guest
-// (default 16 MiB), whatever the guest asks for. A larger body fails the
-// request with a TRANSPORT error (core.ErrBodyTooLarge).
+// (default 16 MiB, at most core.MaxBodyLimit), whatever the guest asks
+// for. A larger body fails the request with a TRANSPORT error
+// (core.ErrBodyTooLarge).
 func WithMaxResponseBody(n int64) Option { return func(o *options) { o.maxResponseBody = n } }
 
 // WithMaxRequestBody caps a request body the guest may send (default 64 MiB).
