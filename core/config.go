@@ -330,11 +330,13 @@ func insecureRemote(s string) bool {
 	return !IsLoopbackHost(u.Hostname())
 }
 
-// IsLoopbackHost reports whether host (without port) is "localhost" or a
-// loopback IP address (127.0.0.0/8, ::1).
+// IsLoopbackHost reports whether host (without port) is a loopback IP
+// address (127.0.0.0/8, ::1) or exactly "localhost" (in any case), which
+// the native transport dials on loopback without asking a resolver.
+// "localhost." and "*.localhost" are not: a resolver (DNS) would answer
+// for them, and whoever answers would get the credentials over plain http.
 func IsLoopbackHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
