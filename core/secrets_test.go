@@ -316,3 +316,19 @@ func TestRedact(t *testing.T) {
 		t.Errorf("StripControl = %q", got)
 	}
 }
+
+// EscapeControl shows what StripControl would drop, and invalid UTF-8, as
+// escapes; other text is unchanged.
+func TestEscapeControl(t *testing.T) {
+	for in, want := range map[string]string{
+		"zeebe-0.dev.local:26501": "zeebe-0.dev.local:26501",
+		"a\nBroker 9\r\t\x00":     `a\nBroker 9\r\t\x00`,
+		"\x1b[2J\x7f\u0085":       `\x1b[2J\x7f\u0085`,
+		"ab\u202ecd\u200b":        `ab\u202ecd\u200b`,
+		"\xff é \\n":              `\xff é \n`,
+	} {
+		if got := core.EscapeControl(in); got != want {
+			t.Errorf("EscapeControl(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
