@@ -392,7 +392,7 @@ func TestNoSecretInErrors(t *testing.T) {
 	secrets := []string{
 		secretMarker,
 		"s3cr&t+/ =%?#\"x'" + secretMarker, // needs every kind of escaping
-		"^|", // short ones go too; in none of zbauth's own texts
+		"^|",                               // short ones go too; in none of zbauth's own texts
 	}
 	kinds := map[core.Kind]bool{}
 	for _, sc := range pluginLeakScenarios() {
