@@ -129,7 +129,7 @@ func ParseConfigJSON(data []byte) (Config, error) {
 		// The decoder's message quotes an unknown key or a number literal
 		// from the document; if that text matches any string value in the
 		// document (which may be the client secret), do not show it.
-		if echoesValue(e.Error(), data) {
+		if echoesValue(e.Error(), e.Err.Error(), data) {
 			e.Err = errors.New("a key or value is invalid")
 		}
 		return Config{}, e
@@ -285,12 +285,19 @@ func pairedSurrogates(lit []byte) bool {
 }
 
 // echoesValue reports whether msg repeats a string value of the JSON
-// document data: all of it (values of fewer than 4 bytes aside) or any
-// 8-byte run of it, which catches a value quoted with different escaping.
-func echoesValue(msg string, data []byte) bool {
+// document data: all of it or any 8-byte run of it, which catches a value
+// quoted with different escaping. A value of fewer than 4 bytes is looked
+// for in the decoder's detail only, where it cannot be our own wording.
+func echoesValue(msg, detail string, data []byte) bool {
 	const run = 8
 	for _, v := range jsonx.StringValues(data) {
+		if v == "" {
+			continue
+		}
 		if len(v) < 4 {
+			if strings.Contains(detail, v) {
+				return true
+			}
 			continue
 		}
 		if len(v) <= run {
@@ -478,11 +485,13 @@ func insecureRemote(s string) bool {
 	return !IsLoopbackHost(u.Hostname())
 }
 
-// IsLoopbackHost reports whether host (without port) is "localhost" or a
-// loopback IP address (127.0.0.0/8, ::1).
+// IsLoopbackHost reports whether host (without port) is a loopback IP
+// address (127.0.0.0/8, ::1) or exactly "localhost" (in any case), which
+// the native transport dials on loopback without asking a resolver.
+// "localhost." and "*.localhost" are not: a resolver (DNS) would answer
+// for them, and whoever answers would get the credentials over plain http.
 func IsLoopbackHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)

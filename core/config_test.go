@@ -1,9 +1,11 @@
 package core_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
+	"net"
 	"reflect"
 	"sort"
 	"strings"
@@ -386,7 +388,7 @@ func TestConfigResolveAcceptsEdges(t *testing.T) {
 // Plain http:// is fine on loopback, and elsewhere only when opted in.
 func TestConfigInsecureHTTPOptIn(t *testing.T) {
 	base := core.Config{ClientID: "id", ClientSecret: "secret"}
-	for _, addr := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "http://127.8.9.10", "http://dev.localhost"} {
+	for _, addr := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "http://127.8.9.10", "http://LOCALHOST:1"} {
 		c := base
 		c.RESTAddress = addr
 		c.AuthorizationServerURL = addr + "/token"
@@ -394,11 +396,15 @@ func TestConfigInsecureHTTPOptIn(t *testing.T) {
 			t.Errorf("loopback %s refused: %v", addr, err)
 		}
 	}
+	for _, addr := range []string{"http://rest.example", "http://localhost.:8080", "http://zeebe.localhost", "http://127.0.0.1.nip.io"} {
+		c := base
+		c.RESTAddress = addr
+		if _, err := c.Resolve(noEnv); err == nil {
+			t.Errorf("plain http to %s (resolved by DNS) accepted without opt-in", addr)
+		}
+	}
 	remote := base
 	remote.RESTAddress = "http://rest.example"
-	if _, err := remote.Resolve(noEnv); err == nil {
-		t.Errorf("plain http to a remote host accepted without opt-in")
-	}
 	for _, v := range []string{"1", "true", "TRUE", "yes", "on"} {
 		if _, err := remote.Resolve(envOf(map[string]string{core.EnvAllowInsecureHTTP: v})); err != nil {
 			t.Errorf("%s=%s: %v", core.EnvAllowInsecureHTTP, v, err)
@@ -412,10 +418,13 @@ func TestConfigInsecureHTTPOptIn(t *testing.T) {
 
 func TestIsLoopbackHost(t *testing.T) {
 	for host, want := range map[string]bool{
-		"localhost": true, "LOCALHOST.": true, "a.localhost": true, "127.0.0.1": true, "127.255.0.9": true,
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.255.0.9": true,
 		"::1": true, "::ffff:127.0.0.1": true,
 		"": false, "example.com": false, "localhost.example.com": false, "10.0.0.1": false, "0.0.0.0": false,
 		"::": false, "128.0.0.1": false, "evil-localhost": false,
+		// Names a resolver answers for (DNS: whoever answers gets the secret).
+		"localhost.": false, "LOCALHOST.": false, "a.localhost": false, "dev.localhost.": false, "127.1": false,
+		"127.0.0.1.nip.io": false,
 	} {
 		if got := core.IsLoopbackHost(host); got != want {
 			t.Errorf("IsLoopbackHost(%q) = %v, want %v", host, got, want)
@@ -663,5 +672,37 @@ func TestConfigJSONRoundTrip(t *testing.T) {
 	want.ClientSecret = back.ClientSecret // redacted, but present
 	if back.ClientSecret == "" || !reflect.DeepEqual(back, want) {
 		t.Errorf("round trip = %v, want %v", back, want)
+	}
+}
+
+// "localhost" passes the plain-http check because the transport dials it
+// on loopback itself: 127.0.0.1, then ::1, never a resolver's answer.
+func TestLocalhostDialedOnLoopback(t *testing.T) {
+	for addr, want := range map[string]string{
+		"LocalHost:8080":   "127.0.0.1:8080 [::1]:8080",
+		"localhost:1":      "127.0.0.1:1 [::1]:1",
+		"localhost.:80":    "localhost.:80", // refused by Resolve over plain http; resolved for https
+		"zeebe.example:80": "zeebe.example:80",
+		"127.0.0.2:80":     "127.0.0.2:80",
+	} {
+		var dialed []string
+		dial := core.DialLocalhost(func(_ context.Context, _, a string) (net.Conn, error) {
+			dialed = append(dialed, a)
+			return nil, errors.New("refused")
+		})
+		if _, err := dial(context.Background(), "tcp", addr); err == nil {
+			t.Errorf("%s: no error", addr)
+		}
+		if got := strings.Join(dialed, " "); got != want {
+			t.Errorf("%s dialed %q, want %q", addr, got, want)
+		}
+	}
+	// And a client reaches a cluster on 127.0.0.1 as http://LOCALHOST:port.
+	cl := startCluster(t, devcluster.Options{})
+	cfg := clusterConfig(cl)
+	cfg.AuthorizationServerURL = strings.Replace(cfg.AuthorizationServerURL, "127.0.0.1", "LOCALHOST", 1)
+	cfg.RESTAddress = strings.Replace(cfg.RESTAddress, "127.0.0.1", "LOCALHOST", 1)
+	if _, err := newClient(t, cfg).Topology(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("topology through LOCALHOST: %v", err)
 	}
 }

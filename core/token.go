@@ -520,20 +520,6 @@ func parseTokenResponse(status int, body []byte, red redactor) (TokenResponse, e
 	}, nil
 }
 
-// printable shortens s and drops control characters, for server-supplied
-// text that goes into error messages.
-func printable(s string, max int) string {
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-}
-
 // lifetime turns a token response sent at sentAt into cache times.
 func lifetime(sentAt time.Time, expiresIn, margin time.Duration) (refreshAt, expiry time.Time) {
 	if expiresIn <= 0 {

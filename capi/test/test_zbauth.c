@@ -72,6 +72,14 @@ static void test_version(void) {
     CHECK(strcmp(zbauth_status_name(ZBAUTH_ERR_INTERNAL), "ZBAUTH_ERR_INTERNAL") == 0);
     CHECK(strcmp(zbauth_status_name((zbauth_status)99), "ZBAUTH_UNKNOWN") == 0);
     CHECK(strcmp(zbauth_status_name((zbauth_status)-1), "ZBAUTH_UNKNOWN") == 0);
+    /* zbauth_free leaves the static strings alone (ASan: no bad free, and
+     * they still read the same after). */
+    zbauth_free((char *)zbauth_version());
+    zbauth_free((char *)zbauth_status_name(ZBAUTH_ERR_AUTH));
+    zbauth_free((char *)zbauth_status_name((zbauth_status)99));
+    CHECK(strcmp(zbauth_version(), ZBAUTH_VERSION) == 0);
+    CHECK(strcmp(zbauth_status_name(ZBAUTH_ERR_AUTH), "ZBAUTH_ERR_AUTH") == 0);
+    CHECK(strcmp(zbauth_status_name((zbauth_status)99), "ZBAUTH_UNKNOWN") == 0);
 }
 
 static void test_success_env_only(void) {

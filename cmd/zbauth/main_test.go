@@ -88,6 +88,41 @@ func TestTopology(t *testing.T) {
 	}
 }
 
+// A hostile topology cannot add lines or send terminal controls through
+// the human output: control characters in its strings are escaped. --json
+// stays exact.
+func TestTopologyEscapesControlCharacters(t *testing.T) {
+	cl := clusterEnv(t)
+	const hostile = `{"clusterSize":1,"partitionsCount":1,"replicationFactor":1,"gatewayVersion":"8.7\u001b]0;title\u0007",` +
+		`"brokers":[{"nodeId":0,"host":"zeebe-0\n  Broker 9 - evil:1","port":26501,"version":"\u001b[2J8.7\u202e\u0085",` +
+		`"partitions":[{"partitionId":1,"role":"leader\r    Partition 9 : Leader, Healthy","health":"healthy\u0000"}]}]}`
+	cl.AddFault(devcluster.Fault{Target: "api", Body: hostile})
+	code, out, errOut := cli("topology")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	want := "Cluster size: 1\nPartitions count: 1\nReplication factor: 1\n" +
+		`Gateway version: 8.7\x1b]0;title\a` + "\nBrokers:\n" +
+		`  Broker 0 - zeebe-0\n  Broker 9 - evil:1:26501` + "\n" +
+		`    Version: \x1b[2J8.7\u202e\u0085` + "\n" +
+		`    Partition 1 : Leader\r    partition 9 : leader, healthy, Healthy\x00` + "\n"
+	if out != want {
+		t.Errorf("topology =\n%s\nwant\n%s", out, want)
+	}
+	cl.AddFault(devcluster.Fault{Target: "api", Body: hostile})
+	code, out, errOut = cli("topology", "--json")
+	if code != 0 {
+		t.Fatalf("--json: exit %d, stderr %q", code, errOut)
+	}
+	var got core.Topology
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if b := got.Brokers[0]; b.Host != "zeebe-0\n  Broker 9 - evil:1" || b.Version != "\x1b[2J8.7\u202e\u0085" {
+		t.Errorf("--json changed the strings: %q %q", b.Host, b.Version)
+	}
+}
+
 func TestTopologyJSON(t *testing.T) {
 	cl := clusterEnv(t)
 	code, out, errOut := cli("topology", "--json")

@@ -83,6 +83,9 @@ const SCENARIOS = {
   'token endpoint echoes the secret': ['AUTH', [tokenAnswers(401, {
     error: SECRET, error_description: `client_secret=${QP}&audience=x ${SECRET}`,
   })], clientCall(token)],
+  'token endpoint echoes the secret with control characters inside': ['AUTH', [tokenAnswers(401, {
+    error: [...SECRET].join('\x01'), error_description: [...SECRET].join('\x1b[0m\u200b'),
+  })], clientCall(token)],
   'token endpoint sends its token with an error': ['AUTH', [tokenAnswers(400, {
     access_token: TOKEN_MARKER, error: TOKEN_MARKER, error_description: TOKEN_MARKER,
   })], clientCall(token)],

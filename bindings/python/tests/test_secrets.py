@@ -108,6 +108,9 @@ SCENARIOS: Dict[str, Scenario] = {
     "token endpoint echoes the secret": (zbauth.AuthError, [token_answers(
         401, {"error": SECRET, "error_description": "client_secret=%s&audience=x %s" % (QP, SECRET)})],
         client_call(token)),
+    "token endpoint echoes the secret with control characters inside": (zbauth.AuthError, [token_answers(
+        401, {"error": "\x01".join(SECRET), "error_description": "\x1b[0m\u200b".join(SECRET)})],
+        client_call(token)),
     "token endpoint sends its token with an error": (zbauth.AuthError, [token_answers(
         400, {"access_token": TOKEN_MARKER, "error": TOKEN_MARKER, "error_description": TOKEN_MARKER})],
         client_call(token)),
