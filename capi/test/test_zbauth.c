@@ -847,8 +847,17 @@ static void test_token_copy(void) {
     t2 = NULL;
     for (int i = 0; i < 100 && dev_stat("token_requests") < 2; i++) usleep(10 * 1000);
     CHECK(dev_stat("token_requests") == 2);
-    CHECK(zbauth_client_token(c, &t2, NULL) == ZBAUTH_OK && t2);
+    /* The dev cluster counts the request when it arrives; the new token is
+     * cached once its answer has been read, a moment later. */
+    for (int i = 0; i < 100; i++) {
+        CHECK(zbauth_client_token(c, &t2, NULL) == ZBAUTH_OK && t2);
+        if (!t1 || !t2 || strcmp(t1, t2) != 0) break;
+        zbauth_free(t2);
+        t2 = NULL;
+        usleep(10 * 1000);
+    }
     CHECK(t1 && t2 && strcmp(t1, t2) != 0);
+    CHECK(dev_stat("token_requests") == 2);
     zbauth_free(t1);
     zbauth_free(t2);
     zbauth_client_free(c);
