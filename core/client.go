@@ -47,21 +47,17 @@ type options struct {
 	margin    time.Duration
 	lookup    func(string) (string, bool)
 	maxBody   int64
-	onToken   func(token string, fresh, usable time.Duration)
+	onToken   func(TokenSnapshot)
 }
 
 // WithTokenObserver has f told of every change of the cached token, in
-// order, and of how the client would answer with it: fresh, it may be
-// handed out without asking the client (until its refresh point when it
-// is cached, a very long time when the token endpoint gave no expiry;
-// until its expiry while a refresh runs); usable, it may still be handed
-// out while one caller at a time asks the client, which starts a refresh
-// when none runs (after a failed refresh, fresh is 0). token "" means none
-// is cached (rejected by the API, client closed). A caller outside Go may
-// keep a copy and follow these rules: the C library does, so that a cached
-// token never waits for Go's scheduler. f runs under the token cache's
-// lock: it must return at once and must not call the client.
-func WithTokenObserver(f func(token string, fresh, usable time.Duration)) Option {
+// order, as a TokenSnapshot: the token and the deadlines that the
+// snapshot's Rule applies (an empty Value: none is cached, as after the
+// API rejected it or Close). A caller outside Go may keep a copy and follow
+// that rule: the C library and the Wasm host do, so that a cached token
+// never waits for Go's scheduler or the module. f runs under the token
+// cache's lock: it must return at once and must not call the client.
+func WithTokenObserver(f func(TokenSnapshot)) Option {
 	return func(o *options) { o.onToken = f }
 }
 
@@ -211,6 +207,21 @@ func (c *Client) TryToken() (string, error) {
 		return "", err
 	}
 	return c.tokens.tryToken()
+}
+
+// JoinToken is Token for callers that wait by callback, without a
+// goroutine each: when the answer is at hand (a usable cached token, a
+// remembered refusal, a closed client) it returns it with pending false
+// and never calls cb. Otherwise it joins the one token request (starting
+// it if none runs) and returns pending true: cb is then called exactly
+// once with that request's outcome, on the client's own goroutine (which
+// may be before JoinToken has returned); cb must return promptly (it holds up the other
+// callers' callbacks) and may call the client.
+func (c *Client) JoinToken(cb func(token string, err error)) (token string, pending bool, err error) {
+	if err := c.checkOpen("token"); err != nil {
+		return "", false, err
+	}
+	return c.tokens.join(cb)
 }
 
 // fetchToken obtains a token, retrying 429, 5xx and network failures with

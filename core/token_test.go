@@ -598,9 +598,14 @@ func observedClient(t *testing.T, lifetime time.Duration) (*devcluster.Cluster, 
 	var mu sync.Mutex
 	var got []tokenReport
 	cl := startCluster(t, devcluster.Options{TokenLifetime: lifetime})
-	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh, usable time.Duration) {
+	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(s core.TokenSnapshot) {
+		now := core.Monotonic()
+		r := tokenReport{tok: s.Value}
+		if s.Value != "" {
+			r.fresh, r.usable = time.Duration(s.FreshUntil-now), time.Duration(s.UsableUntil-now)
+		}
 		mu.Lock()
-		got = append(got, tokenReport{tok, fresh, usable})
+		got = append(got, r)
 		mu.Unlock()
 	}))
 	return cl, c, func() []tokenReport {

@@ -276,8 +276,12 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	h := int32(len(clients))
 	// The host keeps a copy of the cached token (wasm/ABI.md, token_report).
 	c, err := core.New(cfg, core.WithTransport(hostTransport{client: h}),
-		core.WithTokenObserver(func(tok string, fresh, usable time.Duration) {
-			hostTokenReport(h, ptrOf(stringBytes(tok)), int32(len(tok)), reportMS(fresh), reportMS(usable))
+		core.WithTokenObserver(func(s core.TokenSnapshot) {
+			// The host's clock is not the guest's: the deadlines cross as
+			// the time left until them, and the host puts them back on its
+			// own clock.
+			now := core.Monotonic()
+			hostTokenReport(h, ptrOf(stringBytes(s.Value)), int32(len(s.Value)), reportMS(time.Duration(s.FreshUntil-now)), reportMS(time.Duration(s.UsableUntil-now)))
 		}))
 	if err != nil {
 		finish(call, nil, nil, err)

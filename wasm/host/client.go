@@ -5,11 +5,11 @@ import (
 	"context"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/flight"
 	"github.com/zbauth/zbauth/internal/jsonx"
 	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
@@ -25,9 +25,8 @@ type Client struct {
 	scrub   *core.Scrubber // its secret and recent tokens (see redact)
 	token   tokenCopy      // the guest core's cached token, as last reported
 
-	timeout  time.Duration // the resolved Config.Timeout, which bounds a token acquisition
-	flightMu sync.Mutex
-	flight   *tokenFlight // the zb_token call that callers without a copy wait for; nil: none
+	timeout time.Duration        // the resolved Config.Timeout, which bounds a token acquisition
+	flight  flight.Group[string] // the zb_token call that callers without a copy wait for
 
 	// guarded by p.mu
 	gen    uint64 // instance generation the handle belongs to
@@ -190,17 +189,14 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	// with the client's timeout, and each caller waits only as long as its
 	// ctx allows. The host bounds it too, a little later, so that a flight
 	// the guest never answered cannot hold every later caller.
-	c.flightMu.Lock()
-	f := c.flight
-	if f == nil {
-		f = &tokenFlight{done: make(chan struct{})}
-		c.flight = f
-		go c.fly(f, context.WithoutCancel(ctx))
-	}
-	c.flightMu.Unlock()
+	f := c.flight.Do(func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(c.timeout, core.DefaultTimeout)+flightSlack)
+		defer cancel()
+		return c.guestToken(ctx)
+	})
 	select {
-	case <-f.done:
-		return f.tok, f.err
+	case <-f.Done():
+		return f.Result()
 	case <-ctx.Done():
 		return "", gaveUp("token", ctx)
 	}
@@ -210,27 +206,6 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 // on a shared token call (Client.Token) that the guest has not answered:
 // more than the guest's step interval, by which its own deadline fires.
 const flightSlack = 2 * time.Second
-
-// tokenFlight is the zb_token call that callers with no usable copy wait
-// for (Client.Token).
-type tokenFlight struct {
-	done chan struct{} // closed once tok and err are set
-	tok  string
-	err  error
-}
-
-// fly makes f's zb_token call and ends f.
-func (c *Client) fly(f *tokenFlight, ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.timeout, core.DefaultTimeout)+flightSlack)
-	defer cancel()
-	defer func() {
-		c.flightMu.Lock()
-		c.flight = nil
-		c.flightMu.Unlock()
-		close(f.done)
-	}()
-	f.tok, f.err = c.guestToken(ctx)
-}
 
 // guestToken is zb_token.
 func (c *Client) guestToken(ctx context.Context) (string, error) {

@@ -328,7 +328,7 @@ func (in *instance) hostTokenReport(client int32, ptr uint32, n int32, fresh, us
 	// The guest measured both durations just before this call and rounded
 	// them down to whole milliseconds; reading the clock first keeps the
 	// copy's use within them.
-	now := time.Now()
+	now := core.Monotonic()
 	c := in.clients[client]
 	if c == nil {
 		return
