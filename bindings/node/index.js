@@ -61,11 +61,6 @@ function makeError(status, message, detailsJSON, body) {
   return e;
 }
 
-function libraryFileName() {
-  if (process.platform === 'darwin') return 'libzbauth.dylib';
-  if (process.platform === 'win32') return 'zbauth.dll';
-  return 'libzbauth.so';
-}
 
 let native = null;
 let libVersion = null;
@@ -85,7 +80,8 @@ function load() {
       `(this package has no build for ${process.platform}-${process.arch}?): ${e.message}`);
   }
   const fromEnv = process.env.ZBAUTH_LIBRARY;
-  const libPath = fromEnv || path.join(dir, libraryFileName());
+  // libzbauth is built for Linux (glibc) only (capi/zbauth.h).
+  const libPath = fromEnv || path.join(dir, 'libzbauth.so');
   const where = fromEnv ? `${libPath} (from ZBAUTH_LIBRARY)` : `${libPath} (inside the package; set ZBAUTH_LIBRARY to use another)`;
   try {
     libVersion = addon.init(libPath, makeError);
@@ -179,10 +175,11 @@ class Client {
   #handle;
   #closed = false;
   #token = ''; // the last token the addon returned synchronously
-  // The token call in flight, if any. The calls made meanwhile share it:
-  // the library would hand them the same outcome (its core makes one token
-  // request for them all), and each call into the library and back costs
-  // more than the caller's wait (docs/token-cache.md).
+  // The token call in flight, if any. The calls made meanwhile share it,
+  // so that a cold burst is one call into the addon: the library would
+  // hand them the same outcome (its core makes one token request for them
+  // all, and decides everything about the token), and each call into the
+  // library and back costs more than the caller's wait (docs/token-cache.md).
   #pending = null;
 
   constructor(options) {

@@ -203,10 +203,10 @@ test('options reach the library as written; only what JSON cannot carry is refus
 });
 
 test("a cold client's failing token() is one token request", async () => {
-  // token() on a client without a token goes to the library at once: asking
-  // zbauth_client_token_nowait first would start a request in the
-  // background whose quick failure the waiting call does not see, and it
-  // would make a second request a second later.
+  // token() asks zbauth_client_token_nowait first, which starts the request
+  // in the background; the waiting call that follows joins it, or gets its
+  // error if it failed quickly, rather than making a second request a
+  // second later.
   await cluster.fault({ target: 'token', status: 200, body_bytes: 2 << 20 });
   const c = new Client(opts);
   const t0 = Date.now();
