@@ -4,7 +4,13 @@
 // shipped: it lacks const and the enum).
 //
 // Everything here only converts: C strings to Go and back, core errors to
-// zbauth_status codes. Behaviour lives in package core.
+// zbauth_status codes. Behaviour lives in package core. What the library
+// keeps of its own: the handles, the error strings it handed out (for
+// zbauth_error_details), and mirror.c's copy of each client's cached
+// token, which core's snapshots govern (core.TokenSnapshot, with its rule).
+// Token calls waiting together join core's one request once (joinToken);
+// core alone decides when to make it. Linux (glibc) only: eventfd, and
+// glibc's writer-first rwlock initialiser.
 package main
 
 /*
