@@ -16,23 +16,29 @@ package main
 /*
 #include <stdlib.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "free.h"
 #include "mirror.h"
 #include "wait.h"
 
 // Static strings for zbauth_version and zbauth_status_name, filled once
-// from Go at load time. They live in C statics so that leak checkers see
-// them as reachable; they are never freed.
+// from Go at load time (index -1 the version, ZB_NAMES the unknown name).
+// They are copies in free.c's block of statics (zb_static_string), which
+// zbauth_free leaves alone; they are never freed.
 #define ZB_NAMES 8
-static char *zb_names[ZB_NAMES];
-static char *zb_version_str;
-static void zb_set_static(int i, char *s) { if (i < 0) zb_version_str = s; else zb_names[i] = s; }
-static char *zb_status_name(int s) {
-	if (s < 0 || s >= ZB_NAMES || !zb_names[s]) return (char *)"ZBAUTH_UNKNOWN";
-	return zb_names[s];
+static const char *zb_names[ZB_NAMES + 1];
+static const char *zb_version_str;
+static void zb_set_static(int i, char *s) {
+	const char *c = zb_static_string(s);
+	free(s);
+	if (i < 0) zb_version_str = c; else zb_names[i] = c;
 }
-static char *zb_version(void) { return zb_version_str; }
+static char *zb_status_name(int s) {
+	if (s < 0 || s >= ZB_NAMES || !zb_names[s]) return (char *)zb_names[ZB_NAMES];
+	return (char *)zb_names[s];
+}
+static char *zb_version(void) { return (char *)zb_version_str; }
 
 // zbauth_callback of zbauth.h, and its call from Go.
 typedef void (*zb_callback)(void *user_data, int status, int http_status, char *result, char *err);
@@ -69,6 +75,7 @@ func init() {
 		}
 		C.zb_set_static(C.int(k), C.CString(name))
 	}
+	C.zb_set_static(C.ZB_NAMES, C.CString("ZBAUTH_UNKNOWN"))
 	if fd := C.zb_calls_open(); fd >= 0 {
 		go drainQueue(os.NewFile(uintptr(fd), "zbauth-calls"))
 	}
@@ -197,7 +204,10 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 		var cfg core.Config
 		if configJSON != nil {
 			var err error
-			if cfg, err = core.ParseConfigJSON([]byte(C.GoString(configJSON))); err != nil {
+			// Copy no more than ParseConfigJSON accepts, plus one byte
+			// to tell that there was more.
+			n := C.strnlen(configJSON, C.size_t(core.MaxConfigBytes+1))
+			if cfg, err = core.ParseConfigJSON(C.GoBytes(unsafe.Pointer(configJSON), C.int(n))); err != nil {
 				return err
 			}
 		}

@@ -2,8 +2,8 @@
  * mirror.c — a C copy of each client's cached token, so that
  * zbauth_client_token and zbauth_client_token_nowait return a fresh cached
  * token without entering Go. A C thread entering Go must take one of the
- * runtime's Ps; with many threads calling, that wait reached tens of
- * milliseconds for a cached token (docs/capi-calls.md).
+ * runtime's Ps; with many threads calling, that wait dominated a cached
+ * token's cost (docs/capi-calls.md).
  *
  * The copy is the core's snapshot (core.TokenSnapshot, reported through
  * core.WithTokenObserver, capi.go): the token and two deadlines on

@@ -13,10 +13,11 @@
  *
  * OWNERSHIP
  *   Every `char *` the library returns through an out-parameter is owned by
- *   the caller and must be released with zbauth_free() (not free()). Strings
- *   returned as `const char *` (zbauth_version, zbauth_status_name) are
- *   static: never free them. Input strings are borrowed for the duration of
- *   the call only.
+ *   the caller and must be released with zbauth_free() (not free()), once.
+ *   Strings returned as `const char *` (zbauth_version, zbauth_status_name)
+ *   are static: NEVER free them (zbauth_free ignores them, free() corrupts
+ *   the heap). Input strings are borrowed for the duration of the call
+ *   only.
  *
  * ERRORS
  *   Every fallible function returns a zbauth_status. Its last parameter,
@@ -98,7 +99,8 @@ const char *zbauth_status_name(zbauth_status s);
  *   authorization_server_url, audience, scope, rest_address, timeout_ms,
  *   ca_certificate_path, client_certificate_path, client_key_path,
  *   allow_insecure_http, token_cache_dir, max_body_bytes (see the README).
- *   Unknown keys are an error. Fields not given come from the environment
+ *   Unknown keys, a document above 1 MiB, strings that are not valid UTF-8
+ *   and max_body_bytes above 1 GiB are ZBAUTH_ERR_CONFIG. Fields not given come from the environment
  *   (ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET, ZEEBE_AUTHORIZATION_SERVER_URL,
  *   ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE, ZEEBE_REST_ADDRESS or
  *   CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID, ZEEBE_CA_CERTIFICATE_PATH,
@@ -320,7 +322,16 @@ zbauth_status zbauth_error_details(const char *err, char **details_json);
  * already freed. Calls in progress on other threads finish normally. */
 void zbauth_client_free(zbauth_client *c);
 
-/* Releases a string returned by the library. Harmless on NULL. */
+/*
+ * Releases a string the library handed over with ownership: a `char *`
+ * out-parameter, or a callback's or a queue outcome's result or err.
+ * Harmless on NULL, and on the static strings of zbauth_version and
+ * zbauth_status_name (it leaves them alone).
+ *
+ * NEVER pass anything else: a string you allocated, a string literal, a
+ * pointer into a string, or one already freed. zbauth_free is free() for
+ * those, and they corrupt the heap.
+ */
 void zbauth_free(char *s);
 
 #ifdef __cplusplus

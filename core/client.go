@@ -17,6 +17,10 @@ import (
 // DefaultMaxBody caps how much of a REST API response is read.
 const DefaultMaxBody = 16 << 20
 
+// MaxBodyLimit is the largest Config.MaxBodyBytes allowed, and the most
+// any transport of this package reads of one response body.
+const MaxBodyLimit = 1 << 30
+
 // Client authenticates to one Camunda 8 cluster. It is safe for concurrent
 // use by many goroutines; share one per set of credentials, as it holds the
 // token cache and a keep-alive connection pool.

@@ -1,13 +1,16 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zbauth/zbauth/internal/jsonx"
 )
@@ -36,12 +39,20 @@ const (
 	EnvAllowInsecureHTTP      = "ZBAUTH_ALLOW_INSECURE_HTTP"
 )
 
+// MaxConfigBytes bounds the JSON form of Config that ParseConfigJSON
+// accepts. A real configuration is a few hundred bytes.
+const MaxConfigBytes = 1 << 20
+
 // Config says where and how to authenticate. The zero value means "all from
 // the environment". Explicit values win over the environment, and the
 // environment wins over the defaults; see Resolve.
 //
 // The JSON form (used by the C, Wasm, Python and Node surfaces) has the
-// snake_case keys shown in the struct tags; unknown keys are an error.
+// snake_case keys shown in the struct tags; unknown keys are an error, and
+// so is a document larger than MaxConfigBytes (1 MiB). Every string setting
+// must be valid UTF-8, from JSON (an escaped lone surrogate such as
+// "\ud800" is not) and from the environment alike: a configuration error,
+// rather than a replacement character sent in its place.
 type Config struct {
 	ClientID               string `json:"client_id,omitempty"`
 	ClientSecret           string `json:"client_secret,omitempty"`
@@ -68,7 +79,9 @@ type Config struct {
 	// TokenCacheDir, when set, keeps tokens on disk so that processes share
 	// them (see docs/token-cache.md). The secret is never written.
 	TokenCacheDir string `json:"token_cache_dir,omitempty"`
-	// MaxBodyBytes caps REST API response bodies; 0 means DefaultMaxBody.
+	// MaxBodyBytes caps REST API response bodies; 0 means DefaultMaxBody
+	// (16 MiB). At most MaxBodyLimit (1 GiB): a larger value is a
+	// configuration error.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 }
 
@@ -90,11 +103,25 @@ type configJSON struct {
 }
 
 // ParseConfigJSON decodes the JSON form of Config. Empty input (or only
-// white space) yields the zero Config. Unknown keys, wrong types and a
+// white space) yields the zero Config. Input larger than MaxConfigBytes,
+// a string that is not valid UTF-8, unknown keys, wrong types and a
 // negative timeout_ms are KindConfig errors.
 func ParseConfigJSON(data []byte) (Config, error) {
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(data) > MaxConfigBytes {
+		return Config{}, &Error{Kind: KindConfig, Op: "config", Msg: "config JSON is larger than 1 MiB"}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
 		return Config{}, nil
+	}
+	if key, bad := invalidUTF8String(data); bad {
+		// Decoders replace such bytes with U+FFFD: the server would be sent
+		// a client id, secret or URL that nobody configured.
+		e := &Error{Kind: KindConfig, Op: "config", Msg: "invalid config JSON: a key or value is not valid UTF-8"}
+		if key != "" {
+			e.Msg = "invalid config JSON: " + key + " is not valid UTF-8"
+			e.Fields = []string{key}
+		}
+		return Config{}, e
 	}
 	var w configJSON
 	if err := jsonx.UnmarshalStrict(data, &w); err != nil {
@@ -102,7 +129,7 @@ func ParseConfigJSON(data []byte) (Config, error) {
 		// The decoder's message quotes an unknown key or a number literal
 		// from the document; if that text matches any string value in the
 		// document (which may be the client secret), do not show it.
-		if echoesValue(e.Error(), data) {
+		if echoesValue(e.Error(), e.Err.Error(), data) {
 			e.Err = errors.New("a key or value is invalid")
 		}
 		return Config{}, e
@@ -131,26 +158,146 @@ func ParseConfigJSON(data []byte) (Config, error) {
 }
 
 // sanitizeJSONError keeps a decoder's message but never the document's
-// values: some decoders quote the offending input, which may be a secret.
+// values: some decoders quote the offending input, which may be a secret,
+// and a quoted key or number can be as long as the document.
 func sanitizeJSONError(err error) error {
 	msg := err.Error()
-	if i := strings.Index(msg, "unknown field"); i >= 0 {
-		return fmt.Errorf("%s", msg[i:])
+	if i := strings.Index(msg, "unknown field "); i >= 0 {
+		// goccy/go-json quotes the key as Go does, encoding/json as is.
+		quoted := msg[i+len("unknown field "):]
+		key, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			key = strings.TrimSuffix(strings.TrimPrefix(quoted, `"`), `"`)
+		}
+		return errors.New("unknown field " + quotePrefix(key))
 	}
-	// Type errors name the field and the Go type, never the value.
-	if strings.Contains(msg, "cannot unmarshal") {
-		return fmt.Errorf("%s", msg)
+	// Type errors name the JSON type, the field and the Go type; the
+	// literal some decoders put after the JSON type is left out.
+	if i := strings.Index(msg, "cannot unmarshal "); i >= 0 {
+		rest := msg[i+len("cannot unmarshal "):]
+		kind, _, _ := strings.Cut(rest, " ")
+		if j := strings.LastIndex(rest, " into "); j >= 0 && len(kind) <= 16 && len(rest)-j <= 200 {
+			return errors.New("json: cannot unmarshal " + kind + rest[j:])
+		}
+		return errors.New("a value has the wrong type")
 	}
 	return fmt.Errorf("malformed JSON")
 }
 
+// maxQuotedKey bounds how much of an unknown key an error quotes.
+const maxQuotedKey = 64
+
+// quotePrefix quotes s, escaped, or its first maxQuotedKey bytes.
+func quotePrefix(s string) string {
+	if len(s) <= maxQuotedKey {
+		return strconv.Quote(s)
+	}
+	n := maxQuotedKey
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]) + fmt.Sprintf(" (the first %d of %d bytes)", n, len(s))
+}
+
+// configKeys are the keys of the JSON form, the only ones an error about
+// a value names.
+var configKeys = []string{"client_id", "client_secret", "authorization_server_url", "audience", "scope",
+	"rest_address", "timeout_ms", "ca_certificate_path", "client_certificate_path", "client_key_path",
+	"allow_insecure_http", "token_cache_dir", "max_body_bytes"}
+
+// invalidUTF8String reports whether a string literal of the JSON document
+// data holds bytes that are not UTF-8, or an escaped surrogate (\ud800)
+// that is not half of a pair; then key is the config key whose value it
+// is, or "" when that is no config key (or the literal is a key itself).
+// It reads data as JSON's lexer would, even when data is not valid JSON.
+func invalidUTF8String(data []byte) (key string, bad bool) {
+	lastKey := ""
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
+			continue
+		}
+		start := i + 1
+		i = start
+		for i < len(data) && data[i] != '"' {
+			if data[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		lit := data[start:min(i, len(data))]
+		isKey := false
+		for j := i + 1; j < len(data); j++ {
+			if c := data[j]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				isKey = c == ':'
+				break
+			}
+		}
+		if !utf8.Valid(lit) || !pairedSurrogates(lit) {
+			if isKey {
+				return "", true
+			}
+			for _, k := range configKeys {
+				if strings.EqualFold(k, lastKey) { // the decoders match keys case-insensitively
+					return k, true
+				}
+			}
+			return "", true
+		}
+		if isKey {
+			lastKey = string(lit)
+		}
+	}
+	return "", false
+}
+
+// pairedSurrogates reports whether every \uD800-\uDFFF escape in the body
+// of a JSON string literal is a high surrogate followed by a low one.
+func pairedSurrogates(lit []byte) bool {
+	hex4 := func(b []byte) (rune, bool) {
+		if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(b[2:6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(lit[i:])
+		if !ok {
+			i++ // another escape: skip the escaped byte
+			continue
+		}
+		i += 5
+		switch {
+		case 0xDC00 <= r && r <= 0xDFFF:
+			return false
+		case 0xD800 <= r && r <= 0xDBFF:
+			lo, ok := hex4(lit[i+1:])
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
+
 // echoesValue reports whether msg repeats a string value of the JSON
-// document data: all of it (values of fewer than 4 bytes aside) or any
-// 8-byte run of it, which catches a value quoted with different escaping.
-func echoesValue(msg string, data []byte) bool {
+// document data: all of it or any 8-byte run of it, which catches a value
+// quoted with different escaping. A value of fewer than 4 bytes is looked
+// for in the decoder's detail only, where it cannot be our own wording.
+func echoesValue(msg, detail string, data []byte) bool {
 	const run = 8
 	for _, v := range jsonx.StringValues(data) {
+		if v == "" {
+			continue
+		}
 		if len(v) < 4 {
+			if strings.Contains(detail, v) {
+				return true
+			}
 			continue
 		}
 		if len(v) <= run {
@@ -268,6 +415,19 @@ func (c Config) validate() error {
 		fields = append(fields, field)
 		problems = append(problems, field+" "+why)
 	}
+	for _, f := range []struct{ name, v string }{
+		{"client_id", c.ClientID}, {"client_secret", c.ClientSecret},
+		{"authorization_server_url", c.AuthorizationServerURL}, {"audience", c.Audience}, {"scope", c.Scope},
+		{"rest_address", c.RESTAddress}, {"ca_certificate_path", c.CACertificatePath},
+		{"client_certificate_path", c.ClientCertificatePath}, {"client_key_path", c.ClientKeyPath},
+		{"token_cache_dir", c.TokenCacheDir},
+	} {
+		// From the environment (or a Config built in Go) nothing has
+		// replaced such bytes yet; they would go out as they are.
+		if !utf8.ValidString(f.v) {
+			bad(f.name, "is not valid UTF-8")
+		}
+	}
 	if c.ClientID == "" {
 		bad("client_id", "is missing (set "+EnvClientID+")")
 	}
@@ -292,6 +452,8 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must not be negative")
+	} else if c.MaxBodyBytes > MaxBodyLimit {
+		bad("max_body_bytes", "must be at most 1073741824 (1 GiB)")
 	}
 	if (c.ClientCertificatePath == "") != (c.ClientKeyPath == "") {
 		bad("client_certificate_path", "and client_key_path must be set together")
@@ -323,11 +485,13 @@ func insecureRemote(s string) bool {
 	return !IsLoopbackHost(u.Hostname())
 }
 
-// IsLoopbackHost reports whether host (without port) is "localhost" or a
-// loopback IP address (127.0.0.0/8, ::1).
+// IsLoopbackHost reports whether host (without port) is a loopback IP
+// address (127.0.0.0/8, ::1) or exactly "localhost" (in any case), which
+// the native transport dials on loopback without asking a resolver.
+// "localhost." and "*.localhost" are not: a resolver (DNS) would answer
+// for them, and whoever answers would get the credentials over plain http.
 func IsLoopbackHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)

@@ -1,13 +1,17 @@
 package core_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"math"
+	"net"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
@@ -310,6 +314,32 @@ func TestConfigResolveErrors(t *testing.T) {
 			fields: []string{"max_body_bytes"},
 		},
 		{
+			name:   "body limit above the maximum",
+			cfg:    with(func(c *core.Config) { c.MaxBodyBytes = 1 << 40 }),
+			fields: []string{"max_body_bytes"},
+		},
+		{
+			// max+1 used to overflow: every body came back empty.
+			name:   "body limit of MaxInt64",
+			cfg:    with(func(c *core.Config) { c.MaxBodyBytes = math.MaxInt64 }),
+			fields: []string{"max_body_bytes"},
+		},
+		{
+			name:   "invalid UTF-8 from the environment",
+			env:    map[string]string{core.EnvClientID: "id\xff", core.EnvClientSecret: "s\xc3cret", core.EnvRESTAddress: "https://rest.example"},
+			fields: []string{"client_id", "client_secret"},
+		},
+		{
+			name: "invalid UTF-8 in every string field",
+			cfg: core.Config{
+				ClientID: "\xff", ClientSecret: "\xff", AuthorizationServerURL: "https://login.example/\xff",
+				Audience: "\xff", Scope: "\xff", RESTAddress: "https://rest.example/\xed\xa0\x80",
+				CACertificatePath: "\xff", ClientCertificatePath: "\xff", ClientKeyPath: "\xff", TokenCacheDir: "\xff",
+			},
+			fields: []string{"client_id", "client_secret", "authorization_server_url", "audience", "scope",
+				"rest_address", "ca_certificate_path", "client_certificate_path", "client_key_path", "token_cache_dir"},
+		},
+		{
 			name: "every field at once",
 			cfg: core.Config{
 				AuthorizationServerURL: "mailto:x@example.com",
@@ -342,10 +372,23 @@ func TestConfigResolveErrors(t *testing.T) {
 	}
 }
 
+// The limits' edges are accepted, and so is UTF-8 beyond ASCII.
+func TestConfigResolveAcceptsEdges(t *testing.T) {
+	cfg := core.Config{ClientID: "clïent-ü", ClientSecret: "sécret-😀", RESTAddress: "https://rest.example",
+		Scope: "日本", MaxBodyBytes: core.MaxBodyLimit}
+	got, err := cfg.Resolve(noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MaxBodyBytes != 1<<30 || got.ClientID != cfg.ClientID || got.ClientSecret != cfg.ClientSecret {
+		t.Errorf("Resolve = %v", got)
+	}
+}
+
 // Plain http:// is fine on loopback, and elsewhere only when opted in.
 func TestConfigInsecureHTTPOptIn(t *testing.T) {
 	base := core.Config{ClientID: "id", ClientSecret: "secret"}
-	for _, addr := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "http://127.8.9.10", "http://dev.localhost"} {
+	for _, addr := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "http://127.8.9.10", "http://LOCALHOST:1"} {
 		c := base
 		c.RESTAddress = addr
 		c.AuthorizationServerURL = addr + "/token"
@@ -353,11 +396,15 @@ func TestConfigInsecureHTTPOptIn(t *testing.T) {
 			t.Errorf("loopback %s refused: %v", addr, err)
 		}
 	}
+	for _, addr := range []string{"http://rest.example", "http://localhost.:8080", "http://zeebe.localhost", "http://127.0.0.1.nip.io"} {
+		c := base
+		c.RESTAddress = addr
+		if _, err := c.Resolve(noEnv); err == nil {
+			t.Errorf("plain http to %s (resolved by DNS) accepted without opt-in", addr)
+		}
+	}
 	remote := base
 	remote.RESTAddress = "http://rest.example"
-	if _, err := remote.Resolve(noEnv); err == nil {
-		t.Errorf("plain http to a remote host accepted without opt-in")
-	}
 	for _, v := range []string{"1", "true", "TRUE", "yes", "on"} {
 		if _, err := remote.Resolve(envOf(map[string]string{core.EnvAllowInsecureHTTP: v})); err != nil {
 			t.Errorf("%s=%s: %v", core.EnvAllowInsecureHTTP, v, err)
@@ -371,10 +418,13 @@ func TestConfigInsecureHTTPOptIn(t *testing.T) {
 
 func TestIsLoopbackHost(t *testing.T) {
 	for host, want := range map[string]bool{
-		"localhost": true, "LOCALHOST.": true, "a.localhost": true, "127.0.0.1": true, "127.255.0.9": true,
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.255.0.9": true,
 		"::1": true, "::ffff:127.0.0.1": true,
 		"": false, "example.com": false, "localhost.example.com": false, "10.0.0.1": false, "0.0.0.0": false,
 		"::": false, "128.0.0.1": false, "evil-localhost": false,
+		// Names a resolver answers for (DNS: whoever answers gets the secret).
+		"localhost.": false, "LOCALHOST.": false, "a.localhost": false, "dev.localhost.": false, "127.1": false,
+		"127.0.0.1.nip.io": false,
 	} {
 		if got := core.IsLoopbackHost(host); got != want {
 			t.Errorf("IsLoopbackHost(%q) = %v, want %v", host, got, want)
@@ -498,6 +548,70 @@ func TestParseConfigJSONErrors(t *testing.T) {
 	}
 }
 
+// Hostile config JSON: bytes that are not UTF-8, lone surrogates, a huge
+// document, key or number. Each is a short KindConfig error that names the
+// field when it can and never quotes a value.
+func TestParseConfigJSONHostile(t *testing.T) {
+	const s = "SECRET-MARKER-abc123"
+	tests := []struct {
+		name, in string
+		fields   []string
+		mention  string
+	}{
+		{"invalid UTF-8 in client_id", "{\"client_id\":\"id\xff\"}", []string{"client_id"}, "UTF-8"},
+		{"invalid UTF-8 in the secret", "{\"client_secret\":\"" + s + "\xc3\"}", []string{"client_secret"}, "UTF-8"},
+		{"encoded surrogate", "{\"audience\":\"\xed\xa0\x80\"}", []string{"audience"}, "UTF-8"},
+		{"lone high surrogate", `{"client_secret":"` + s + `\ud800"}`, []string{"client_secret"}, "UTF-8"},
+		{"lone low surrogate", `{"scope":"\udc00"}`, []string{"scope"}, "UTF-8"},
+		{"surrogates in the wrong order", `{"rest_address":"\udc00\ud800"}`, []string{"rest_address"}, "UTF-8"},
+		{"high surrogate and another escape", `{"token_cache_dir":"\ud800\u0041"}`, []string{"token_cache_dir"}, "UTF-8"},
+		{"high surrogate at the end", `{"ca_certificate_path":"x\uD800"}`, []string{"ca_certificate_path"}, "UTF-8"},
+		{"after an escaped backslash", `{"client_key_path":"\\\ud800"}`, []string{"client_key_path"}, "UTF-8"},
+		{"key in another case", "{\"Client_ID\":\"\xff\"}", []string{"client_id"}, "UTF-8"},
+		{"in a key", "{\"client_i\xff\":\"x\"}", nil, "UTF-8"},
+		{"in an unknown key's value", "{\"other\":\"\xff\"}", nil, "UTF-8"},
+		{"in a nested value", `{"client_id":["\ud800"]}`, []string{"client_id"}, "UTF-8"},
+		{"over 1 MiB", `{"client_id":"` + strings.Repeat("x", 1<<20) + `"}`, nil, "1 MiB"},
+		{"1 MiB unknown key", `{"` + strings.Repeat("k", 1<<20-10) + `":1}`, nil, `"kkkkkkkk`},
+		{"1 MiB number", `{"max_body_bytes":` + strings.Repeat("9", 1<<20-20) + `}`, nil, "cannot unmarshal number into"},
+		{"1 MiB number as a string", `{"timeout_ms":"` + strings.Repeat("9", 1<<20-20) + `"}`, nil, ""},
+		{"control character in a key", "{\"key\u202e\":1}", nil, `"key\u202e"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := core.ParseConfigJSON([]byte(tt.in))
+			e := asError(t, err, core.KindConfig)
+			if !reflect.DeepEqual(e.Fields, tt.fields) {
+				t.Errorf("Fields = %q, want %q", e.Fields, tt.fields)
+			}
+			text := e.Error()
+			if !strings.Contains(text, tt.mention) {
+				t.Errorf("error %q does not mention %q", text, tt.mention)
+			}
+			if len(text) > 200 || strings.Contains(text, s) || !utf8.ValidString(text) || strings.Contains(text, "\u202e") {
+				t.Errorf("error text (%d bytes) is long, leaks the secret or holds raw input: %.300q", len(text), text)
+			}
+		})
+	}
+}
+
+// What is fine: a valid surrogate pair, and a document of exactly
+// MaxConfigBytes.
+func TestParseConfigJSONEdges(t *testing.T) {
+	cfg, err := core.ParseConfigJSON([]byte(`{"client_id":"\ud83d\ude00 \\ud800","scope":"\u00e9"}`))
+	if err != nil || cfg.ClientID != "😀 \\ud800" || cfg.Scope != "é" {
+		t.Errorf("valid escapes: %v, %v", cfg, err)
+	}
+	doc := `{"client_id":"id"}`
+	doc += strings.Repeat(" ", core.MaxConfigBytes-len(doc))
+	if cfg, err := core.ParseConfigJSON([]byte(doc)); err != nil || cfg.ClientID != "id" {
+		t.Errorf("a document of MaxConfigBytes: %v, %v", cfg, err)
+	}
+	if _, err := core.ParseConfigJSON([]byte(doc + " ")); err == nil {
+		t.Error("a document of MaxConfigBytes+1 was accepted")
+	}
+}
+
 // However the JSON around it is broken, the secret never reaches the error.
 func TestParseConfigJSONNeverEchoesSecret(t *testing.T) {
 	const s = "SECRET-MARKER-abc123"
@@ -558,5 +672,37 @@ func TestConfigJSONRoundTrip(t *testing.T) {
 	want.ClientSecret = back.ClientSecret // redacted, but present
 	if back.ClientSecret == "" || !reflect.DeepEqual(back, want) {
 		t.Errorf("round trip = %v, want %v", back, want)
+	}
+}
+
+// "localhost" passes the plain-http check because the transport dials it
+// on loopback itself: 127.0.0.1, then ::1, never a resolver's answer.
+func TestLocalhostDialedOnLoopback(t *testing.T) {
+	for addr, want := range map[string]string{
+		"LocalHost:8080":   "127.0.0.1:8080 [::1]:8080",
+		"localhost:1":      "127.0.0.1:1 [::1]:1",
+		"localhost.:80":    "localhost.:80", // refused by Resolve over plain http; resolved for https
+		"zeebe.example:80": "zeebe.example:80",
+		"127.0.0.2:80":     "127.0.0.2:80",
+	} {
+		var dialed []string
+		dial := core.DialLocalhost(func(_ context.Context, _, a string) (net.Conn, error) {
+			dialed = append(dialed, a)
+			return nil, errors.New("refused")
+		})
+		if _, err := dial(context.Background(), "tcp", addr); err == nil {
+			t.Errorf("%s: no error", addr)
+		}
+		if got := strings.Join(dialed, " "); got != want {
+			t.Errorf("%s dialed %q, want %q", addr, got, want)
+		}
+	}
+	// And a client reaches a cluster on 127.0.0.1 as http://LOCALHOST:port.
+	cl := startCluster(t, devcluster.Options{})
+	cfg := clusterConfig(cl)
+	cfg.AuthorizationServerURL = strings.Replace(cfg.AuthorizationServerURL, "127.0.0.1", "LOCALHOST", 1)
+	cfg.RESTAddress = strings.Replace(cfg.RESTAddress, "127.0.0.1", "LOCALHOST", 1)
+	if _, err := newClient(t, cfg).Topology(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("topology through LOCALHOST: %v", err)
 	}
 }

@@ -7,11 +7,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/zbauth/zbauth/internal/jsonx"
 )
@@ -22,12 +28,21 @@ import (
 // Layout: <dir>/<key>.json holds the token, <dir>/<key>.lock is the flock
 // that makes processes starting together share one token request. key is
 // the SHA-256 of (token URL, client id, audience, scope). The client secret
-// is never written. The directory is 0700 and the files 0600; the token file
-// is replaced atomically (temporary file + rename).
+// is never written. The token file is replaced atomically (temporary file
+// <key>.<n>.tmp, mode 0600, + rename).
+//
+// The directory may be shared with hostile users (a root service pointed
+// at /tmp), so: it is used only when it belongs to the effective user and
+// nobody else can write to it, and is never chmod'ed (a directory zbauth
+// creates is 0700); every file is opened relative to the opened directory
+// with O_NOFOLLOW|O_NONBLOCK (no symlinks, no blocking on a FIFO) and must
+// be a regular file of the same owner; the token file is read through
+// MaxTokenBody. Anything else is refused: memory only, one warning.
 type diskCache struct {
-	dir  string
-	key  string
-	warn func(string)
+	dir   string
+	key   string
+	stale time.Duration // a temporary file older than this is a dead writer's
+	warn  func(string)
 
 	once     sync.Once
 	disabled bool // after the first failure: memory only, one warning
@@ -59,16 +74,22 @@ func newDiskCache(cfg Config, warn func(string)) *diskCache {
 	if cfg.TokenCacheDir == "" {
 		return nil
 	}
+	stale := cfg.Timeout
+	if stale <= 0 {
+		stale = DefaultTimeout
+	}
 	return &diskCache{
-		dir:  cfg.TokenCacheDir,
-		key:  CacheKey(cfg.AuthorizationServerURL, cfg.ClientID, cfg.Audience, cfg.Scope),
-		warn: warn,
+		dir:   cfg.TokenCacheDir,
+		key:   CacheKey(cfg.AuthorizationServerURL, cfg.ClientID, cfg.Audience, cfg.Scope),
+		stale: stale,
+		warn:  warn,
 	}
 }
 
 // fetch returns a fresh token from disk, or gets one from network while
 // holding the directory's lock for this key and stores it. A stored token
 // equal to rejected (refused by the REST API) is replaced, not returned.
+// ctx (the request timeout) bounds the wait for the lock.
 func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*tokenState, error), rejected string) (*tokenState, error) {
 	d.mu.Lock()
 	off := d.disabled
@@ -76,7 +97,7 @@ func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*t
 	if off {
 		return network(ctx)
 	}
-	unlock, err := d.lock(ctx)
+	dir, unlock, err := d.lock(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctxError("token", ctx.Err())
@@ -85,14 +106,20 @@ func (d *diskCache) fetch(ctx context.Context, network func(context.Context) (*t
 		return network(ctx)
 	}
 	defer unlock()
-	if t := d.read(); t != nil && t.value != rejected && time.Now().Before(t.refreshAt) {
+	t, err := d.read(dir)
+	if err != nil {
+		unlock()
+		d.fail(err)
+		return network(ctx)
+	}
+	if t != nil && t.value != rejected && time.Now().Before(t.refreshAt) {
 		return t, nil
 	}
-	t, err := network(ctx)
+	t, err = network(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if werr := d.write(t); werr != nil {
+	if werr := d.write(dir, t); werr != nil {
 		d.fail(werr)
 	}
 	return t, nil
@@ -119,80 +146,170 @@ func errText(err error) string {
 
 func (d *diskCache) path(ext string) string { return filepath.Join(d.dir, d.key+ext) }
 
-// lock creates the directory (0700) and takes the key's flock, waiting
-// while another process holds it, until ctx ends.
-func (d *diskCache) lock(ctx context.Context) (func(), error) {
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+var (
+	errNotRegular = errors.New("not a regular file")
+	errNotDir     = errors.New("not a directory")
+	errForeign    = errors.New("owned by another user")
+	errWritable   = errors.New("writable by other users")
+)
+
+// check refuses f unless it is a directory (dir) or a regular file that
+// belongs to the effective user and that group and others cannot write.
+func check(f *os.File, dir bool) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var bad error
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case dir && !fi.IsDir():
+		bad = errNotDir
+	case !dir && !fi.Mode().IsRegular():
+		bad = errNotRegular
+	case !ok || int(st.Uid) != os.Geteuid():
+		bad = errForeign
+	case fi.Mode().Perm()&0o022 != 0:
+		bad = errWritable
+	default:
+		return nil
+	}
+	return &os.PathError{Op: "check", Path: f.Name(), Err: bad}
+}
+
+// openAt opens name in dir without following a symlink or blocking on a
+// FIFO, and checks it like check.
+func openAt(dir *os.File, name string, flags int) (*os.File, error) {
+	fd, err := unix.Openat(int(dir.Fd()), name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: filepath.Join(dir.Name(), name), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name))
+	if err := check(f, false); err != nil {
+		f.Close()
 		return nil, err
 	}
-	if fi, err := os.Stat(d.dir); err != nil {
-		return nil, err
-	} else if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(d.dir, 0o700); err != nil {
+	return f, nil
+}
+
+// openDir opens the directory, creating it (0700) when it is missing. An
+// existing one is never chmod'ed: it may be shared, like /tmp.
+func (d *diskCache) openDir() (*os.File, error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := unix.Open(d.dir, flags, 0)
+	if errors.Is(err, unix.ENOENT) {
+		if err := os.MkdirAll(d.dir, 0o700); err != nil {
 			return nil, err
 		}
+		fd, err = unix.Open(d.dir, flags, 0)
 	}
-	f, err := os.OpenFile(d.path(".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: d.dir, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), d.dir)
+	if err := check(f, true); err != nil {
+		f.Close()
 		return nil, err
 	}
+	return f, nil
+}
+
+// lock opens the directory and takes the key's flock, waiting while
+// another process holds it, until ctx ends. unlock may be called twice.
+func (d *diskCache) lock(ctx context.Context) (dir *os.File, unlock func(), err error) {
+	dir, err = d.openDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := openAt(dir, d.key+".lock", unix.O_RDWR|unix.O_CREAT)
+	if err != nil {
+		dir.Close()
+		return nil, nil, err
+	}
+	release := func() { f.Close(); dir.Close() }
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return func() {
-				syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
+			var once sync.Once
+			return dir, func() { once.Do(release) }, nil // closing f unlocks
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			release()
+			return nil, nil, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
+			release()
+			return nil, nil, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
 // read returns the stored token, or nil when the file is missing, corrupt,
-// for another key, or expired. A bad file is simply overwritten later.
-func (d *diskCache) read() *tokenState {
-	b, err := os.ReadFile(d.path(".json"))
-	if err != nil || len(b) > MaxTokenBody {
-		return nil
+// for another key, or expired (a bad file is simply overwritten later). An
+// error is a file that must not be read: not a regular file of ours.
+func (d *diskCache) read(dir *os.File) (*tokenState, error) {
+	f, err := openAt(dir, d.key+".json", unix.O_RDONLY)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
 	}
-	var f cacheFile
-	if jsonx.Unmarshal(b, &f) != nil || f.Format != cacheFormat || f.Key != d.key || f.AccessToken == "" {
-		return nil
+	if err != nil {
+		return nil, err
 	}
-	t := &tokenState{value: f.AccessToken, refreshAt: time.UnixMilli(f.RefreshAtMS)}
-	if f.ExpiryMS != 0 {
-		t.expiry = time.UnixMilli(f.ExpiryMS)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxTokenBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxTokenBody {
+		return nil, nil
+	}
+	var c cacheFile
+	if jsonx.Unmarshal(b, &c) != nil || c.Format != cacheFormat || c.Key != d.key || !validAccessToken(c.AccessToken) {
+		return nil, nil
+	}
+	t := &tokenState{value: c.AccessToken, refreshAt: time.UnixMilli(c.RefreshAtMS)}
+	if c.ExpiryMS != 0 {
+		t.expiry = time.UnixMilli(c.ExpiryMS)
 	}
 	if !t.usable(time.Now()) {
-		return nil
+		return nil, nil
 	}
-	return t
+	return t, nil
 }
 
-// write stores t atomically with mode 0600.
-func (d *diskCache) write(t *tokenState) error {
-	f := cacheFile{Format: cacheFormat, Key: d.key, AccessToken: t.value, RefreshAtMS: t.refreshAt.UnixMilli()}
+// write stores t atomically with mode 0600, first removing the temporary
+// files a killed writer of this key left behind.
+func (d *diskCache) write(dir *os.File, t *tokenState) error {
+	c := cacheFile{Format: cacheFormat, Key: d.key, AccessToken: t.value, RefreshAtMS: t.refreshAt.UnixMilli()}
 	if !t.expiry.IsZero() {
-		f.ExpiryMS = t.expiry.UnixMilli()
+		c.ExpiryMS = t.expiry.UnixMilli()
 	}
-	b, err := jsonx.Marshal(f)
+	b, err := jsonx.Marshal(c)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(d.dir, d.key+".*.tmp")
+	d.removeStale(dir)
+	var tmp *os.File
+	var name string
+	for range 100 {
+		name = d.key + "." + strconv.FormatUint(uint64(rand.Uint32()), 10) + ".tmp"
+		tmp, err = openAt(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL)
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Unlinkat(int(dir.Fd()), name, 0)
+		}
+	}()
+	// Exactly 0600 whatever the umask.
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return err
@@ -204,5 +321,30 @@ func (d *diskCache) write(t *tokenState) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), d.path(".json"))
+	if err := unix.Renameat(int(dir.Fd()), name, int(dir.Fd()), d.key+".json"); err != nil {
+		return &os.PathError{Op: "rename", Path: d.path(".json"), Err: err}
+	}
+	ok = true
+	return nil
+}
+
+// removeStale removes this key's temporary files older than the request
+// timeout. The caller holds the key's lock, so no live writer of this key
+// is using them; the age spares one on a file system where flock is not
+// shared between hosts.
+func (d *diskCache) removeStale(dir *os.File) {
+	entries, err := dir.ReadDir(-1)
+	if err != nil {
+		return
+	}
+	prefix := d.key + "."
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, prefix) || !strings.HasSuffix(n, ".tmp") || e.IsDir() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > d.stale {
+			unix.Unlinkat(int(dir.Fd()), n, 0)
+		}
+	}
 }

@@ -3,9 +3,12 @@ package core
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kind classifies an *Error. Every surface (C, Wasm, Python, Node) maps these
@@ -215,20 +218,75 @@ func (s *Scrubber) Scrub(text string) string {
 	s.mu.Lock()
 	toks := s.tokens
 	s.mu.Unlock()
-	return Redact(s.secret.clean(text), toks[:]...)
+	return Redact(text, append(s.secret[:len(s.secret):len(s.secret)], toks[:]...)...)
 }
 
-// Redact replaces every occurrence of each value in s with "[REDACTED]".
-// Values shorter than 4 bytes are ignored: they would mangle ordinary text
-// and are no secrets worth the name.
+// Redact replaces every occurrence of each non-empty value in s with
+// "[REDACTED]", and every occurrence of the value with its control and
+// invisible characters removed (what StripControl makes of an echo of it).
+// A value of any length is removed: a short secret mangles ordinary text,
+// which is better than showing it. One pass, longest value first, so that
+// a value containing another goes whole and the marker is never rescanned.
 func Redact(s string, values ...string) string {
+	var found []string
 	for _, v := range values {
-		if len(v) >= 4 && strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		for _, f := range [2]string{v, StripControl(v)} {
+			if f != "" && strings.Contains(s, f) && !slices.Contains(found, f) {
+				found = append(found, f)
+			}
 		}
 	}
-	return s
+	if len(found) == 0 {
+		return s
+	}
+	slices.SortStableFunc(found, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(found))
+	for _, f := range found {
+		pairs = append(pairs, f, "[REDACTED]")
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
 }
+
+// StripControl drops control characters (C0, DEL, C1) and invisible
+// format characters (zero-width, bidirectional overrides) from s, and
+// replaces invalid UTF-8: what a terminal or log could hide or act on.
+func StripControl(s string) string {
+	return strings.Map(func(r rune) rune {
+		if hidden(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// EscapeControl writes what StripControl drops, and invalid UTF-8, as Go
+// escapes (\n, \x1b, \u202e, \xff): for showing server-supplied text in a
+// terminal, one line per value, as it was sent.
+func EscapeControl(s string) string {
+	if !strings.ContainsFunc(s, hidden) && utf8.ValidString(s) {
+		return s
+	}
+	const hex = "0123456789abcdef"
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b.WriteString(`\x`)
+			b.WriteByte(hex[s[i]>>4])
+			b.WriteByte(hex[s[i]&15])
+		case hidden(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+func hidden(r rune) bool { return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) }
 
 // redactor removes known secrets from text that came from elsewhere (for
 // example a transport error that echoes a URL, or a server's error body).
@@ -236,10 +294,23 @@ type redactor []string
 
 func (r redactor) clean(s string) string { return Redact(s, r...) }
 
-// text cleans server-supplied s of secrets, then shortens it to max bytes
-// and drops control characters. Cleaning first means no part of a secret
-// survives the cut.
-func (r redactor) text(s string, max int) string { return printable(r.clean(s), max) }
+// text makes server-supplied s fit for an error message: control
+// characters dropped first (so that an echo with one inside a secret is
+// the secret again, and goes), then secrets removed, then shortened to max
+// bytes (so that no part of a secret survives the cut).
+func (r redactor) text(s string, max int) string { return shorten(r.clean(StripControl(s)), max) }
+
+// shorten cuts s to at most max bytes, on a character boundary, and marks
+// the cut.
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max] + "…"
+}
 
 // cleanErr wraps err so that its text passes through r.
 func (r redactor) cleanErr(err error) error {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/zbauth/zbauth/core"
@@ -65,6 +66,9 @@ var configErrorTexts = []string{
 	"zbauth: config: invalid config JSON: malformed JSON",
 	"zbauth: config: invalid config JSON: a key or value is invalid",
 	"zbauth: config: timeout_ms must be between 0 and 86400000",
+	"zbauth: config: config JSON is larger than 1 MiB",
+	"zbauth: config: invalid config JSON: a key or value is not valid UTF-8",
+	"zbauth: config: invalid config JSON: client_secret is not valid UTF-8",
 }
 
 func validUTF8(ss ...string) bool {
@@ -104,13 +108,20 @@ func FuzzParseConfigJSON(f *testing.F) {
 			text := err.Error() + "\n" + fmtAll(err)
 		secrets:
 			for _, s := range clientSecretValues(data) {
-				if len(s) < 4 {
+				if s == "" {
 					continue
 				}
 				for _, fixed := range configErrorTexts {
 					if strings.Contains(fixed, s) {
 						continue secrets
 					}
+				}
+				if len(s) < 4 {
+					// Short ones may be in our wording: look in the cause only.
+					if e.Err != nil && strings.Contains(e.Err.Error(), s) {
+						t.Fatalf("error cause contains the client_secret %q:\n%s", s, text)
+					}
+					continue
 				}
 				if strings.Contains(text, s) {
 					t.Fatalf("error text contains the client_secret %q:\n%s", s, text)
@@ -119,16 +130,26 @@ func FuzzParseConfigJSON(f *testing.F) {
 			if cfg != (core.Config{}) {
 				t.Fatalf("a Config alongside an error: %v", cfg)
 			}
+			// Short whatever the input: a key or literal is quoted in part.
+			if len(err.Error()) > 300 {
+				t.Fatalf("error text of %d bytes: %.300q", len(err.Error()), err)
+			}
 			return
 		}
 		if cfg.Timeout < 0 {
 			t.Fatalf("negative timeout %v", cfg.Timeout)
 		}
-		// The JSON form reads back as the same Config, the secret redacted.
-		if !validUTF8(cfg.ClientID, cfg.ClientSecret, cfg.AuthorizationServerURL, cfg.Audience, cfg.Scope,
-			cfg.RESTAddress, cfg.CACertificatePath, cfg.ClientCertificatePath, cfg.ClientKeyPath, cfg.TokenCacheDir) {
-			return // the encoder replaces invalid UTF-8
+		// Invalid UTF-8 and lone surrogates are refused, not replaced.
+		all := []string{cfg.ClientID, cfg.ClientSecret, cfg.AuthorizationServerURL, cfg.Audience, cfg.Scope,
+			cfg.RESTAddress, cfg.CACertificatePath, cfg.ClientCertificatePath, cfg.ClientKeyPath, cfg.TokenCacheDir}
+		if !utf8.Valid(data) || !validUTF8(all...) {
+			t.Fatalf("invalid UTF-8 accepted: %#v", cfg)
 		}
+		if strings.Contains(strings.Join(all, ""), "\uFFFD") && !bytes.Contains(data, []byte("\uFFFD")) &&
+			!bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`)) {
+			t.Fatalf("a replacement character nobody wrote: %#v", cfg)
+		}
+		// The JSON form reads back as the same Config, the secret redacted.
 		b, err := json.Marshal(cfg)
 		if err != nil {
 			t.Fatalf("MarshalJSON: %v", err)
@@ -151,6 +172,8 @@ func FuzzParseConfigJSON(f *testing.F) {
 var tokenErrorTexts = "zbauth: token: [REDACTED] " +
 	"token endpoint refused the request; token endpoint sent malformed JSON; " +
 	"token response has no access_token; token_type is not Bearer; " +
+	"token endpoint returned an unusable access token: it may hold only visible ASCII characters, no spaces or control characters; " +
+	"expires_in is not a finite, non-negative number of seconds (at most 1e9); " +
 	"token endpoint answered with a redirect, which is not followed because the request carries the client secret; configure the final token URL"
 
 func FuzzParseTokenResponse(f *testing.F) {
@@ -165,6 +188,11 @@ func FuzzParseTokenResponse(f *testing.F) {
 		{200, `{"token_type":"Bearer"}`},
 		{200, `{"access_token":"t","expires_in":"soon"}`},
 		{200, `{"access_token":"t","expires_in":1e400}`},
+		{200, `{"access_token":"t","expires_in":"NaN"}`},
+		{200, `{"access_token":"t","expires_in":-1}`},
+		{200, `{"access_token":"t\r\nX-Injected: 1","expires_in":60}`},
+		{200, `{"access_token":"t\u0000x"}`},
+		{200, "{\"access_token\":\"t\xff\"}"},
 		{200, `not json`},
 		{401, `{"error":"invalid_client","error_description":"bad credentials"}`},
 		{400, `{"access_token":"TOKEN-MARKER-xyz789","error":"TOKEN-MARKER-xyz789","error_description":"x TOKEN-MARKER-xyz789 y"}`},
@@ -182,8 +210,14 @@ func FuzzParseTokenResponse(f *testing.F) {
 			if status < 200 || status > 299 {
 				t.Fatalf("status %d accepted", status)
 			}
-			if r.AccessToken == "" || r.ExpiresIn < 0 {
+			if r.AccessToken == "" || r.ExpiresIn < 0 || r.ExpiresIn > 1e9*time.Second {
 				t.Fatalf("accepted %#v", r)
+			}
+			// Nothing that could break an Authorization header or a shell.
+			for _, c := range []byte(r.AccessToken) {
+				if c < 0x21 || c > 0x7e {
+					t.Fatalf("accepted a token with byte %#x", c)
+				}
 			}
 			if tt := r.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
 				t.Fatalf("token_type %q accepted", tt)
@@ -209,13 +243,24 @@ func FuzzParseTokenResponse(f *testing.F) {
 		if jsonx.Unmarshal(body, &w) != nil || w.AccessToken == nil {
 			return
 		}
-		tok := *w.AccessToken
+		// The token, and what dropping its control characters leaves (an
+		// echo with them inside becomes that), of any length.
+		// A short one is looked for in the texts alone, not in %#v's field
+		// names and punctuation.
 		fixed := tokenErrorTexts + " (HTTP " + strconv.Itoa(status) + ")"
-		if len(tok) < 4 || strings.ContainsAny(tok, `:()[]" `) || strings.Contains(fixed, tok) {
-			return // not a plausible token, or part of our own wording
-		}
-		if text := err.Error() + "\n" + fmtAll(err); strings.Contains(text, tok) {
-			t.Fatalf("error text contains the access token %q:\n%s", tok, text)
+		for _, tok := range []string{*w.AccessToken, core.StripControl(*w.AccessToken)} {
+			if tok == "" || !utf8.ValidString(tok) || strings.ContainsAny(tok, `:()[]" …`) || strings.Contains(fixed, tok) {
+				continue // not a plausible token, or part of our own wording
+			}
+			texts := []string{err.Error(), e.Msg, e.OAuthError, e.OAuthDescription}
+			if len(tok) >= 4 {
+				texts = append(texts, fmtAll(err))
+			}
+			for _, text := range texts {
+				if strings.Contains(text, tok) {
+					t.Fatalf("error text contains the access token %q:\n%s", tok, text)
+				}
+			}
 		}
 	})
 }

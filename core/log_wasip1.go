@@ -6,6 +6,6 @@ import "os"
 
 // defaultLog is where warnings go without WithLogger: the guest's stderr,
 // one line per message. Package log is left out of the Wasm module, whose
-// size is kept under 4 MiB (it adds about 36 KB); the host's stderr
+// size is held to its 4 MiB target (docs/wasm-design.md); the host's stderr
 // handling adds whatever prefix it wants.
 func defaultLog(msg string) { os.Stderr.WriteString(msg + "\n") }

@@ -80,6 +80,23 @@ func TestProxyFromEnvironment(t *testing.T) {
 	if target.Host == "zeebe.test" {
 		t.Fatal("unreachable")
 	}
+	// A loopback host never goes through the proxy, whatever its case:
+	// net/http's rule skips "localhost" but not "LOCALHOST".
+	mu.Lock()
+	seen = nil
+	mu.Unlock()
+	local := "http://LOCALHOST:" + target.Port()
+	out, err = child("NO_PROXY=", "no_proxy=", "ZBAUTH_ALLOW_INSECURE_HTTP=false",
+		"ZEEBE_AUTHORIZATION_SERVER_URL="+local+"/oauth/token", "ZEEBE_REST_ADDRESS="+local)
+	if err != nil || !strings.Contains(out, "CHILD OK clusterSize=3") {
+		t.Fatalf("to LOCALHOST: %v\n%s", err, out)
+	}
+	mu.Lock()
+	got = strings.Join(seen, ", ")
+	mu.Unlock()
+	if got != "" {
+		t.Fatalf("the proxy saw %q for LOCALHOST; want nothing", got)
+	}
 	// NO_PROXY is net/http's own handling; testing it would need a direct
 	// connection to a name other than loopback, i.e. a DNS query, which
 	// tests here do not make.

@@ -48,6 +48,15 @@ func markerTokenServer(t *testing.T) string {
 	return tokenServer(t, tokenMarker).URL + "/oauth/token"
 }
 
+// withInside is s with sep between its characters, and around a
+// one-character s.
+func withInside(s, sep string) string {
+	if len([]rune(s)) < 2 {
+		return sep + s + sep
+	}
+	return strings.Join(strings.Split(s, ""), sep)
+}
+
 // leakScenario produces an error with the marker secret configured, and
 // the client (if any) that produced it.
 type leakScenario struct {
@@ -161,6 +170,27 @@ func leakScenarios() []leakScenario {
 			})
 			return request(t, cfgWith(secret, echo.URL, "http://127.0.0.1:1"), token)
 		}},
+		{"token endpoint echoes the secret with control characters inside", core.KindAuth, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
+			echo := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				r.ParseForm()
+				got := r.PostForm.Get("client_secret")
+				b, _ := json.Marshal(map[string]string{"error": withInside(got, "\x01"), "error_description": withInside(got, "\x1b[0m\u200b\n")})
+				w.WriteHeader(401)
+				w.Write(b)
+			})
+			return request(t, cfgWith(secret, echo.URL, "http://127.0.0.1:1"), token)
+		}},
+		{"API problem echoes the token and secret with control characters inside", core.KindAPI, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
+			api := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+				dump := withInside(tok, "\x01") + " " + withInside(secret, "\x7f\u0085")
+				b, _ := json.Marshal(map[string]any{"type": dump, "title": dump, "status": 403, "detail": dump, "instance": dump})
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(403)
+				w.Write(b)
+			})
+			return request(t, cfgWith(secret, markerTokenServer(t), api.URL), topology)
+		}},
 		{"token endpoint echoes the secret as token_type", core.KindAuth, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
 			echo := serve(t, func(w http.ResponseWriter, r *http.Request) {
 				r.ParseForm()
@@ -187,6 +217,21 @@ func leakScenarios() []leakScenario {
 				w.Write([]byte(`{"access_token":"` + tokenMarker + `","token_type":"` + tokenMarker + `"}`))
 			})
 			return request(t, cfgWith(secret, bad.URL, "http://127.0.0.1:1"), token)
+		}},
+		{"unusable token carrying the secret", core.KindAuth, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
+			cl := startCluster(t, devcluster.Options{})
+			tok, _ := json.Marshal(tokenMarker + "\r\nX-Secret: " + secret)
+			cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: `{"access_token":` + string(tok) + `,"expires_in":300}`})
+			cfg := clusterConfig(cl)
+			cfg.ClientSecret = secret
+			return request(t, cfg, token)
+		}},
+		{"NaN expires_in", core.KindAuth, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
+			cl := startCluster(t, devcluster.Options{})
+			cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: `{"access_token":"` + tokenMarker + `","expires_in":"NaN"}`})
+			cfg := clusterConfig(cl)
+			cfg.ClientSecret = secret
+			return request(t, cfg, token)
 		}},
 		{"malformed topology echoing the request", core.KindAPI, func(t *testing.T, secret string) (error, *core.Client, core.Config) {
 			api := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -216,6 +261,9 @@ func TestNoSecretInErrors(t *testing.T) {
 	secrets := []string{
 		secretMarker,
 		"s3cr&t+/ =%?#\"x'" + secretMarker, // needs every kind of escaping
+		// Short secrets are removed too, whatever that does to the text
+		// around them; these characters are in none of zbauth's own texts.
+		"^", "^|", "^|~",
 	}
 	for _, sc := range leakScenarios() {
 		for i, secret := range secrets {
@@ -262,5 +310,40 @@ func TestScrubber(t *testing.T) {
 	}
 	if !strings.Contains(got, "token-one-1111") {
 		t.Errorf("Scrub removed a token older than the last two: %q", got)
+	}
+}
+
+// Redact removes values of any length, in one pass (a value found inside
+// the marker is not replaced again), the longer of two overlapping values
+// whole, and a value with control characters also as stripping leaves it.
+func TestRedact(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"a E b", "a [REDACTED] b"},
+		{"xABCDx AB", "x[REDACTED]x [REDACTED]"},
+		{"k1y k\x01y", "[REDACTED] k\x01y"},
+		{"<ctl>", "<ctl>"},
+	} {
+		if got := core.Redact(c.in, "E", "AB", "ABCD", "", "k\x011y"); got != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := core.StripControl("a\x01\x1b[0m\u200b\u202e\x7f\u0085\tb\xff"); got != "a[0mb\uFFFD" {
+		t.Errorf("StripControl = %q", got)
+	}
+}
+
+// EscapeControl shows what StripControl would drop, and invalid UTF-8, as
+// escapes; other text is unchanged.
+func TestEscapeControl(t *testing.T) {
+	for in, want := range map[string]string{
+		"zeebe-0.dev.local:26501": "zeebe-0.dev.local:26501",
+		"a\nBroker 9\r\t\x00":     `a\nBroker 9\r\t\x00`,
+		"\x1b[2J\x7f\u0085":       `\x1b[2J\x7f\u0085`,
+		"ab\u202ecd\u200b":        `ab\u202ecd\u200b`,
+		"\xff é \\n":              `\xff é \n`,
+	} {
+		if got := core.EscapeControl(in); got != want {
+			t.Errorf("EscapeControl(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -414,28 +414,59 @@ type tokenWire struct {
 	ErrorDescription string      `json:"error_description"`
 }
 
+// maxExpiresIn is the longest expires_in accepted, in seconds (about 31
+// years): far beyond any real token lifetime, and well inside a
+// time.Duration.
+const maxExpiresIn = 1e9
+
 // flexSeconds accepts a JSON number or a numeric string, as some identity
-// providers send expires_in as "300".
-type flexSeconds float64
+// providers send expires_in as "300". Decoding never fails: bad records an
+// unusable value, so that parseTokenResponse can say what was wrong
+// instead of "malformed JSON".
+type flexSeconds struct {
+	v   float64
+	bad bool
+}
 
 func (f *flexSeconds) UnmarshalJSON(b []byte) error {
 	s := string(bytes.TrimSpace(b))
 	if s == "null" {
 		return nil
 	}
-	s = strings.Trim(s, `"`)
-	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || v < 0 || v > 1e9 {
-		return &Error{Kind: KindAuth, Msg: "expires_in is not a valid number of seconds"}
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = strings.TrimSpace(s[1 : len(s)-1])
 	}
-	*f = flexSeconds(v)
+	v, err := strconv.ParseFloat(s, 64)
+	// Written so that NaN (which ParseFloat accepts in a string, and which
+	// fails every comparison) is refused too.
+	f.v, f.bad = v, !(err == nil && v >= 0 && v <= maxExpiresIn)
 	return nil
+}
+
+// validAccessToken reports whether tok can be sent as a bearer token: one
+// or more visible ASCII characters (0x21-0x7E). That covers RFC 6750's
+// b64token (JWTs, Keycloak's and Entra's tokens) and opaque tokens with
+// other punctuation, and keeps out what would corrupt an Authorization
+// header or a shell's $(zbauth token): CR, LF, NUL and other control
+// characters, spaces, and anything that is not ASCII (or not UTF-8).
+func validAccessToken(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x21 || tok[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseTokenResponse interprets a token endpoint's answer. A non-2xx status
 // gives a KindAuth error carrying the status and the OAuth error fields; so
 // does a 2xx answer without access_token or with a token_type other than
-// Bearer. Error texts never include the token.
+// Bearer, with an access token that is not all visible ASCII, or with an
+// expires_in that is not a number of seconds from 0 to 1e9. Error
+// texts never include the token.
 func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
 	return parseTokenResponse(status, body, nil)
 }
@@ -469,30 +500,25 @@ func parseTokenResponse(status int, body []byte, red redactor) (TokenResponse, e
 		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token response has no access_token", Status: status,
 			OAuthError: red.text(w.Error, 200), OAuthDescription: red.text(w.ErrorDescription, 500)}
 	}
+	if !validAccessToken(*w.AccessToken) {
+		// Never cached or handed out; the message does not show it.
+		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+			Msg: "token endpoint returned an unusable access token: it may hold only visible ASCII characters, no spaces or control characters"}
+	}
 	if w.TokenType != "" && !strings.EqualFold(w.TokenType, "bearer") {
 		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			// Not strconv.Quote: the text is already cleaned and shortened.
 			Msg: `token_type "` + red.text(w.TokenType, 40) + `" is not Bearer`}
 	}
+	if w.ExpiresIn.bad {
+		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+			Msg: "expires_in is not a finite, non-negative number of seconds (at most 1e9)"}
+	}
 	return TokenResponse{
 		AccessToken: *w.AccessToken,
 		TokenType:   w.TokenType,
-		ExpiresIn:   time.Duration(float64(w.ExpiresIn) * float64(time.Second)),
+		ExpiresIn:   time.Duration(w.ExpiresIn.v * float64(time.Second)),
 	}, nil
-}
-
-// printable shortens s and drops control characters, for server-supplied
-// text that goes into error messages.
-func printable(s string, max int) string {
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
 }
 
 // lifetime turns a token response sent at sentAt into cache times.

@@ -99,6 +99,101 @@ func TestParseTokenResponseErrors(t *testing.T) {
 	}
 }
 
+// An access token must be visible ASCII, and expires_in a finite number of
+// seconds from 0 to 1e9; each refusal says which was wrong, never "malformed
+// JSON", and shows no part of the token.
+func TestParseTokenResponseRefusesUnusableValues(t *testing.T) {
+	const badToken = "unusable access token"
+	const badExpiry = "expires_in is not a finite, non-negative number of seconds"
+	tests := []struct{ name, body, want string }{
+		{"CR/LF in the token", `{"access_token":"TOKEN-MARKER-q\r\nX-Injected: 1","expires_in":60}`, badToken},
+		{"LF only", `{"access_token":"TOKEN-MARKER-q\nX-Injected","expires_in":60}`, badToken},
+		{"NUL in the token", `{"access_token":"TOKEN-MARKER-q\u0000X-Injected","expires_in":60}`, badToken},
+		{"space in the token", `{"access_token":"TOKEN-MARKER-q X-Injected","expires_in":60}`, badToken},
+		{"tab in the token", `{"access_token":"TOKEN-MARKER-q\tX-Injected"}`, badToken},
+		{"DEL in the token", `{"access_token":"TOKEN-MARKER-q\u007fX-Injected"}`, badToken},
+		{"non-ASCII token", `{"access_token":"TOKEN-MARKER-qöX-Injected"}`, badToken},
+		{"U+2028 in the token", `{"access_token":"TOKEN-MARKER-q\u2028X-Injected"}`, badToken},
+		{"invalid UTF-8 token", "{\"access_token\":\"TOKEN-MARKER-q\xff\xfeX-Injected\"}", badToken},
+		{"NaN expires_in", `{"access_token":"TOKEN-MARKER-t","expires_in":"NaN"}`, badExpiry},
+		{"Inf expires_in", `{"access_token":"TOKEN-MARKER-t","expires_in":"+Inf"}`, badExpiry},
+		{"negative expires_in", `{"access_token":"TOKEN-MARKER-t","expires_in":-1}`, badExpiry},
+		{"negative expires_in string", `{"access_token":"TOKEN-MARKER-t","expires_in":"-1"}`, badExpiry},
+		{"huge expires_in", `{"access_token":"TOKEN-MARKER-t","expires_in":1e308}`, badExpiry},
+		{"past 1e9 expires_in", `{"access_token":"TOKEN-MARKER-t","expires_in":1000000001}`, badExpiry},
+		{"expires_in not a number", `{"access_token":"TOKEN-MARKER-t","expires_in":"soon"}`, badExpiry},
+		{"expires_in true", `{"access_token":"TOKEN-MARKER-t","expires_in":true}`, badExpiry},
+		{"expires_in object", `{"access_token":"TOKEN-MARKER-t","expires_in":{"s":1}}`, badExpiry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := core.ParseTokenResponse(200, []byte(tt.body))
+			e := asError(t, err, core.KindAuth)
+			if got != (core.TokenResponse{}) {
+				t.Errorf("a TokenResponse alongside an error: %v", got)
+			}
+			if !strings.Contains(e.Msg, tt.want) || e.Status != 200 {
+				t.Errorf("error %q (status %d), want %q (status 200)", e, e.Status, tt.want)
+			}
+			if text := e.Error() + fmtAll(e); strings.Contains(text, "X-Injected") || strings.Contains(text, "TOKEN-MARKER") {
+				t.Errorf("the error shows the token: %s", text)
+			}
+		})
+	}
+	// What real identity providers send still passes, up to the bounds.
+	for _, body := range []string{
+		`{"access_token":"eyJhbGciOiJSUzI1NiIsInR5cCIgOiAiSldUIiwia2lkIiA6ICJ4In0.eyJleHAiOjF9.c2ln-_","expires_in":300}`,
+		`{"access_token":"AZaz09-._~+/==","expires_in":1e9}`,
+		`{"access_token":"!\"#$%&'()*,:;<>?@[\\]^` + "`" + `{|}","expires_in":" 0 "}`,
+		`{"access_token":"t","expires_in":-0}`,
+	} {
+		if r, err := core.ParseTokenResponse(200, []byte(body)); err != nil || r.ExpiresIn < 0 || r.ExpiresIn > 1e9*time.Second {
+			t.Errorf("ParseTokenResponse(%s) = %v, %v", body, r.ExpiresIn, err)
+		}
+	}
+}
+
+// A token the endpoint sends unusable is neither handed out nor cached, and
+// never reaches the REST API: the next call, after the rate limit, makes a
+// new request (and gets the dev cluster's own token).
+func TestUnusableTokenResponseNotCached(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"CR/LF token":         `{"access_token":"TOKEN-MARKER-a\r\nX-Injected: 1\r\n\r\nGET /smuggled HTTP/1.1","token_type":"Bearer","expires_in":300}`,
+		"NUL token":           `{"access_token":"TOKEN-MARKER-b\u0000tail","expires_in":300}`,
+		"space in token":      `{"access_token":"TOKEN-MARKER-c tail","expires_in":300}`,
+		"non-ASCII token":     `{"access_token":"TOKEN-MARKER-d\u00e9","expires_in":300}`,
+		"invalid UTF-8 token": "{\"access_token\":\"TOKEN-MARKER-e\xff\xfe\",\"expires_in\":300}",
+		"NaN expires_in":      `{"access_token":"TOKEN-MARKER-f","expires_in":"NaN"}`,
+		"-1 expires_in":       `{"access_token":"TOKEN-MARKER-g","expires_in":-1}`,
+		"1e308 expires_in":    `{"access_token":"TOKEN-MARKER-h","expires_in":1e308}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cl, c := clusterClient(t)
+			cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: body, Times: 1})
+			_, err := c.Topology(ctxTimeout(t, 10*time.Second))
+			e := asError(t, err, core.KindAuth)
+			if !strings.Contains(e.Msg, "unusable access token") && !strings.Contains(e.Msg, "expires_in is not a finite") {
+				t.Errorf("error %q", e)
+			}
+			if strings.Contains(e.Error(), "TOKEN-MARKER") || strings.Contains(e.Error(), "malformed") {
+				t.Errorf("error %q", e)
+			}
+			if st := cl.Stats(); st.APIRequests != 0 {
+				t.Errorf("%d API requests with an unusable token", st.APIRequests)
+			}
+			tok, err := c.Token(ctxTimeout(t, 10*time.Second))
+			if err != nil || strings.Contains(tok, "TOKEN-MARKER") {
+				t.Fatalf("the next Token = %q, %v; want the dev cluster's token", tok, err)
+			}
+			if n := cl.Stats().TokenRequests; n != 2 {
+				t.Errorf("token requests = %d, want 2", n)
+			}
+		})
+	}
+}
+
 // Server-supplied text is shortened and stripped of control characters
 // before it reaches an error message (no terminal escapes, no log forging).
 func TestParseTokenResponseSanitisesServerText(t *testing.T) {

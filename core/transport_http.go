@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,7 +30,16 @@ type HTTPTransport struct {
 // to the caller as is, and the core decides.
 func NewHTTPTransport(cfg Config) (*HTTPTransport, error) {
 	rt := http.DefaultTransport.(*http.Transport).Clone()
-	rt.Proxy = http.ProxyFromEnvironment
+	rt.Proxy = func(r *http.Request) (*url.URL, error) {
+		// net/http skips the proxy for "localhost" and loopback addresses,
+		// but not for "LOCALHOST": plain http to it would reach the proxy.
+		if IsLoopbackHost(r.URL.Hostname()) {
+			return nil, nil
+		}
+		return http.ProxyFromEnvironment(r)
+	}
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	rt.DialContext = dialLocalhost(d.DialContext)
 	rt.MaxIdleConnsPerHost = 64
 	rt.IdleConnTimeout = 90 * time.Second
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -63,6 +73,33 @@ func NewHTTPTransport(cfg Config) (*HTTPTransport, error) {
 			return http.ErrUseLastResponse
 		},
 	}}, nil
+}
+
+// dialLocalhost wraps dial so that "localhost" (in any case) is dialed on
+// 127.0.0.1, then ::1, without a resolver: plain http to it is allowed as
+// loopback (IsLoopbackHost), and a hosts file or DNS could answer for it
+// with any address.
+func dialLocalhost(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || !strings.EqualFold(host, "localhost") {
+			return dial(ctx, network, addr)
+		}
+		var first error
+		for _, ip := range []string{"127.0.0.1", "::1"} {
+			conn, err := dial(ctx, network, net.JoinHostPort(ip, port))
+			if err == nil {
+				return conn, nil
+			}
+			if first == nil {
+				first = err
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		return nil, first
+	}
 }
 
 // RoundTrip implements Transport.
@@ -132,17 +169,23 @@ func isTLSError(err error) bool {
 		strings.Contains(err.Error(), "remote error: tls:")
 }
 
-// readLimited reads all of r, but never more than max+1 bytes of memory.
+// readLimited reads all of r, but never more than max+1 bytes, max being
+// at most MaxBodyLimit. A declared length above max is refused before
+// reading; any other is not trusted: a server can declare 512 GiB and send
+// nothing, so the buffer grows only as bytes arrive, from a first
+// allocation of at most firstRead.
 func readLimited(r io.Reader, max, contentLength int64) ([]byte, error) {
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
+	max = min(max, MaxBodyLimit) // and max+1 cannot overflow
 	if contentLength > max {
 		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrBodyTooLarge, contentLength, max)
 	}
 	var buf bytes.Buffer
 	if contentLength > 0 {
-		buf.Grow(int(contentLength))
+		// MinRead more: ReadFrom wants that much room to see the EOF.
+		buf.Grow(int(min(contentLength, firstRead)) + bytes.MinRead)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
 	if err != nil {
@@ -153,6 +196,9 @@ func readLimited(r io.Reader, max, contentLength int64) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// firstRead bounds the buffer allocated for a body before it arrives.
+const firstRead = 64 << 10
 
 // CloseIdleConnections releases pooled connections.
 func (t *HTTPTransport) CloseIdleConnections() { t.client.CloseIdleConnections() }

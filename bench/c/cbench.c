@@ -273,8 +273,8 @@ static int burst_call; /* 0: the callers are released and make no call */
 static void *burst_caller(void *arg) {
     long i = (long)arg;
     /* A thread's first call into the library binds it to the Go runtime
-     * (hundreds of microseconds, once per thread): done before the start,
-     * so that the burst measures callers that already use the library. */
+     * (a cost paid once per thread): done before the start, so that the
+     * burst measures callers that already use the library. */
     char *d = NULL;
     p_error_details(NULL, &d);
     atomic_fetch_add(&burst_ready, 1);

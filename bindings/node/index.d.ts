@@ -50,7 +50,7 @@ export interface ClientOptions {
   allowInsecureHttp?: boolean;
   /** Keeps tokens on disk in this directory, shared between processes. The secret is never written. */
   tokenCacheDir?: string;
-  /** Cap on REST API response bodies, in bytes. Default: 16 MiB. */
+  /** Cap on REST API response bodies, in bytes. Default: 16 MiB; at most 1 GiB (more is a CONFIG error). */
   maxBodyBytes?: number;
 }
 

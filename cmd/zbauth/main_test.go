@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
@@ -84,6 +88,41 @@ func TestTopology(t *testing.T) {
 	}
 }
 
+// A hostile topology cannot add lines or send terminal controls through
+// the human output: control characters in its strings are escaped. --json
+// stays exact.
+func TestTopologyEscapesControlCharacters(t *testing.T) {
+	cl := clusterEnv(t)
+	const hostile = `{"clusterSize":1,"partitionsCount":1,"replicationFactor":1,"gatewayVersion":"8.7\u001b]0;title\u0007",` +
+		`"brokers":[{"nodeId":0,"host":"zeebe-0\n  Broker 9 - evil:1","port":26501,"version":"\u001b[2J8.7\u202e\u0085",` +
+		`"partitions":[{"partitionId":1,"role":"leader\r    Partition 9 : Leader, Healthy","health":"healthy\u0000"}]}]}`
+	cl.AddFault(devcluster.Fault{Target: "api", Body: hostile})
+	code, out, errOut := cli("topology")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	want := "Cluster size: 1\nPartitions count: 1\nReplication factor: 1\n" +
+		`Gateway version: 8.7\x1b]0;title\a` + "\nBrokers:\n" +
+		`  Broker 0 - zeebe-0\n  Broker 9 - evil:1:26501` + "\n" +
+		`    Version: \x1b[2J8.7\u202e\u0085` + "\n" +
+		`    Partition 1 : Leader\r    partition 9 : leader, healthy, Healthy\x00` + "\n"
+	if out != want {
+		t.Errorf("topology =\n%s\nwant\n%s", out, want)
+	}
+	cl.AddFault(devcluster.Fault{Target: "api", Body: hostile})
+	code, out, errOut = cli("topology", "--json")
+	if code != 0 {
+		t.Fatalf("--json: exit %d, stderr %q", code, errOut)
+	}
+	var got core.Topology
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if b := got.Brokers[0]; b.Host != "zeebe-0\n  Broker 9 - evil:1" || b.Version != "\x1b[2J8.7\u202e\u0085" {
+		t.Errorf("--json changed the strings: %q %q", b.Host, b.Version)
+	}
+}
+
 func TestTopologyJSON(t *testing.T) {
 	cl := clusterEnv(t)
 	code, out, errOut := cli("topology", "--json")
@@ -149,6 +188,57 @@ func TestToken(t *testing.T) {
 	}
 }
 
+// With ZEEBE_TOKEN_CACHE_DIR, runs of `zbauth token` share one token; a
+// directory others can write to (like /tmp) is refused with a warning,
+// left as it is, and a token planted there is not printed.
+func TestTokenCacheDir(t *testing.T) {
+	cl := clusterEnv(t)
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+
+	dir := filepath.Join(t.TempDir(), "cache")
+	t.Setenv(core.EnvTokenCacheDir, dir)
+	if a, b := token(t), token(t); a != b {
+		t.Errorf("two runs sharing a cache printed different tokens")
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("two runs sharing a cache made %d token requests, want 1", n)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o700 {
+		t.Errorf("created cache directory has mode %v, want 0700", fi.Mode())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %q, want one", files)
+	}
+	key := strings.TrimSuffix(filepath.Base(files[0]), ".json")
+
+	shared := t.TempDir()
+	if err := os.Chmod(shared, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	far := time.Now().Add(time.Hour).UnixMilli()
+	planted := fmt.Sprintf(`{"format":"zbauth-token-v1","key":%q,"access_token":"ATTACKER-TOKEN","refresh_at_unix_ms":%d,"expiry_unix_ms":%d}`, key, far, far)
+	if err := os.WriteFile(filepath.Join(shared, key+".json"), []byte(planted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(core.EnvTokenCacheDir, shared)
+	if tok := token(t); tok == "ATTACKER-TOKEN" {
+		t.Errorf("zbauth token printed the token planted in a world-writable cache directory")
+	}
+	if fi, err := os.Stat(shared); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode()&(os.ModeSticky|os.ModePerm) != os.ModeSticky|0o777 {
+		t.Errorf("world-writable cache directory chmod'ed to %v", fi.Mode())
+	}
+	if !strings.Contains(logged.String(), "memory only") {
+		t.Errorf("no warning about the refused directory; logged %q", logged.String())
+	}
+}
+
 func TestWrongSecret(t *testing.T) {
 	clusterEnv(t)
 	t.Setenv(core.EnvClientSecret, secretMarker)
@@ -165,6 +255,32 @@ func TestWrongSecret(t *testing.T) {
 		}
 		if strings.Contains(errOut, secretMarker) {
 			t.Errorf("%v: stderr shows the secret: %q", cmd, errOut)
+		}
+	}
+}
+
+// A token that would inject a header or request into
+// curl -H "Authorization: Bearer $(zbauth token)" is never printed.
+func TestUnusableTokenNotPrinted(t *testing.T) {
+	cl := clusterEnv(t)
+	for name, body := range map[string]string{
+		"CR/LF":          `{"access_token":"tok\r\nX-Injected: 1\r\n\r\nGET /smuggled HTTP/1.1","expires_in":300}`,
+		"NUL":            `{"access_token":"tok\u0000X-Injected","expires_in":300}`,
+		"space":          `{"access_token":"tok X-Injected","expires_in":300}`,
+		"invalid UTF-8":  "{\"access_token\":\"tok\xffX-Injected\",\"expires_in\":300}",
+		"NaN expires_in": `{"access_token":"X-Injected","expires_in":"NaN"}`,
+	} {
+		cl.ClearFaults()
+		cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: body})
+		code, out, errOut := cli("token")
+		if code != 4 {
+			t.Errorf("%s: exit %d, want 4 (authentication)", name, code)
+		}
+		if out != "" || strings.Contains(errOut, "X-Injected") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: stdout %q, stderr %q; want nothing and one line without the token", name, out, errOut)
+		}
+		if !strings.Contains(errOut, "unusable access token") && !strings.Contains(errOut, "expires_in is not a finite") {
+			t.Errorf("%s: stderr does not explain: %q", name, errOut)
 		}
 	}
 }

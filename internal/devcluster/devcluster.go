@@ -68,6 +68,9 @@ type Fault struct {
 	Status      int    `json:"status,omitempty"`
 	Body        string `json:"body,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
+	// BodyBase64 is Body in standard base64, for bytes a JSON string cannot
+	// carry (invalid UTF-8): the control endpoint decodes it into Body.
+	BodyBase64 string `json:"body_base64,omitempty"`
 	// BodyBytes, when non-zero, streams that many filler bytes as the body.
 	BodyBytes int64 `json:"body_bytes,omitempty"`
 	// RetryAfter sets the Retry-After header.
@@ -577,10 +580,18 @@ func (c *Cluster) handleFaults(w http.ResponseWriter, r *http.Request) {
 			problem(w, http.StatusBadRequest, "Bad Request", "fault must be a JSON object or array: "+err.Error())
 			return
 		}
-		for _, f := range list {
+		for i, f := range list {
 			if f.Target != "token" && f.Target != "api" {
 				problem(w, http.StatusBadRequest, "Bad Request", `target must be "token" or "api"`)
 				return
+			}
+			if f.BodyBase64 != "" {
+				b, err := base64.StdEncoding.DecodeString(f.BodyBase64)
+				if err != nil || f.Body != "" {
+					problem(w, http.StatusBadRequest, "Bad Request", "body_base64 must be standard base64, and excludes body")
+					return
+				}
+				list[i].Body, list[i].BodyBase64 = string(b), ""
 			}
 		}
 		for _, f := range list {

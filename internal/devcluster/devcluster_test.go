@@ -354,8 +354,18 @@ func TestFaultsOverHTTP(t *testing.T) {
 		t.Errorf("after DELETE: %d", a.status)
 	}
 
+	// body_base64: bytes that are not UTF-8, sent as they are.
+	raw := "{\"access_token\":\"t\xff\xfe\"}"
+	if a := postJSON(t, faults, `{"target":"token","status":200,"times":1,"body_base64":"`+base64.StdEncoding.EncodeToString([]byte(raw))+`"}`); a.status != 204 {
+		t.Fatalf("POST body_base64 fault: %d %s", a.status, a.body)
+	}
+	if a := requestToken(t, cl); a.status != 200 || string(a.body) != raw {
+		t.Errorf("body_base64 fault answered %d %q, want 200 %q", a.status, a.body, raw)
+	}
+
 	// Refused fault documents queue nothing.
-	for _, bad := range []string{`{"target":"database"}`, `[{"target":"api"},{"target":"x"}]`, `{"target":"api","bogus":1}`, `{`, `"api"`} {
+	for _, bad := range []string{`{"target":"database"}`, `[{"target":"api"},{"target":"x"}]`, `{"target":"api","bogus":1}`, `{`, `"api"`,
+		`{"target":"api","status":200,"body_base64":"not base64!"}`, `{"target":"api","status":200,"body":"x","body_base64":"eA=="}`} {
 		if a := postJSON(t, faults, bad); a.status != 400 {
 			t.Errorf("POST %s: %d, want 400", bad, a.status)
 		}

@@ -119,3 +119,11 @@ func zbtestSpin() int32 {
 		progress += uint64(n & 1)
 	}
 }
+
+// zbtest_silent(call): an operation the guest never reports (a guest that
+// lost the call): no call_done, now or later, and zb_cancel ignores it.
+//
+//go:wasmexport zbtest_silent
+func zbtestSilent(call int32) int32 {
+	return busy()
+}

@@ -167,28 +167,6 @@ func TestTrapReplacesInstance(t *testing.T) {
 	}
 }
 
-// TestWatchdog: an export that never returns is stopped.
-func TestWatchdog(t *testing.T) {
-	cl := cluster(t, devcluster.Options{})
-	// Generous: the watchdog watches every export, and a loaded machine
-	// can stall an ordinary one for a while.
-	p := load(t, testModule, WithExportTimeout(3*time.Second))
-	c := newClient(t, p, configFor(cl, ""))
-	start := time.Now()
-	p.mu.Lock()
-	_, err := p.inst.callRaw(p.inst.mod.ExportedFunction("zbtest_spin"))
-	p.mu.Unlock()
-	if core.KindOf(err) != core.KindInternal || !strings.Contains(err.Error(), "ran longer than") {
-		t.Fatalf("want the watchdog's INTERNAL error, got %v", err)
-	}
-	if d := time.Since(start); d > 15*time.Second {
-		t.Fatalf("the watchdog took %v", d)
-	}
-	if _, err := c.Token(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestMemoryLimit: a guest that outgrows its memory limit traps and is
 // replaced; the host is unaffected.
 func TestMemoryLimit(t *testing.T) {

@@ -3,6 +3,7 @@ package host
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -37,10 +38,14 @@ type Client struct {
 // NewClient creates a client from the config JSON of core.ParseConfigJSON
 // (an empty document means "all from the environment", see WithEnv). The
 // config is validated by the guest's core; errors are *core.Error of kind
-// CONFIG. No network request is made.
+// CONFIG. No network request is made. A ctx that has ended, or that ends
+// while NewClient waits for the instance, is a TIMEOUT error.
 //
 // Ownership: cfg is copied; the caller may reuse it.
 func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
+	if ctx.Err() != nil {
+		return nil, gaveUp("config", ctx)
+	}
 	c := &Client{p: p, cfg: append([]byte(nil), cfg...)}
 	// The host resolves the same JSON with the same environment as the
 	// guest (the core's own code, not a copy of it) to learn which origins
@@ -65,8 +70,10 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 		}
 	}
 	c.scrub = core.NewScrubber(secret)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lockFor(ctx); err != nil {
+		return nil, gaveUp("config", ctx)
+	}
+	defer p.unlockFor()
 	in, err := p.instance(ctx)
 	if err != nil {
 		return nil, err
@@ -187,10 +194,10 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	// callers was 1,000 exports). It is nobody's own call, so that no
 	// caller's deadline ends it for the others: the guest's core bounds it
 	// with the client's timeout, and each caller waits only as long as its
-	// ctx allows. The host bounds it too, a little later, so that a flight
-	// the guest never answered cannot hold every later caller.
+	// ctx allows. The host bounds it too, answerSlack later, so that a
+	// flight the guest never answered cannot hold every later caller.
 	f := c.flight.Do(func() (string, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(c.timeout, core.DefaultTimeout)+flightSlack)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(c.timeout, core.DefaultTimeout)+answerSlack)
 		defer cancel()
 		return c.guestToken(ctx)
 	})
@@ -201,11 +208,6 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 		return "", gaveUp("token", ctx)
 	}
 }
-
-// flightSlack is how long after the client's timeout the host gives up
-// on a shared token call (Client.Token) that the guest has not answered:
-// more than the guest's step interval, by which its own deadline fires.
-const flightSlack = 2 * time.Second
 
 // guestToken is zb_token.
 func (c *Client) guestToken(ctx context.Context) (string, error) {
@@ -301,13 +303,18 @@ type decodeFunc func(status int32, payload []byte) error
 // guest finished it within that export (a cached token), decode at once;
 // otherwise wait, without the lock, for its call_done — delivered by
 // whichever goroutine's export completes it — or for ctx.
+//
+// Waiting for the lock and for call_done ends with ctx, and with the
+// watchdog's answerBound: the guest lost the call.
 func (c *Client) invoke(ctx context.Context, op string, start startFunc, decode decodeFunc) error {
 	ms := remainingMS(ctx)
 	p := c.p
-	p.mu.Lock()
+	if p.lockFor(ctx) != nil {
+		return gaveUp(op, ctx)
+	}
 	in, h, err := c.acquire(ctx, op)
 	if err != nil {
-		p.mu.Unlock()
+		p.unlockFor()
 		return err
 	}
 	call := in.newCall()
@@ -315,7 +322,7 @@ func (c *Client) invoke(ctx context.Context, op string, start startFunc, decode 
 	err = start(in, h, call, ms)
 	in.syncCall = 0
 	if err != nil {
-		p.mu.Unlock()
+		p.unlockFor()
 		return err
 	}
 	if in.syncDone {
@@ -324,35 +331,88 @@ func (c *Client) invoke(ctx context.Context, op string, start startFunc, decode 
 		} else {
 			err = decode(in.syncStatus, in.syncPayload)
 		}
-		p.mu.Unlock()
+		p.unlockFor()
 		return err
 	}
 	w := &waiter{ch: make(chan result, 1)}
 	in.calls[call] = w
-	p.mu.Unlock()
+	p.unlockFor()
 
+	var lost <-chan time.Time
+	bound := c.answerBound(op)
+	if bound > 0 {
+		t := time.NewTimer(bound)
+		defer t.Stop()
+		lost = t.C
+	}
 	select {
 	case r := <-w.ch:
 		return finishResult(r, decode)
 	case <-ctx.Done():
+	case <-lost:
 	}
-	// The caller gave up: cancel the guest's call. The guest reports it
-	// (as the core reports a cancelled context) within zb_cancel, normally.
-	p.mu.Lock()
+	// The caller gave up, or the guest will not answer: cancel the guest's
+	// call. The guest reports it (as the core reports a cancelled context)
+	// within zb_cancel, normally. The lock may be held by an export that is
+	// stuck (until the watchdog stops it): then the cancel is left to a
+	// goroutine rather than making the caller wait past its ctx.
+	if p.mu.lockWithin(cancelWait) {
+		in.forget(call, w)
+		p.mu.Unlock()
+	} else {
+		go func() {
+			p.mu.Lock()
+			in.forget(call, w)
+			p.mu.Unlock()
+		}()
+	}
+	select {
+	case r := <-w.ch:
+		return finishResult(r, decode)
+	default:
+	}
+	if ctx.Err() != nil {
+		return gaveUp(op, ctx)
+	}
+	return &core.Error{Kind: core.KindTimeout, Op: op, Msg: fmt.Sprintf("the plugin did not answer within %v; the call was abandoned", bound)}
+}
+
+// cancelWait is how long a caller who gave up waits for the lock to cancel
+// its call in the guest (it then gets the guest's own report of it).
+const cancelWait = 100 * time.Millisecond
+
+// forget cancels call in the guest (zb_cancel) if the host still waits for
+// it, and stops waiting. p.mu must be held.
+func (in *instance) forget(call int32, w *waiter) {
 	if in.dead == nil && in.calls[call] == w {
 		in.drive(in.f.cancel, api.EncodeI32(call))
 	}
 	if in.calls[call] == w {
 		delete(in.calls, call)
 	}
-	p.mu.Unlock()
-	select {
-	case r := <-w.ch:
-		return finishResult(r, decode)
-	default:
-		return gaveUp(op, ctx)
-	}
 }
+
+// answerBound is how long a call waits for the guest's answer, whatever
+// its ctx allows, while the watchdog is on: longer than the guest's core
+// can take with the client's timeout T, plus answerSlack. The core bounds
+// a token acquisition, with its retries, and each HTTP request by T; a
+// request makes at most 14 of them (a token and the request with 5
+// redirects, twice after a 401). Only a guest that lost the call meets it.
+func (c *Client) answerBound(op string) time.Duration {
+	if c.p.opts.exportTimeout <= 0 {
+		return 0
+	}
+	t := cmp.Or(c.timeout, core.DefaultTimeout)
+	if op == "token" {
+		return t + answerSlack
+	}
+	return 14*t + answerSlack
+}
+
+// answerSlack is added to the core's own bounds (answerBound, a token
+// flight): more than the guest's step interval, by which its deadlines
+// fire, and the HTTP delivery after them.
+const answerSlack = 2 * time.Second
 
 // gaveUp is the error of a call whose caller's ctx ended first.
 func gaveUp(op string, ctx context.Context) error {

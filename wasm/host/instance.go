@@ -15,7 +15,8 @@ import (
 type instance struct {
 	p      *Plugin
 	gen    uint64
-	ctx    context.Context // passed to every call; carries the *instance
+	ctx    context.Context // passed to every call; carries the *instance; done when halted
+	stop   context.CancelFunc
 	mod    api.Module
 	mem    api.Memory
 	f      exports
@@ -31,18 +32,18 @@ type instance struct {
 	syncPayload []byte // reused; valid until the next export call
 	syncErr     error
 
-	nextCall      int32
-	calls         map[int32]*waiter   // operations waiting for call_done
-	reqs          map[int32]*httpCall // HTTP requests accepted and not delivered
-	started       []*httpCall         // accepted during the current export; launched after it
-	clients       map[int32]*Client   // guest client handle → host client
-	scratch       uint32              // a zb_alloc buffer reused for arguments
-	scratchN      uint32              // its size
-	busy          int32               // live guest goroutines after the last export
-	pacing        bool                // a pacer goroutine is stepping this instance
-	dead          error               // set when discarded
-	enteredAt     atomic.Int64        // unix ns when the running export began; 0 outside
-	watchdogFired atomic.Bool
+	nextCall  int32
+	calls     map[int32]*waiter     // operations waiting for call_done
+	reqs      map[int32]*httpCall   // HTTP requests accepted and not delivered
+	started   []*httpCall           // accepted during the current export; launched after it
+	clients   map[int32]*Client     // guest client handle → host client
+	scratch   uint32                // a zb_alloc buffer reused for arguments
+	scratchN  uint32                // its size
+	busy      int32                 // live guest goroutines after the last export
+	pacing    bool                  // a pacer goroutine is stepping this instance
+	dead      error                 // set when discarded
+	enteredAt atomic.Int64          // when the running export began, ns since p.epoch (never 0); 0 outside
+	halted    atomic.Pointer[error] // why halt stopped the instance; nil: it did not
 }
 
 type instKey struct{}
@@ -56,8 +57,19 @@ func newInstance(p *Plugin, gen uint64) *instance {
 		stderr:  &tailBuffer{fwd: p.opts.stderr},
 	}
 	in.stderr.redact = in.redact
-	in.ctx = context.WithValue(context.Background(), instKey{}, in)
+	ctx, stop := context.WithCancel(context.Background())
+	in.ctx, in.stop = context.WithValue(ctx, instKey{}, in), stop
 	return in
+}
+
+// halt stops in from another goroutine (the watchdog, Close): with the
+// termination checks on, wazero ends a running export when in.ctx is done,
+// and refuses to start one; the export's caller then discards in with why.
+// Without them, in is discarded at its next call.
+func (in *instance) halt(why error) {
+	if in.halted.CompareAndSwap(nil, &why) {
+		in.stop()
+	}
 }
 
 // redact removes from s the secrets and the tokens of the instance's
@@ -89,13 +101,22 @@ func (in *instance) callRaw(f api.Function, args ...uint64) (uint64, error) {
 	if in.dead != nil {
 		return 0, in.dead
 	}
+	if in.halted.Load() != nil {
+		in.p.trap(in, nil)
+		return 0, in.dead
+	}
 	st := in.stack[:]
 	copy(st, args)
-	if in.p.opts.exportTimeout > 0 {
-		in.enteredAt.Store(time.Now().UnixNano())
+	p := in.p
+	if p.opts.exportTimeout > 0 {
+		in.enteredAt.Store(int64(time.Since(p.epoch)) | 1)
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 	err := f.CallWithStack(in.ctx, st)
-	if in.p.opts.exportTimeout > 0 {
+	if p.opts.exportTimeout > 0 {
 		in.enteredAt.Store(0)
 	}
 	if err != nil {
@@ -172,6 +193,7 @@ func (in *instance) discard(err error) {
 	}
 	in.started = in.started[:0]
 	in.mod.Close(context.Background())
+	in.stop()
 	in.stderr.flush()
 }
 

@@ -29,8 +29,8 @@ var (
 	testModule []byte
 	// testCacheDir holds both modules precompiled by a non-race process
 	// (wasm/internal/precompile); testCache reads it. Each test's Load then
-	// finds compiled code instead of compiling 4 MB of wasm again, which
-	// under -race takes tens of seconds.
+	// finds compiled code instead of compiling the whole module again,
+	// which is slow under -race.
 	testCacheDir string
 	testCache    wazero.CompilationCache
 )
@@ -84,7 +84,7 @@ func runTests(m *testing.M) int {
 	// "dev". The helper is told to say the same.
 	ldflags := "-ldflags=-X github.com/tetratelabs/wazero/internal/version.version=" + wazeroVersion()
 	if err := goCommand("run", ldflags, "github.com/zbauth/zbauth/wasm/internal/precompile",
-		"-dir", testCacheDir, "-watchdog", prodPath, testPath).Run(); err != nil {
+		"-dir", testCacheDir, prodPath, testPath).Run(); err != nil {
 		return fail(fmt.Errorf("precompiling the modules: %w", err))
 	}
 	if testCache, err = wazero.NewCompilationCacheWithDir(testCacheDir); err != nil {

@@ -15,7 +15,7 @@
 // share nothing but the instance while each client keeps its own token
 // cache in the guest. A wazero instance is not safe for concurrent calls,
 // so a per-Plugin mutex serialises every call into the module — and is held
-// only for the duration of an export call, a few microseconds. Network I/O
+// only for the duration of an export call, which never waits. Network I/O
 // happens in host goroutines with the mutex released: 16 goroutines asking
 // for a token wait together on the core's single token request instead of
 // queueing behind each other's network waits. Goroutines in the guest run
@@ -23,13 +23,19 @@
 // StepInterval while guest goroutines are alive, which lets guest timers
 // (retry back-off, the token rate limit, deadlines) fire.
 //
+// Every entry point honours its ctx: a caller waiting for the lock, or for
+// the guest's answer, gives up when ctx ends (TIMEOUT).
+//
 // # Failure
 //
 // Every export recovers panics. A trap (an unrecovered panic on a guest
-// goroutine, running out of memory, the export watchdog) discards the
-// instance: calls in progress fail with an INTERNAL *core.Error, and the
-// next call instantiates a fresh module and recreates the clients in it
-// (their cached tokens are lost).
+// goroutine, running out of memory) discards the instance: calls in
+// progress fail with an INTERNAL *core.Error, and the next call
+// instantiates a fresh module and recreates the clients in it (their
+// cached tokens are lost). The watchdog (WithExportTimeout, on by default)
+// stops an export that runs too long, or that still runs after its caller
+// gave up, the same way, with a TIMEOUT error; it also bounds the wait for
+// an answer the guest never gives.
 //
 // # Errors
 //
@@ -69,7 +75,7 @@ const (
 	DefaultMaxRequestBody  = 64 << 20
 	DefaultMaxInFlight     = 256
 	DefaultStepInterval    = 5 * time.Millisecond
-	DefaultExportTimeout   = 0 // watchdog off; see WithExportTimeout
+	DefaultExportTimeout   = time.Minute // see WithExportTimeout
 	DefaultHTTPTimeout     = 5 * time.Minute
 )
 
@@ -96,8 +102,9 @@ type options struct {
 func WithMemoryLimit(bytes uint64) Option { return func(o *options) { o.memoryLimit = bytes } }
 
 // WithMaxResponseBody caps every response body the host hands to the guest
-// (default 16 MiB), whatever the guest asks for. A larger body fails the
-// request with a TRANSPORT error (core.ErrBodyTooLarge).
+// (default 16 MiB, at most core.MaxBodyLimit), whatever the guest asks
+// for. A larger body fails the request with a TRANSPORT error
+// (core.ErrBodyTooLarge).
 func WithMaxResponseBody(n int64) Option { return func(o *options) { o.maxResponseBody = n } }
 
 // WithMaxRequestBody caps a request body the guest may send (default 64 MiB).
@@ -111,12 +118,19 @@ func WithMaxInFlight(n int) Option { return func(o *options) { o.maxInFlight = n
 // goroutines (default 5 ms): the latency added to guest timers.
 func WithStepInterval(d time.Duration) Option { return func(o *options) { o.step = d } }
 
-// WithExportTimeout arms a watchdog: an export call that runs longer than d
-// is terminated and the instance replaced. It needs wazero's termination
-// checks, which cost about a microsecond per export call (wazero starts a
-// goroutine per call), so it is off by default: no export of zbauth.wasm
-// waits for anything, network waits happen outside the module and honour
-// the callers' contexts.
+// WithExportTimeout sets the watchdog's bound (default one minute; d <= 0
+// turns the watchdog off). An export call that runs longer than d, or
+// longer than abandonGrace (1 s) after the caller it runs for gave up, is
+// stopped: the instance is discarded, the calls in progress fail with
+// TIMEOUT and the next call starts a new instance. The watchdog also fails
+// a call whose answer the guest has not given long after the guest's own
+// deadlines (answerBound). No export of zbauth.wasm waits for anything, so
+// only a broken or hostile module meets it.
+//
+// The watchdog needs wazero's termination checks (WithCloseOnContextDone),
+// which add to every export call (docs/wasm-design.md); a cached token makes none.
+// Without it, an export that never returns holds the instance lock for
+// good: callers with a deadline give up, the others wait.
 func WithExportTimeout(d time.Duration) Option { return func(o *options) { o.exportTimeout = d } }
 
 // WithHTTPTimeout bounds an HTTP request for which the guest gave no
@@ -164,13 +178,17 @@ type Plugin struct {
 
 	// mu is the instance lock: held while calling into the module and
 	// while touching the instance's bookkeeping, never during network I/O.
-	mu     sync.Mutex
+	mu     ctxMutex
 	inst   *instance
 	gen    uint64
 	closed bool
 	stats  Stats
 
-	cur          atomic.Pointer[instance] // inst, for the watchdog
+	cur          atomic.Pointer[instance]        // inst, for the watchdog
+	caller       atomic.Pointer[context.Context] // ctx of the entry point holding mu; nil: none or not cancellable
+	closing      atomic.Bool                     // Close has begun
+	epoch        time.Time                       // origin of instance.enteredAt (monotonic)
+	wake         chan struct{}                   // an export began (the watchdog sleeps until then)
 	stopWatchdog chan struct{}
 
 	// envSecrets is ZEEBE_CLIENT_SECRET of the guest's environment, raw
@@ -191,9 +209,12 @@ type Stats struct {
 	TokenCalls    int // zb_token calls: a token Client.Token could not answer from its copy
 }
 
-// Load compiles the module wasm and starts an instance. ctx bounds the
-// compilation and instantiation only. Errors are *core.Error of kind
-// CONFIG (not a zbauth module, or a different ABI version).
+// Load compiles the module wasm, checks that it has every export and
+// import of the ABI with its signature, and starts an instance. ctx bounds
+// the compilation and instantiation only. Errors are *core.Error of kind
+// CONFIG (not a zbauth module, with a *ModuleError cause naming what does
+// not match; a different ABI version; _initialize stopped by ctx or the
+// watchdog).
 func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 	o := options{
 		memoryLimit: DefaultMemoryLimit, maxResponseBody: DefaultMaxResponseBody,
@@ -217,7 +238,9 @@ func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 	if pages == 0 {
 		pages = 1
 	}
-	p := &Plugin{opts: o, envSecrets: core.SecretForms(o.env["ZEEBE_CLIENT_SECRET"])}
+	p := &Plugin{opts: o, envSecrets: core.SecretForms(o.env["ZEEBE_CLIENT_SECRET"]), mu: make(ctxMutex, 1),
+		epoch: time.Now(), wake: make(chan struct{}, 1)}
+	// The termination checks let the watchdog stop running code.
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(o.exportTimeout > 0)
 	switch {
 	case o.cache != nil:
@@ -249,22 +272,25 @@ func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 		return fail("cannot compile the module", err)
 	}
 	p.compiled = compiled
-	for _, name := range requiredExports {
-		if _, ok := compiled.ExportedFunctions()[name]; !ok {
-			return fail("the module does not export "+name+"; is it zbauth.wasm?", nil)
-		}
+	if err := p.checkModule(); err != nil {
+		return fail(fmt.Sprintf("the module is not zbauth.wasm (ABI version %d)", ABIVersion), err)
 	}
 	p.hostCtx, p.stopHost = context.WithCancel(context.Background())
-	p.mu.Lock()
-	_, err = p.instance(ctx)
-	p.mu.Unlock()
-	if err != nil {
-		p.stopHost()
-		return fail("cannot start the module", err)
-	}
 	if o.exportTimeout > 0 {
 		p.stopWatchdog = make(chan struct{})
 		go p.watchdog()
+	}
+	err = p.lockFor(ctx) // free: nobody else has p yet
+	if err == nil {
+		_, err = p.instance(ctx)
+		p.unlockFor()
+	}
+	if err != nil {
+		p.stopHost()
+		if p.stopWatchdog != nil {
+			close(p.stopWatchdog)
+		}
+		return fail("cannot start the module", err)
 	}
 	return p, nil
 }
@@ -323,16 +349,24 @@ func (p *Plugin) Stats() Stats {
 
 // Close ends every client and the instance, cancels requests in flight and
 // releases the runtime. Calls in progress fail with ARGUMENT; later calls
-// too. Close is idempotent.
+// too; a running export is stopped. With the watchdog off, Close waits for
+// a running export to return, or for ctx (then it returns a TIMEOUT error
+// and the plugin is unusable but not released). Close is idempotent.
 func (p *Plugin) Close(ctx context.Context) error {
-	p.mu.Lock()
+	p.closing.Store(true)
+	if in := p.cur.Load(); in != nil {
+		in.halt(errPluginClosed())
+	}
+	if err := p.mu.lockCtx(ctx); err != nil {
+		return gaveUp("close", ctx)
+	}
 	if p.closed {
 		p.mu.Unlock()
 		return nil
 	}
 	p.closed = true
 	if in := p.inst; in != nil {
-		in.discard(&core.Error{Kind: core.KindArgument, Op: "plugin", Msg: "the plugin is closed"})
+		in.discard(errPluginClosed())
 		p.inst = nil
 		p.cur.Store(nil)
 	}
@@ -348,21 +382,44 @@ func (p *Plugin) Close(ctx context.Context) error {
 	return err
 }
 
-// instance returns the live instance, starting one if there is none.
+func errPluginClosed() error {
+	return &core.Error{Kind: core.KindArgument, Op: "plugin", Msg: "the plugin is closed"}
+}
+
+// instance returns the live instance, starting one if there is none (or
+// if the watchdog stopped the live one between two exports). ctx is the
+// caller's: it and the watchdog's bound limit the instantiation.
 // p.mu must be held.
 func (p *Plugin) instance(ctx context.Context) (*instance, error) {
-	if p.closed {
-		return nil, &core.Error{Kind: core.KindArgument, Op: "plugin", Msg: "the plugin is closed"}
+	if p.closed || p.closing.Load() {
+		return nil, errPluginClosed()
 	}
-	if p.inst != nil {
-		return p.inst, nil
+	if in := p.inst; in != nil {
+		if in.halted.Load() == nil {
+			return in, nil
+		}
+		p.trap(in, nil)
 	}
 	p.gen++
 	in := newInstance(p, p.gen)
 	// Host functions find their instance through the context passed to
-	// every call; instantiation runs no zbauth code that calls them.
-	mod, err := p.rt.InstantiateModule(in.ctx, p.compiled, p.moduleConfig(in.stderr))
+	// every call; instantiation runs no zbauth code that calls them (and
+	// they ignore an instance not yet bound). With the termination checks
+	// on, wazero stops _initialize when ictx ends.
+	ictx := context.WithValue(ctx, instKey{}, in)
+	if d := p.opts.exportTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ictx, cancel = context.WithTimeout(ictx, d)
+		defer cancel()
+	}
+	mod, err := p.rt.InstantiateModule(ictx, p.compiled, p.moduleConfig(in.stderr))
 	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil, gaveUp("plugin", ctx)
+		case ictx.Err() != nil:
+			return nil, &core.Error{Kind: core.KindTimeout, Op: "plugin", Msg: fmt.Sprintf("the module's _initialize ran longer than %v and was stopped", p.opts.exportTimeout)}
+		}
 		return nil, &core.Error{Kind: core.KindInternal, Op: "plugin", Msg: "cannot instantiate the module", Err: withTail(err, in.stderr)}
 	}
 	in.bind(mod)
@@ -399,49 +456,138 @@ func (p *Plugin) moduleConfig(stderr io.Writer) wazero.ModuleConfig {
 	return mc
 }
 
-// trap discards in after an export call failed, and fails its calls.
-// p.mu must be held.
+// trap discards in after an export call failed (or the watchdog stopped
+// it), and fails its calls. p.mu must be held.
 func (p *Plugin) trap(in *instance, cause error) {
 	if in.dead != nil {
 		return
 	}
-	msg := "the plugin instance trapped and was discarded; the next call starts a new one"
-	if in.watchdogFired.Load() {
-		msg = fmt.Sprintf("an export ran longer than %v and was stopped; the instance was discarded", p.opts.exportTimeout)
+	if why := in.halted.Load(); why != nil {
+		in.discard(*why)
+	} else {
+		in.discard(&core.Error{Kind: core.KindInternal, Op: "plugin", Msg: "the plugin instance trapped and was discarded; the next call starts a new one", Err: withTail(cause, in.stderr)})
 	}
-	in.discard(&core.Error{Kind: core.KindInternal, Op: "plugin", Msg: msg, Err: withTail(cause, in.stderr)})
 	if p.inst == in {
 		p.inst = nil
 		p.cur.Store(nil)
 	}
-	p.stats.Traps++
+	if !p.closing.Load() {
+		p.stats.Traps++
+	}
 }
 
-// watchdog stops an export that runs longer than opts.exportTimeout by
-// closing the module; wazero's termination checks end the running code,
-// the call returns an error and the instance is discarded as after a trap.
+// abandonGrace is how long an export may still run after the caller it
+// runs for gave up. Not zero: the instance is shared, and a deadline that
+// passes during an ordinary export (microseconds) must not cost every
+// client its cached token.
+const abandonGrace = time.Second
+
+// watchdog stops an export that runs longer than opts.exportTimeout, or
+// longer than abandonGrace while its caller's ctx has ended, by halting
+// its instance (cancelling the context the export runs with: wazero's
+// termination checks then end the running code). The call returns an
+// error and the instance is discarded as after a trap. It sleeps while no
+// export runs.
 func (p *Plugin) watchdog() {
-	tick := max(p.opts.exportTimeout/4, 10*time.Millisecond)
-	t := time.NewTicker(tick)
+	bound := p.opts.exportTimeout
+	grace := min(abandonGrace, bound)
+	tick := min(max(bound/20, 5*time.Millisecond), 250*time.Millisecond)
+	t := time.NewTimer(tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.stopWatchdog:
 			return
-		case <-t.C:
+		case <-p.wake:
 		}
-		in := p.cur.Load()
-		if in == nil {
-			continue
-		}
-		if since := in.enteredAt.Load(); since != 0 && time.Since(time.Unix(0, since)) > p.opts.exportTimeout {
-			in.watchdogFired.Store(true)
-			in.mod.CloseWithExitCode(context.Background(), exitWatchdog)
+		for { // while exports run
+			t.Reset(tick)
+			select {
+			case <-p.stopWatchdog:
+				return
+			case <-t.C:
+			}
+			in := p.cur.Load()
+			if in == nil {
+				break
+			}
+			start := in.enteredAt.Load()
+			if start == 0 {
+				break
+			}
+			ran := time.Since(p.epoch) - time.Duration(start)
+			var why error
+			if ran > bound {
+				why = &core.Error{Kind: core.KindTimeout, Op: "plugin",
+					Msg: fmt.Sprintf("an export ran longer than %v and was stopped; the instance was discarded, the next call starts a new one", bound)}
+			} else if c := p.caller.Load(); c != nil && ran > grace && (*c).Err() != nil {
+				why = &core.Error{Kind: core.KindTimeout, Op: "plugin",
+					Msg: "an export was still running after its caller gave up and was stopped; the instance was discarded, the next call starts a new one", Err: (*c).Err()}
+			}
+			if why != nil && in.enteredAt.Load() == start { // still that export
+				in.halt(why)
+			}
 		}
 	}
 }
 
-const exitWatchdog = 0x7a62 // "zb"
+// lockFor takes the instance lock for an entry point, or gives up when
+// ctx ends first (ctx's error), and tells the watchdog whose exports run.
+// Release it with unlockFor.
+func (p *Plugin) lockFor(ctx context.Context) error {
+	if err := p.mu.lockCtx(ctx); err != nil {
+		return err
+	}
+	if ctx.Done() != nil {
+		p.caller.Store(&ctx)
+	}
+	return nil
+}
+
+func (p *Plugin) unlockFor() {
+	p.caller.Store(nil)
+	p.mu.Unlock()
+}
+
+// ctxMutex is a mutex whose waiters can give up (sync.Mutex's cannot): a
+// caller must not wait longer than its ctx for an export that may be stuck.
+type ctxMutex chan struct{}
+
+func (m ctxMutex) Lock()   { m <- struct{}{} }
+func (m ctxMutex) Unlock() { <-m }
+
+// lockCtx takes m, or returns ctx's error if ctx ends first. A free m is
+// taken whatever ctx's state: the caller decides what a done ctx means.
+func (m ctxMutex) lockCtx(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// lockWithin takes m unless that takes longer than d.
+func (m ctxMutex) lockWithin(d time.Duration) bool {
+	select {
+	case m <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case m <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // withTail is err's first line followed by the headline of the guest's
 // last crash report (or the end of its stderr).
@@ -473,10 +619,113 @@ func withTail(err error, t *tailBuffer) error {
 	return errors.New(msg + "; guest stderr: " + tail)
 }
 
-// requiredExports are the exports Load insists on.
-var requiredExports = []string{
-	"_initialize", "zb_abi_version", "zb_alloc", "zb_free", "zb_client_new", "zb_client_close",
-	"zb_token", "zb_topology", "zb_request", "zb_cancel", "zb_step", "zb_http_done", "zb_http_fail",
+// abiExports are the function exports of the ABI (wasm/ABI.md section 4):
+// name, number of i32 parameters, number of i32 results.
+var abiExports = []struct {
+	name            string
+	params, results int
+}{
+	{"_initialize", 0, 0}, {"zb_abi_version", 0, 1}, {"zb_alloc", 1, 1}, {"zb_free", 1, 0},
+	{"zb_client_new", 3, 1}, {"zb_client_close", 1, 1}, {"zb_token", 3, 1}, {"zb_topology", 3, 1},
+	{"zb_request", 9, 1}, {"zb_cancel", 1, 1}, {"zb_step", 0, 1}, {"zb_http_done", 6, 1}, {"zb_http_fail", 4, 1},
+}
+
+// ModuleError is the cause of Load's CONFIG error for a module that does
+// not have the ABI's shape: it would fail at its first call, or crash a
+// host that trusted it (a module without a memory export).
+type ModuleError struct {
+	Missing    []string // exports the ABI requires that the module lacks ("memory", "zb_alloc", ...)
+	Mismatched []string // exports or imports whose signature is not the ABI's, imports this host does not provide
+}
+
+func (e *ModuleError) Error() string {
+	var parts []string
+	if len(e.Missing) > 0 {
+		parts = append(parts, "missing exports: "+strings.Join(e.Missing, ", "))
+	}
+	parts = append(parts, e.Mismatched...)
+	return strings.Join(parts, "; ")
+}
+
+// maxModuleProblems bounds the list in a ModuleError: a hostile module may
+// have any number of imports.
+const maxModuleProblems = 16
+
+// checkModule compares p.compiled with the ABI: the exports of section 4
+// with their signatures, the memory export, and every import against the
+// host modules instantiated in p.rt (zbauth_host, WASI).
+func (p *Plugin) checkModule() error {
+	c := p.compiled
+	e := &ModuleError{}
+	mismatch := func(format string, args ...any) {
+		if len(e.Mismatched) < maxModuleProblems {
+			e.Mismatched = append(e.Mismatched, fmt.Sprintf(format, args...))
+		}
+	}
+	fns := c.ExportedFunctions()
+	for _, x := range abiExports {
+		d, ok := fns[x.name]
+		if !ok {
+			e.Missing = append(e.Missing, x.name)
+			continue
+		}
+		if !allI32(d.ParamTypes(), x.params) || !allI32(d.ResultTypes(), x.results) {
+			mismatch("export %s is %s, the ABI's is %s", x.name, signature(d.ParamTypes(), d.ResultTypes()),
+				signature(i32s(x.params), i32s(x.results)))
+		}
+	}
+	if _, ok := c.ExportedMemories()["memory"]; !ok {
+		e.Missing = append(e.Missing, "memory")
+	}
+	for _, d := range c.ImportedFunctions() {
+		mod, name, _ := d.Import()
+		var want api.FunctionDefinition
+		if m := p.rt.Module(mod); m != nil && mod != "" {
+			want = m.ExportedFunctionDefinitions()[name]
+		}
+		switch {
+		case want == nil:
+			mismatch("import %.64q.%.64q is not provided by this host", mod, name)
+		case !sameTypes(d.ParamTypes(), want.ParamTypes()) || !sameTypes(d.ResultTypes(), want.ResultTypes()):
+			mismatch("import %s.%s is %s, the host's is %s", mod, name,
+				signature(d.ParamTypes(), d.ResultTypes()), signature(want.ParamTypes(), want.ResultTypes()))
+		}
+	}
+	if len(c.ImportedMemories()) > 0 {
+		mismatch("the module imports a memory; it must define and export its own")
+	}
+	if len(e.Missing) == 0 && len(e.Mismatched) == 0 {
+		return nil
+	}
+	return e
+}
+
+func allI32(ts []api.ValueType, n int) bool {
+	return sameTypes(ts, i32s(n))
+}
+
+func i32s(n int) []api.ValueType {
+	ts := make([]api.ValueType, n)
+	for i := range ts {
+		ts[i] = api.ValueTypeI32
+	}
+	return ts
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	return bytes.Equal(a, b)
+}
+
+// signature is "(i32, i32) -> i32".
+func signature(params, results []api.ValueType) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ", ")
+	}
+	return "(" + names(params) + ") -> (" + names(results) + ")"
 }
 
 // exports holds the instance's export functions.

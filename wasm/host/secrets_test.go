@@ -211,6 +211,16 @@ func pluginLeakScenarios() []pluginLeakScenario {
 			})
 			return e.token(e.client(cfgJSON(secret, echo.URL, "http://127.0.0.1:1", nil)))
 		}},
+		{name: "token endpoint echoes the secret with control characters inside", kind: core.KindAuth, run: func(e *leakEnv, secret string) error {
+			echo := serve(e.t, func(w http.ResponseWriter, r *http.Request) {
+				r.ParseForm()
+				got := strings.Split(r.PostForm.Get("client_secret"), "")
+				b, _ := json.Marshal(map[string]string{"error": "\x01" + strings.Join(got, "\x01"), "error_description": strings.Join(got, "\x1b[0m\u200b")})
+				w.WriteHeader(401)
+				w.Write(b)
+			})
+			return e.token(e.client(cfgJSON(secret, echo.URL, "http://127.0.0.1:1", nil)))
+		}},
 		{name: "token endpoint echoes the secret as token_type", kind: core.KindAuth, run: func(e *leakEnv, secret string) error {
 			echo := serve(e.t, func(w http.ResponseWriter, r *http.Request) {
 				r.ParseForm()
@@ -382,6 +392,7 @@ func TestNoSecretInErrors(t *testing.T) {
 	secrets := []string{
 		secretMarker,
 		"s3cr&t+/ =%?#\"x'" + secretMarker, // needs every kind of escaping
+		"^|",                               // short ones go too; in none of zbauth's own texts
 	}
 	kinds := map[core.Kind]bool{}
 	for _, sc := range pluginLeakScenarios() {

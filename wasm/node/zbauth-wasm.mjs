@@ -49,6 +49,29 @@ function originOf(raw) {
   return `${u.protocol}//${u.hostname.toLowerCase()}:${port}`;
 }
 
+// The body of res as it arrives, or null once it passes limit bytes (then
+// the rest is not read). A declared Content-Length above limit is refused
+// unread; a smaller one is not trusted either.
+async function readLimited(res, limit) {
+  if (Number(res.headers.get('content-length')) > limit) {
+    await res.body?.cancel().catch(() => {});
+    return null;
+  }
+  const chunks = [];
+  let n = 0;
+  if (res.body) {
+    for await (const chunk of res.body) { // leaving the loop cancels the stream
+      n += chunk.length;
+      if (n > limit) return null;
+      chunks.push(chunk);
+    }
+  }
+  const body = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) { body.set(c, off); off += c.length; }
+  return body;
+}
+
 export class Plugin {
   /** Loads zbauth.wasm. env is the guest's environment (ZEEBE_* ...). */
   static async load(path, { env = {} } = {}) {
@@ -181,8 +204,8 @@ export class Plugin {
         method: r.method, headers: r.headers, body: r.body, redirect: 'manual', signal: AbortSignal.any(signals),
       });
       const limit = r.maxBody > 0 ? r.maxBody : 16 << 20;
-      body = new Uint8Array(await res.arrayBuffer());
-      if (body.length > limit) fail = [FAIL_TOO_LARGE, `response body exceeds the size limit (> ${limit} bytes)`];
+      body = await readLimited(res, limit);
+      if (!body) fail = [FAIL_TOO_LARGE, `response body exceeds the size limit (> ${limit} bytes)`];
       status = res.status;
       headerLines = [...res.headers].map(([k, v]) => `${k}: ${v}\n`).join(''); // the guest canonicalises names
     } catch (e) {

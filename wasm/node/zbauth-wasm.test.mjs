@@ -7,6 +7,7 @@
 // become the guest's environment, and ZBAUTH_DEV_URL reaches its controls.
 
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, test } from 'node:test';
 import { Plugin, ZbauthError } from './zbauth-wasm.mjs';
 
@@ -71,4 +72,31 @@ test('request and error kinds', async () => {
   await assert.rejects(bad.token(), (e) => e.kind === 3 && e.kindName === 'AUTH' && e.status === 401 && !e.message.includes('wrong') &&
     e.oauthError === 'invalid_client' && e.oauthErrorDescription === 'client authentication failed');
   client.close();
+});
+
+test('an endless REST body is cut off at max_body_bytes, not read to its end', async () => {
+  let written = 0;
+  const api = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    const chunk = Buffer.alloc(64 << 10, 0x20);
+    const pump = () => {
+      while (written < 256 << 20) {
+        written += chunk.length;
+        if (!res.write(chunk)) return;
+      }
+      res.end();
+    };
+    res.on('drain', pump);
+    pump();
+  });
+  await new Promise((resolve) => api.listen(0, '127.0.0.1', resolve));
+  try {
+    const client = await plugin.newClient({ rest_address: `http://127.0.0.1:${api.address().port}`, max_body_bytes: 1 << 20 });
+    await assert.rejects(client.topology(), (e) => e.kindName === 'TRANSPORT' && /size limit/.test(e.message));
+    assert.ok(written < 64 << 20, `the server wrote ${written >> 20} MiB before the host hung up`);
+    client.close();
+  } finally {
+    api.closeAllConnections();
+    await new Promise((resolve) => api.close(resolve));
+  }
 });

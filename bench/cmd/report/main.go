@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -291,7 +290,7 @@ func mergeBenchmarks(a, b []*goBenchmark) []*goBenchmark {
 var peerSurface = map[string]string{"zbauth": "go", "xoauth2": "go-xoauth2", "zbc": "go-zbc", "floor": "go-floor"}
 
 // goBenchRows turns the cached-token benchmarks into rows of the
-// cross-surface tables, with the issue's Go targets.
+// cross-surface tables, each compared with x/oauth2's.
 func goBenchRows(bs []*goBenchmark) []result.Row {
 	var rows []result.Row
 	for _, b := range bs {
@@ -308,10 +307,7 @@ func goBenchRows(bs []*goBenchmark) []result.Row {
 			name = "token cached, RunParallel"
 		}
 		r := result.Row{Surface: surface, Name: name, Unit: "ns/call", Runs: b.Metrics["ns/op"], Note: "testing.B"}
-		if surface != "go" && surface != "go-xoauth2" {
-			r.Baseline = "go-xoauth2/" + name
-		}
-		if surface == "go" {
+		if surface != "go-xoauth2" {
 			r.Baseline = "go-xoauth2/" + name
 		}
 		rows = append(rows, r)
@@ -322,130 +318,7 @@ func goBenchRows(bs []*goBenchmark) []result.Row {
 	return rows
 }
 
-// ---- targets -----------------------------------------------------------
-
-// applyDefaultTargets gives zbauth's rows the issue's targets (from goals),
-// which are written only there, when their files do not carry a target of
-// their own; Node's cached token only when @camunda8/sdk was measured to
-// compare with.
-func applyDefaultTargets(s *result.Set) {
-	keys := map[string]bool{}
-	for _, r := range s.Rows {
-		keys[r.Key()] = true
-	}
-	for _, r := range s.Rows {
-		if r.Target != "" || !slices.Contains(surfaces, r.Surface) {
-			continue
-		}
-		g, ok := goalFor(r.Key())
-		if !ok || (r.Key() == "node/token cached" && !keys[g.baseline]) {
-			continue
-		}
-		if r.Baseline == "" {
-			r.Baseline = g.baseline
-		}
-		r.Target, r.Max, r.RatioMin, r.RatioMax = g.text, g.max, g.ratioMin, g.ratioMax
-	}
-}
-
-func goalFor(key string) (goal, bool) {
-	for _, g := range goals {
-		if g.key == key {
-			return g, true
-		}
-	}
-	return goal{}, false
-}
-
-// goal is one of the issue's targets, checked against one row whatever
-// target the row itself carries.
-type goal struct {
-	key, text, baseline     string
-	max, ratioMin, ratioMax *float64
-}
-
-var (
-	f = result.F
-	// zbauth's surfaces, each held to the cold burst and refresh stall
-	// targets.
-	surfaces = []string{"go", "c", "wasm", "python", "node"}
-	cold     = func(tag string) []goal {
-		var gs []goal
-		for _, s := range surfaces {
-			gs = append(gs,
-				goal{key: s + "/cold burst: token requests" + tag, text: "exactly 1 token request for 1,000 callers", max: f(1)},
-				goal{key: s + "/cold burst: time to all" + tag, text: "within 2× a single token request's time", baseline: s + "/cold: single caller" + tag, ratioMax: f(2)})
-		}
-		return gs
-	}
-	stall = func() []goal {
-		var gs []goal
-		for _, s := range surfaces {
-			gs = append(gs, goal{key: s + "/refresh stall: longest wait (token endpoint +500 ms)", text: "under 1 ms", max: f(1)})
-		}
-		return gs
-	}
-	within = func(surface string, pct float64) []goal {
-		text := fmt.Sprintf("within %.0f%% of the net/http floor", pct)
-		var gs []goal
-		for _, n := range []string{"topology sequential", "topology 64 workers"} {
-			gs = append(gs, goal{key: surface + "/" + n, text: text, baseline: "go-floor/" + n, ratioMin: f(1 / (1 + pct/100))})
-		}
-		return gs
-	}
-)
-
-// goals lists the issue's targets in its order, so that one nobody
-// measured shows as such instead of disappearing.
-var goals = concat(
-	cold(""), cold(" (token endpoint +50 ms)"), stall(),
-	[]goal{
-		{key: "go/token cached, RunParallel", text: "at most half of x/oauth2 ReuseTokenSource.Token() under RunParallel", baseline: "go-xoauth2/token cached, RunParallel", ratioMax: f(0.5)},
-		{key: "go/token cached, RunParallel: allocations", text: "0 allocations", max: f(0)},
-		{key: "go/token cached: allocations", text: "0 allocations", max: f(0)},
-	},
-	within("go", 10), within("c", 15), within("wasm", 50), within("python", 50), within("node", 50),
-	[]goal{
-		{key: "node/token cached", text: "no slower than @camunda8/sdk cached getHeaders", baseline: "node-sdk/token cached", ratioMax: f(1)},
-		{key: "c/token cached", text: "under 1 µs including the string copy", max: f(1000)},
-	},
-)
-
-func concat(gs ...[]goal) []goal {
-	var out []goal
-	for _, g := range gs {
-		out = append(out, g...)
-	}
-	return out
-}
-
-// check evaluates g on e (nil: not measured).
-func check(g goal, e *Evaluated, by map[string]*Evaluated) (measured, ratio, res string) {
-	if e == nil || !e.Measured {
-		if e != nil && e.Note != "" {
-			return e.Note, "", "—"
-		}
-		return "not measured", "", "—"
-	}
-	measured = num(e.Median) + " " + e.Unit
-	var q *float64
-	if g.baseline != "" {
-		if b := by[g.baseline]; b != nil && b.Measured && b.Median != 0 {
-			q = f(e.Median / b.Median)
-			s, n, _ := strings.Cut(g.baseline, "/")
-			ratio = fmt.Sprintf("%.2f× %s", *q, surfaceName(s))
-			if !strings.HasPrefix(n, strings.SplitN(e.Name, " (", 2)[0]) {
-				ratio += " " + n
-			}
-		}
-	}
-	switch v := result.Meets(e.Median, q, g.max, g.ratioMin, g.ratioMax); v {
-	case "pass", "miss":
-		return measured, ratio, "**" + v + "**"
-	default:
-		return measured, ratio, v
-	}
-}
+// ---- verdicts ----------------------------------------------------------
 
 // Evaluated is a row with its statistics, ratio and verdict.
 type Evaluated struct {
@@ -597,9 +470,12 @@ func surfaceName(s string) string {
 	return s
 }
 
+// A section of the report: the rows match selects that no earlier section
+// took, under title and intro; none, if set, is shown when there are none.
 type section struct {
 	title, intro string
 	match        func(e *Evaluated) bool
+	none         string
 }
 
 func prefix(ps ...string) func(e *Evaluated) bool {
@@ -615,20 +491,21 @@ func prefix(ps ...string) func(e *Evaluated) bool {
 
 var sections = []section{
 	{"1. Cold burst", "1,000 callers released at once on a fresh client (empty cache): goroutines for Go and the Wasm plugin (one client of zbauth.wasm), C threads that had each called into the library once before (cbench), asyncio tasks for Python (threads for its requests peer), promises for Node. *Token requests* is the dev cluster's count; *time to all* runs until the last caller has a token, and its ratio is against the same library's *single caller* (one caller, fresh client, new connection). The floor is the ideal single flight written by hand: the first caller starts one raw net/http token request and every caller waits on a channel for it, so its time to all is what waking 1,000 goroutines costs on this machine; for C, *releasing the callers alone* times the same 1,000 threads released with no call. The +50 ms variant delays every token response by 50 ms, closer to a real identity provider; on loopback a token request takes well under a millisecond, so the wake-up dominates.",
-		prefix("cold")},
+		prefix("cold"), ""},
 	{"2. Cached token", "The call that returns an already cached token. Go figures are `testing.B` (`bench/go_bench_test.go`), serial and with `RunParallel` (one goroutine per core), ratio against x/oauth2. zbc's figure is `ApplyCredentials` with a reused header map. C is `zbauth_client_token` + `zbauth_free` from one thread.",
-		prefix("token cached")},
+		prefix("token cached"), ""},
 	{"3. Refresh stall", "Each client gets a token whose refresh window opens a second or two later (zbauth: a 4 s token, refreshed in the last part of its life; x/oauth2 and zbc: a 12 s token, which they treat as expired 10 s early), every token response is delayed by 500 ms, and 64 callers (goroutines; C, Python threads; Node async loops) each ask for a token every millisecond from before the window opens until the new token has been issued. *Longest wait* is the slowest single call; *calls blocked* counts calls that took at least half the delay. No token expires during the test. The floor is a token fetched once and never refreshed, watched for 1.5 s under the same load: its longest wait is what the machine and the harness add to any call.",
-		prefix("refresh stall")},
+		prefix("refresh stall"), ""},
 	{"4. Topology", "`GET /v1/topology` against the dev cluster in its own process (`zbauth dev-cluster`). *Sequential*: one caller per peer, 2,000 calls after 50 warm-up calls, taken 20 at a time in turn with the other peers (order rotated); p50/p99 of those calls, calls/s from their total time. *64 workers*: 64 goroutines (C: threads) sharing one client, five 200 ms slices taken in turn with the other peers. C runs in `bench/c/cbench serve`, a child process driven by the same program, so the floor and every peer, C included, see the same background load; other surfaces' figures come from their own runs. Ratios are against the raw net/http floor (a fixed bearer header, body read, not parsed); zbauth's figure includes decoding the topology, which a client skips when the body is byte-identical to the one it decoded last, as it is here (it then copies the kept result; see docs/topology-memo.md and BenchmarkParseTopology for the decode itself); for C, Python and Node it also includes copying the JSON out to the caller. \"Within N%\" means a call costs at most (1+N%)× the floor's, i.e. throughput ≥ floor ÷ (1+N%).",
-		prefix("topology")},
+		prefix("topology"), ""},
 	{"5. Memory", "Resident memory (VmRSS, and the peak VmHWM) of a fresh process that has made the topology calls, one process per surface. Go peers run in a small program (`bench/cmd/rsschild`) without the gRPC client linked; the C figure is the benchmark program itself with libzbauth loaded.",
-		prefix("rss", "peak rss")},
+		prefix("rss", "peak rss"), ""},
 	{"C library loading", "`dlopen` of libzbauth.so from a C program, the first call (which waits for the Go runtime to start), and the resident memory this adds.",
-		prefix("library load")},
-	{"6. Wasm", "Figures from the Wasm surface (`make bench-wasm`).", func(e *Evaluated) bool { return e.Surface == "wasm" }},
+		prefix("library load"), ""},
+	{"6. Wasm", "Figures from the Wasm surface (`make bench-wasm`).", func(e *Evaluated) bool { return e.Surface == "wasm" },
+		"No Wasm figures in this run (`build/bench/wasm.json` missing)."},
 	{"7. Start-up", "Wall time of a whole process that fetches a token and the topology once and exits (median of 10). `/bin/true` is the cost of starting any process here.",
-		prefix("startup")},
+		prefix("startup"), ""},
 }
 
 func markdown(m Machine, ev []*Evaluated, benches []*goBenchmark, raws []rawFile) string {
@@ -669,16 +546,15 @@ func markdown(m Machine, ev []*Evaluated, benches []*goBenchmark, raws []rawFile
 	}
 	w("## Targets\n\nThe issue's targets, checked here whatever the surfaces' own files say.\n\n")
 	w("| target | surface | measurement | median | ratio | result |\n|---|---|---|---|---|---|\n")
-	isGoal := map[string]bool{}
-	for _, g := range goals {
-		isGoal[g.key+"|"+g.text] = true
-		surface, name, _ := strings.Cut(g.key, "/")
-		meas, ratio, res := check(g, byKey[g.key], byKey)
-		w("| %s | %s | %s | %s | %s | %s |\n", g.text, surfaceName(surface), name, meas, ratio, res)
+	issue := map[string]bool{}
+	for _, t := range targets {
+		issue[t.key()+"|"+t.text] = true
+		meas, ratio, res := check(t, byKey[t.key()], byKey)
+		w("| %s | %s | %s | %s | %s | %s |\n", t.text, surfaceName(t.surface), t.metric, meas, ratio, res)
 	}
 	var own []*Evaluated
 	for _, e := range ev {
-		if e.Target != "" && !isGoal[e.Key()+"|"+e.Target] {
+		if e.Target != "" && !issue[e.Key()+"|"+e.Target] {
 			own = append(own, e)
 		}
 	}
@@ -705,8 +581,8 @@ func markdown(m Machine, ev []*Evaluated, benches []*goBenchmark, raws []rawFile
 			}
 		}
 		if len(rows) == 0 {
-			if strings.HasPrefix(s.title, "6.") {
-				w("## %s\n\nNo Wasm figures in this run (`build/bench/wasm.json` missing).\n\n", s.title)
+			if s.none != "" {
+				w("## %s\n\n%s\n\n", s.title, s.none)
 			}
 			continue
 		}

@@ -58,11 +58,14 @@ func TestEvaluateAndGoals(t *testing.T) {
 	for _, e := range ev {
 		by[e.Key()] = e
 	}
-	g := within("go", 10)[0]
-	if _, ratio, res := check(g, by[g.key], by); res != "**pass**" || !strings.HasPrefix(ratio, "0.95×") {
-		t.Errorf("goal: %q %q", ratio, res)
+	g, ok := targetFor("go/topology sequential")
+	if !ok {
+		t.Fatal("no target for go/topology sequential")
 	}
-	if meas, _, res := check(goal{key: "python/topology sequential"}, nil, by); meas != "not measured" || res != "—" {
+	if _, ratio, res := check(g, by[g.key()], by); res != "**pass**" || !strings.HasPrefix(ratio, "0.95×") {
+		t.Errorf("target: %q %q", ratio, res)
+	}
+	if meas, _, res := check(target{surface: "python", metric: "topology sequential"}, nil, by); meas != "not measured" || res != "—" {
 		t.Errorf("missing row: %q %q", meas, res)
 	}
 }
@@ -88,7 +91,7 @@ func TestMeets(t *testing.T) {
 	}
 }
 
-func TestDefaultTargetsComeFromGoals(t *testing.T) {
+func TestDefaultTargetsComeFromTheTable(t *testing.T) {
 	s := &result.Set{}
 	py := s.Get(result.Row{Surface: "python", Name: "topology 64 workers", Unit: "calls/s"})
 	node := s.Get(result.Row{Surface: "node", Name: "token cached", Unit: "ns/call"})
@@ -106,6 +109,24 @@ func TestNum(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 0.00577: "0.00577", 3.35: "3.35", 54.3: "54.3", 651: "651", 13079: "13,079"} {
 		if got := num(v); got != want {
 			t.Errorf("num(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// Every target is checkable and names one row: a second entry for the same
+// row would never be applied to it.
+func TestTargetsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, g := range targets {
+		if seen[g.key()] {
+			t.Errorf("%s: two targets", g.key())
+		}
+		seen[g.key()] = true
+		if g.text == "" || g.max == nil && g.ratioMin == nil && g.ratioMax == nil {
+			t.Errorf("%s: no text or no bound: %+v", g.key(), g)
+		}
+		if (g.ratioMin != nil || g.ratioMax != nil || g.ifBaseline) != (g.baseline != "") {
+			t.Errorf("%s: a ratio bound needs a baseline, and a baseline a ratio bound: %+v", g.key(), g)
 		}
 	}
 }

@@ -23,10 +23,10 @@
 //
 // The SDK's getHeaders derives a PBKDF2 key (100,000 iterations, with
 // pbkdf2Sync, for the name of its SaaS 401 "tarpit" file) on every call
-// that finds no cached token, before it joins the token request in flight:
-// about 25 ms of blocked event loop per such call, so its cold burst takes
-// about 1,000 x 25 ms, and its refresh stall lasts until the callers'
-// PBKDF2s let the refresh request through (many seconds with 64 callers).
+// that finds no cached token, before it joins the token request in flight,
+// blocking the event loop each time: its cold burst pays one PBKDF2 per
+// caller, one after another, and its refresh stall lasts until the
+// callers' PBKDF2s let the refresh request through (docs/BENCHMARKS.md).
 // out.json gets rows in bench/README.md's format (surfaces "node" and
 // "node-sdk"), which `make bench-report` merges into docs/BENCHMARKS.md.
 import { createRequire } from 'node:module';

@@ -172,6 +172,14 @@ test('CONFIG errors are thrown by the constructor', () => {
   assert.doesNotMatch(e.message, /MARKER-SECRET-77/);
   throwsWith(() => new Client('client_id=x'), 'ARGUMENT');
   throwsWith(() => new Client([]), 'ARGUMENT');
+  // a string can hold a lone surrogate; JSON.stringify escapes it
+  // ("\udc80"), and the library refuses it rather than send U+FFFD
+  for (const [name, key] of [['clientId', 'client_id'], ['clientSecret', 'client_secret'], ['audience', 'audience']]) {
+    e = throwsWith(() => new Client({ ...opts, [name]: 'MARKER-SECRET-77\udc80' }), 'CONFIG');
+    assert.deepEqual(e.fields, [key]);
+    assert.match(e.message, /UTF-8/);
+    assert.doesNotMatch(e.message, /MARKER-SECRET-77/);
+  }
 });
 
 test('options reach the library as written; only what JSON cannot carry is refused here', async () => {

@@ -83,6 +83,9 @@ const SCENARIOS = {
   'token endpoint echoes the secret': ['AUTH', [tokenAnswers(401, {
     error: SECRET, error_description: `client_secret=${QP}&audience=x ${SECRET}`,
   })], clientCall(token)],
+  'token endpoint echoes the secret with control characters inside': ['AUTH', [tokenAnswers(401, {
+    error: [...SECRET].join('\x01'), error_description: [...SECRET].join('\x1b[0m\u200b'),
+  })], clientCall(token)],
   'token endpoint sends its token with an error': ['AUTH', [tokenAnswers(400, {
     access_token: TOKEN_MARKER, error: TOKEN_MARKER, error_description: TOKEN_MARKER,
   })], clientCall(token)],
@@ -154,6 +157,28 @@ const SCENARIOS = {
   'options not an object': ['ARGUMENT', [], () => fails(() => new Client(SECRET))],
 };
 
+// Tokens that must never be handed out (zbauth issue 22, item 4): one that
+// would inject a header into "Authorization: Bearer $(zbauth token)", one
+// a C string would cut, one that is not UTF-8, and a NaN expires_in (it
+// never expired). Each is AUTH with its own message (UNUSABLE_MESSAGES).
+const UNUSABLE_TOKENS = {
+  'CR/LF': tokenAnswers(200, { access_token: `${TOKEN_MARKER}\r\nX-Injected: ${SECRET}`, expires_in: 300 }),
+  NUL: tokenAnswers(200, { access_token: `${TOKEN_MARKER}\u0000X-Injected`, expires_in: 300 }),
+  'not UTF-8': {
+    target: 'token', status: 200, body_base64: Buffer.concat([
+      Buffer.from(`{"access_token":"${TOKEN_MARKER}`), Buffer.from([0xff, 0xfe]), Buffer.from('X-Injected","expires_in":300}'),
+    ]).toString('base64'),
+  },
+  'NaN expires_in': tokenAnswers(200, { access_token: TOKEN_MARKER, expires_in: 'NaN' }),
+};
+const UNUSABLE_MESSAGES = {
+  'CR/LF': /unusable access token/, NUL: /unusable access token/, 'not UTF-8': /unusable access token/,
+  'NaN expires_in': /expires_in is not a finite/,
+};
+for (const [name, fault] of Object.entries(UNUSABLE_TOKENS)) {
+  SCENARIOS[`unusable token: ${name}`] = ['AUTH', [fault], clientCall(token), ['X-Injected']];
+}
+
 // Secrets inside configured file paths: once quoted in CONFIG messages,
 // now left out by the library (it names the field, not the path).
 Object.assign(SCENARIOS, {
@@ -165,4 +190,4 @@ Object.assign(SCENARIOS, {
   }))],
 });
 
-module.exports = { SCENARIOS };
+module.exports = { SCENARIOS, UNUSABLE_TOKENS, UNUSABLE_MESSAGES };

@@ -21,7 +21,7 @@ const util = require('node:util');
 const {
   startCluster, clusterOptions, closedPort, runNode, cleanEnv, leaks, shown, SECRET, TOKEN_MARKER,
 } = require('./helpers');
-const { SCENARIOS } = require('./secret-scenarios');
+const { SCENARIOS, UNUSABLE_TOKENS, UNUSABLE_MESSAGES } = require('./secret-scenarios');
 
 const { Client, ZbauthError } = require('..');
 
@@ -59,6 +59,31 @@ for (const [name, [code, faults, run, more]] of Object.entries(SCENARIOS)) {
       if (client) assertNoLeaks('the client', clientShown(client), more);
     } finally {
       if (client) client.close();
+    }
+  });
+}
+
+for (const [name, fault] of Object.entries(UNUSABLE_TOKENS)) {
+  test(`an unusable token (${name}) is never handed out or cached`, async () => {
+    await cluster.reset();
+    await cluster.fault(fault);
+    const c = new Client(clusterOptions(cluster.env));
+    try {
+      // The second call is not answered from a cache: it asks again (after
+      // the one-per-second limit) and fails the same way.
+      for (let i = 0; i < 2; i++) {
+        const e = await c.token().then(() => assert.fail('no error'), (x) => x);
+        assert.ok(e instanceof ZbauthError, String(e));
+        assert.equal(e.code, 'AUTH');
+        assert.equal(e.status, 200);
+        assert.match(e.message, UNUSABLE_MESSAGES[name]);
+        assertNoLeaks('the error', shown(e), ['X-Injected']);
+      }
+      assert.equal((await cluster.stats()).token_requests, 2);
+      await cluster.dev('DELETE', '/_dev/faults');
+      assert.ok(!(await c.token()).includes('X-Injected'));
+    } finally {
+      c.close();
     }
   });
 }

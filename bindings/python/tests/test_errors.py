@@ -41,6 +41,16 @@ def test_config_error() -> None:
     assert "no_such_option" in str(info.value)
 
 
+def test_config_lone_surrogate(config: Dict[str, Any]) -> None:
+    # A str can hold a lone surrogate; json.dumps escapes it ("\udc80"),
+    # and the library refuses it rather than send U+FFFD in its place.
+    for key in ("client_id", "client_secret", "audience"):
+        with pytest.raises(zbauth.ConfigError) as info:
+            zbauth.Client(**dict(config, **{key: "MARKER-SECRET-77\udc80"}))
+        e = info.value
+        assert e.fields == (key,) and "UTF-8" in str(e) and "MARKER-SECRET-77" not in str(e)
+
+
 def test_config_error_from_an_empty_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("ZEEBE_", "CAMUNDA_")):

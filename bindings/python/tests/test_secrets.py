@@ -14,6 +14,8 @@ conformance vectors (test_conformance.py) check the same of theirs.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import socket
 import urllib.parse
@@ -106,6 +108,9 @@ SCENARIOS: Dict[str, Scenario] = {
     "token endpoint echoes the secret": (zbauth.AuthError, [token_answers(
         401, {"error": SECRET, "error_description": "client_secret=%s&audience=x %s" % (QP, SECRET)})],
         client_call(token)),
+    "token endpoint echoes the secret with control characters inside": (zbauth.AuthError, [token_answers(
+        401, {"error": "\x01".join(SECRET), "error_description": "\x1b[0m\u200b".join(SECRET)})],
+        client_call(token)),
     "token endpoint sends its token with an error": (zbauth.AuthError, [token_answers(
         400, {"access_token": TOKEN_MARKER, "error": TOKEN_MARKER, "error_description": TOKEN_MARKER})],
         client_call(token)),
@@ -158,6 +163,45 @@ SCENARIOS.update({
         topology, rest_address=lambda _: "%s/%s" % (dead_url(), urllib.parse.quote(SECRET, safe="")),
         timeout=lambda _: 0.3)),
 })
+
+
+# Tokens that must never be handed out (zbauth issue 22, items 4 and 8): one
+# that would inject a header into "Authorization: Bearer $(zbauth token)",
+# one a C string would cut, one that is not UTF-8 (it once came back as
+# U+FFFD, then raised UnicodeDecodeError holding the raw bytes on every
+# later call), and a NaN expires_in (it never expired).
+UNUSABLE_TOKENS: Dict[str, Tuple[Dict[str, Any], str]] = {
+    "CR/LF": (token_answers(200, {"access_token": TOKEN_MARKER + "\r\nX-Injected: " + SECRET, "expires_in": 300}),
+              "unusable access token"),
+    "NUL": (token_answers(200, {"access_token": TOKEN_MARKER + "\x00X-Injected", "expires_in": 300}),
+            "unusable access token"),
+    "not UTF-8": ({"target": "token", "status": 200, "body_base64": base64.b64encode(
+        b'{"access_token":"' + TOKEN_MARKER.encode() + b'\xff\xfeX-Injected","expires_in":300}').decode()},
+        "unusable access token"),
+    "NaN expires_in": (token_answers(200, {"access_token": TOKEN_MARKER, "expires_in": "NaN"}),
+                       "expires_in is not a finite"),
+}
+SCENARIOS.update({"unusable token: " + k: (zbauth.AuthError, [f], client_call(token))
+                  for k, (f, _) in UNUSABLE_TOKENS.items()})
+
+
+@pytest.mark.parametrize("name", list(UNUSABLE_TOKENS))
+def test_unusable_token_never_handed_out(name: str, dev: Dev, config: Config) -> None:
+    fault, message = UNUSABLE_TOKENS[name]
+    dev.fault(**fault)
+    with zbauth.Client(**config) as c:
+        # The second call is not answered from a cache: it asks again (after
+        # the one-per-second limit) and fails the same way, as does asyncio.
+        for call in (c.token, c.token, lambda: asyncio.run(c.atoken())):
+            with pytest.raises(zbauth.AuthError) as info:
+                call()
+            e = info.value
+            assert message in str(e) and e.status == 200
+            assert e.__context__ is None and e.__cause__ is None
+            assert not leaks(shown(e)) and "X-Injected" not in shown(e)
+        assert dev.stats()["token_requests"] == 3
+        dev.clear_faults()
+        assert "X-Injected" not in c.token()
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

@@ -2,12 +2,12 @@
 // zbauth.wasm modules, through host.Load and WithCompilationCacheDir
 // exactly as an application's first start would.
 //
-//	go run ./wasm/internal/precompile -dir DIR [-watchdog] module.wasm...
+//	go run ./wasm/internal/precompile -dir DIR [-no-watchdog] module.wasm...
 //
 // The host package's tests run it (as a normal, non-race binary) so that
 // their race-instrumented process loads compiled code from the cache
 // instead of running wazero's compiler under the race detector, which is
-// ten times slower.
+// much slower.
 package main
 
 import (
@@ -16,22 +16,21 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/zbauth/zbauth/wasm/host"
 )
 
 func main() {
 	dir := flag.String("dir", "", "compilation cache directory")
-	watchdog := flag.Bool("watchdog", false, "also compile the variant with wazero's termination checks (WithExportTimeout)")
+	noWatchdog := flag.Bool("no-watchdog", false, "also compile the variant without wazero's termination checks (WithExportTimeout(0))")
 	flag.Parse()
 	if *dir == "" || flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: precompile -dir DIR [-watchdog] module.wasm...")
+		fmt.Fprintln(os.Stderr, "usage: precompile -dir DIR [-no-watchdog] module.wasm...")
 		os.Exit(2)
 	}
 	variants := [][]host.Option{{}}
-	if *watchdog {
-		variants = append(variants, []host.Option{host.WithExportTimeout(time.Minute)})
+	if *noWatchdog {
+		variants = append(variants, []host.Option{host.WithExportTimeout(0)})
 	}
 	ctx := context.Background()
 	for _, path := range flag.Args() {

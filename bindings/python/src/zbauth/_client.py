@@ -14,7 +14,7 @@ from ctypes import byref, c_int, c_void_p, create_string_buffer
 from typing import Any, Dict, NoReturn, Optional, Tuple
 
 from . import _aio, _native
-from ._errors import ArgumentError, Status, error_for
+from ._errors import ArgumentError, InternalError, Status, error_for
 from ._types import Response, Topology, decode_body
 
 __all__ = ["Client"]
@@ -101,7 +101,7 @@ class Client:
         self._local = threading.local()  # per-thread token buffer (token())
         # The last topology decoded, with its JSON: Topology is immutable, so
         # an identical answer (the usual case) returns the same object
-        # instead of decoding again (about 30 µs of GIL-held time a call).
+        # instead of decoding again (which holds the GIL; docs/topology-memo.md).
         # Replaced whole, so a reader on another thread sees one pair.
         self._topology_memo: Optional[Tuple[str, Topology]] = None
 
@@ -126,7 +126,7 @@ class Client:
         if cached is not None:
             return cached
         status, token, message, details = _native.call(lib, lib.zbauth_client_token, handle)
-        return _text(status, token, message, details)
+        return _token(status, token, message, details)
 
     def topology(self) -> Topology:
         """Fetches the cluster topology (``GET /v1/topology``).
@@ -204,7 +204,7 @@ class Client:
         if cached is not None:
             return cached
         status, _, token, message, details = await _aio.call(lib, lib.zbauth_client_token_queued, handle)
-        return _text(status, token, message, details)
+        return _token(status, token, message, details)
 
     async def atopology(self) -> Topology:
         """:meth:`topology` for asyncio code; waits without holding a thread."""
@@ -272,8 +272,10 @@ class Client:
         if buf is None:
             buf = local.buf = create_string_buffer(_TOKEN_BUFFER)
         if lib.zbauth_client_token_nowait(handle, buf, _TOKEN_BUFFER, None, None) == Status.OK:
-            cached: str = buf.value.decode()
-            return cached
+            raw: bytes = buf.value
+            if not raw.isascii():  # checked, not decoded: a decode error would carry the bytes
+                raise _not_ascii()
+            return raw.decode("ascii")
         return None
 
     def _enter(self) -> Tuple[Any, int]:
@@ -293,6 +295,20 @@ def _text(status: int, text: Optional[str], message: Optional[str], details: Dic
     if status != Status.OK or text is None:
         _raise(status, message, details)
     return text
+
+
+def _token(status: int, text: Optional[str], message: Optional[str], details: Dict[str, Any]) -> str:
+    """_text for a token. The library hands out visible ASCII only (it
+    refuses any other token from the endpoint); anything else is its bug."""
+    token = _text(status, text, message, details)
+    if not token.isascii():
+        raise _not_ascii()
+    return token
+
+
+def _not_ascii() -> InternalError:
+    # Never the token itself, nor an exception that holds it.
+    return InternalError("zbauth: the library returned an access token that is not ASCII")
 
 
 def _response(status: int, http_status: int, text: Optional[str], message: Optional[str],
