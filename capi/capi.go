@@ -7,7 +7,8 @@
 // zbauth_status codes. Behaviour lives in package core. What the library
 // keeps of its own: the handles, the error strings it handed out (for
 // zbauth_error_details), and mirror.c's copy of each client's cached
-// token, which core's snapshots govern (core.TokenSnapshot, with its rule).
+// token, which core's snapshots govern (tokenrule.Snapshot, with its rule;
+// core reports them through corehook.WithTokenObserver).
 // Token calls waiting together join core's one request once (joinToken);
 // core alone decides when to make it. Linux (glibc) only: eventfd, and
 // glibc's writer-first rwlock initialiser.
@@ -61,7 +62,10 @@ import (
 	"unsafe"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/corehook"
+	"github.com/zbauth/zbauth/internal/errjson"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
 func main() {}
@@ -168,7 +172,7 @@ func zbauth_error_details(errStr *C.char, out **C.char) C.int {
 		if errStr == nil || !ok {
 			return argError("not a live error string from this library")
 		}
-		b, err := jsonx.Marshal(core.NewErrorJSON(v.(*core.Error)))
+		b, err := jsonx.Marshal(errjson.New(v.(*core.Error)))
 		if err != nil {
 			return err
 		}
@@ -219,7 +223,7 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 		id := handles.next + 0x2af1
 		handles.Unlock()
 		C.zb_mirror_add(C.uintptr_t(id)) // before the core can tell it anything
-		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv), core.WithTokenObserver(mirror(id)))
+		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv), corehook.WithTokenObserver(mirror(id)).(core.Option))
 		if err != nil {
 			C.zb_mirror_drop(C.uintptr_t(id))
 			return err
@@ -237,8 +241,8 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 
 // mirror keeps mirror.c's copy of client id's cached token up to date:
 // each snapshot the core publishes, whose deadlines are on CLOCK_MONOTONIC.
-func mirror(id uintptr) func(core.TokenSnapshot) {
-	return func(s core.TokenSnapshot) {
+func mirror(id uintptr) func(tokenrule.Snapshot) {
+	return func(s tokenrule.Snapshot) {
 		var p *C.char // C copies the bytes before returning
 		if s.Value != "" {
 			p = (*C.char)(unsafe.Pointer(unsafe.StringData(s.Value)))
@@ -340,7 +344,7 @@ type done func(httpStatus int, result []byte, err error)
 // waiting holds each client's token calls that did not get a token at
 // once — blocking calls that found none usable, and every _async call —
 // until the core's token request ends. The first of them joins that
-// request (core.Client.JoinToken), which calls back once for them all: a
+// request (corehook.JoinToken), which calls back once for them all: a
 // cold burst of 1,000 callers costs no goroutine each, and wakes one
 // worker, not 1,000, when the token arrives (docs/capi-calls.md).
 var waiting struct {
@@ -380,7 +384,7 @@ func joinToken(c *core.Client, d done, callback bool) {
 	var t string
 	var pending bool
 	err := protect(func() (err error) {
-		t, pending, err = c.JoinToken(func(t string, err error) { deliver(c, t, err) })
+		t, pending, err = corehook.JoinToken(c, func(t string, err error) { deliver(c, t, err) })
 		return err
 	})
 	if !pending {

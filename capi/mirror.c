@@ -5,8 +5,8 @@
  * runtime's Ps; with many threads calling, that wait dominated a cached
  * token's cost (docs/capi-calls.md).
  *
- * The copy is the core's snapshot (core.TokenSnapshot, reported through
- * core.WithTokenObserver, capi.go): the token and two deadlines on
+ * The copy is the core's snapshot (tokenrule.Snapshot, reported through
+ * corehook.WithTokenObserver, capi.go): the token and two deadlines on
  * CLOCK_MONOTONIC. It follows the core's rule (zb_token_rule below,
  * docs/token-cache.md): fresh, it is handed out; usable, it is handed out
  * too, except to one caller at a time, who asks the core instead (which
@@ -27,7 +27,7 @@ typedef struct {
 	uintptr_t h;
 	char *tok; /* NUL-terminated copy; NULL: none */
 	size_t len;
-	int64_t fresh_until;  /* CLOCK_MONOTONIC ns (core.TokenSnapshot) */
+	int64_t fresh_until;  /* CLOCK_MONOTONIC ns (tokenrule.Snapshot) */
 	int64_t usable_until;
 	int asking;           /* a caller is asking the core (atomic) */
 } zb_entry_t;

@@ -7,8 +7,14 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/corehook"
 	"github.com/zbauth/zbauth/internal/devcluster"
 )
+
+// joinToken is the hook the C library waits by (corehook.JoinToken).
+func joinToken(c *core.Client, cb func(string, error)) (string, bool, error) {
+	return corehook.JoinToken(c, cb)
+}
 
 // JoinToken: 1,000 callers on an empty cache share one token request, and
 // each callback is called exactly once with its token; with the token
@@ -22,7 +28,7 @@ func TestJoinTokenSharesOneRequest(t *testing.T) {
 	toks := make([]string, n)
 	wg.Add(n)
 	for i := range n {
-		tok, pending, err := c.JoinToken(func(tok string, err error) {
+		tok, pending, err := joinToken(c, func(tok string, err error) {
 			if err != nil {
 				t.Error(err)
 			}
@@ -44,7 +50,7 @@ func TestJoinTokenSharesOneRequest(t *testing.T) {
 			t.Fatalf("caller %d got another token", i)
 		}
 	}
-	tok, pending, err := c.JoinToken(func(string, error) { t.Error("callback called for a cached token") })
+	tok, pending, err := joinToken(c, func(string, error) { t.Error("callback called for a cached token") })
 	if pending || err != nil || tok != toks[0] {
 		t.Fatalf("cached: %v, pending %v (same token: %v)", err, pending, tok == toks[0])
 	}
@@ -52,7 +58,7 @@ func TestJoinTokenSharesOneRequest(t *testing.T) {
 		t.Fatalf("token requests = %d, want 1", r)
 	}
 	c.Close()
-	if _, pending, err := c.JoinToken(func(string, error) {}); pending || core.KindOf(err) != core.KindArgument {
+	if _, pending, err := joinToken(c, func(string, error) {}); pending || core.KindOf(err) != core.KindArgument {
 		t.Fatalf("after Close: %v, pending %v", err, pending)
 	}
 }
@@ -63,7 +69,7 @@ func TestJoinTokenRefusal(t *testing.T) {
 	cl, c := clusterClient(t)
 	cl.AddFault(devcluster.Fault{Target: "token", Status: 401, Body: `{"error":"invalid_client"}`, Times: 1})
 	done := make(chan error, 1)
-	if _, pending, err := c.JoinToken(func(_ string, err error) { done <- err }); !pending {
+	if _, pending, err := joinToken(c, func(_ string, err error) { done <- err }); !pending {
 		t.Fatalf("answered at once: %v", err)
 	}
 	select {
@@ -74,7 +80,7 @@ func TestJoinTokenRefusal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("callback not called")
 	}
-	if _, pending, err := c.JoinToken(func(string, error) { t.Error("callback called in the cooldown") }); pending || core.KindOf(err) != core.KindAuth {
+	if _, pending, err := joinToken(c, func(string, error) { t.Error("callback called in the cooldown") }); pending || core.KindOf(err) != core.KindAuth {
 		t.Fatalf("in the cooldown: %v, pending %v", err, pending)
 	}
 	if r := cl.Stats().TokenRequests; r != 1 {

@@ -13,10 +13,11 @@ import (
 
 	"github.com/zbauth/zbauth/internal/flight"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
-// MaxTokenBody caps how much of a token endpoint response is read.
-const MaxTokenBody = 1 << 20
+// maxTokenBody caps how much of a token endpoint response is read.
+const maxTokenBody = 1 << 20
 
 // DefaultAuthErrorCooldown is how long a refusal from the token endpoint
 // (400 or 401) is answered from memory before the next request is made.
@@ -47,49 +48,17 @@ func (t *tokenState) usable(now time.Time) bool {
 	return t.expiry.IsZero() || now.Before(t.expiry)
 }
 
-// TokenSnapshot is the client's cached token as it may be handed out, with
-// absolute deadlines on the Monotonic clock. It is what WithTokenObserver
-// reports; docs/token-cache.md states the rule (Rule) every copy follows.
-type TokenSnapshot struct {
-	Value       string // "": none cached
-	FreshUntil  int64  // until then, hand it out
-	UsableUntil int64  // until then, hand it out while one caller asks the client; never before FreshUntil
-}
-
-// TokenRule is what a holder of a TokenSnapshot does at a given time.
-type TokenRule int
-
-const (
-	// TokenFresh: hand the token out.
-	TokenFresh TokenRule = iota
-	// TokenUsable: hand the token out, except to one caller at a time,
-	// who asks the client instead (which answers at once and refreshes).
-	TokenUsable
-	// TokenAsk: no token to hand out; ask the client.
-	TokenAsk
-)
-
-// Rule is the hand-out rule, stated once: what to do with s at now (a
-// Monotonic reading).
-func (s TokenSnapshot) Rule(now int64) TokenRule {
-	switch {
-	case s.Value == "" || now >= s.UsableUntil:
-		return TokenAsk
-	case now < s.FreshUntil:
-		return TokenFresh
-	}
-	return TokenUsable
-}
-
-// snapshot is a published TokenSnapshot with what Go's own fast path needs.
+// snapshot is a published tokenrule.Snapshot (the client's cached token
+// as it may be handed out, docs/token-cache.md) with what Go's own fast
+// path needs.
 type snapshot struct {
-	TokenSnapshot
+	tokenrule.Snapshot
 	// due turns true at FreshUntil (set by a timer while the snapshot is
 	// the current one), so the fast path is one atomic load instead of a
 	// clock read. A late timer only delays the early refresh.
 	due atomic.Bool
 	// claimed: a caller in the usable window went to start the refresh,
-	// so the others need not (TokenUsable's one caller).
+	// so the others need not (tokenrule.Usable's one caller).
 	claimed atomic.Bool
 	timer   *time.Timer
 }
@@ -99,7 +68,7 @@ func (n *snapshot) arm() {
 	if n.FreshUntil == math.MaxInt64 {
 		return // no expiry known: never due
 	}
-	d := time.Duration(n.FreshUntil - Monotonic())
+	d := time.Duration(n.FreshUntil - tokenrule.Monotonic())
 	if !refreshTimers || d <= 0 {
 		n.due.Store(true) // every call reads the clock
 		return
@@ -129,7 +98,7 @@ type tokenSource struct {
 	fetch    func(ctx context.Context) (*tokenState, error)
 	timeout  time.Duration // bounds each fetch, independent of any caller
 	cooldown time.Duration
-	observe  func(TokenSnapshot) // WithTokenObserver; told under mu
+	observe  func(tokenrule.Snapshot) // corehook.WithTokenObserver; told under mu
 	// ctx ends with Close: it cancels the request in flight, and nothing
 	// is cached or reported after it.
 	ctx    context.Context
@@ -154,7 +123,7 @@ type tokenSource struct {
 }
 
 func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration,
-	observe func(TokenSnapshot)) *tokenSource {
+	observe func(tokenrule.Snapshot)) *tokenSource {
 	s := &tokenSource{fetch: fetch, timeout: timeout, cooldown: cooldown, observe: observe}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -170,12 +139,12 @@ func (s *tokenSource) publish() {
 		n.Value = t.value
 		n.FreshUntil, n.UsableUntil = math.MaxInt64, math.MaxInt64
 		if !t.expiry.IsZero() {
-			n.UsableUntil = monoAt(t.expiry)
+			n.UsableUntil = tokenrule.MonotonicAt(t.expiry)
 			n.FreshUntil = n.UsableUntil
 			if s.flight == nil {
-				n.FreshUntil = monoAt(t.refreshAt)
+				n.FreshUntil = tokenrule.MonotonicAt(t.refreshAt)
 				if s.refused.active(time.Now()) {
-					n.FreshUntil = max(n.FreshUntil, monoAt(s.refused.until))
+					n.FreshUntil = max(n.FreshUntil, tokenrule.MonotonicAt(s.refused.until))
 				}
 			}
 			n.FreshUntil = min(n.FreshUntil, n.UsableUntil)
@@ -185,9 +154,9 @@ func (s *tokenSource) publish() {
 	s.snap.Swap(n).retire()
 	if s.observe != nil {
 		if n == nil {
-			s.observe(TokenSnapshot{})
+			s.observe(tokenrule.Snapshot{})
 		} else {
-			s.observe(n.TokenSnapshot)
+			s.observe(n.Snapshot)
 		}
 	}
 }
@@ -221,10 +190,10 @@ func (s *tokenSource) cached() (string, bool) {
 	if !n.due.Load() {
 		return n.Value, true
 	}
-	switch n.Rule(Monotonic()) {
-	case TokenFresh:
+	switch n.Rule(tokenrule.Monotonic()) {
+	case tokenrule.Fresh:
 		return n.Value, true
-	case TokenUsable:
+	case tokenrule.Usable:
 		if n.claimed.CompareAndSwap(false, true) {
 			s.startFlight(false) // early refresh; do not wait for it
 		}
@@ -389,8 +358,8 @@ func (s *tokenSource) close() {
 	}
 }
 
-// TokenResponse is the decoded answer of a token endpoint.
-type TokenResponse struct {
+// tokenResponse is the decoded answer of a token endpoint.
+type tokenResponse struct {
 	AccessToken string
 	TokenType   string
 	// ExpiresIn is the lifetime the server announced; 0 means none was given
@@ -399,12 +368,12 @@ type TokenResponse struct {
 }
 
 // String never shows the token.
-func (r TokenResponse) String() string {
+func (r tokenResponse) String() string {
 	return "TokenResponse{AccessToken:[REDACTED] TokenType:" + strconv.Quote(r.TokenType) + " ExpiresIn:" + r.ExpiresIn.String() + "}"
 }
 
 // GoString makes %#v redact too.
-func (r TokenResponse) GoString() string { return r.String() }
+func (r tokenResponse) GoString() string { return r.String() }
 
 type tokenWire struct {
 	AccessToken      *string     `json:"access_token"`
@@ -461,22 +430,17 @@ func validAccessToken(tok string) bool {
 	return true
 }
 
-// ParseTokenResponse interprets a token endpoint's answer. A non-2xx status
+// parseTokenResponse interprets a token endpoint's answer. A non-2xx status
 // gives a KindAuth error carrying the status and the OAuth error fields; so
 // does a 2xx answer without access_token or with a token_type other than
 // Bearer, with an access token that is not all visible ASCII, or with an
 // expires_in that is not a number of seconds from 0 to 1e9. Error
-// texts never include the token.
-func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
-	return parseTokenResponse(status, body, nil)
-}
-
-// parseTokenResponse is ParseTokenResponse with known secrets removed from
+// texts never include the token, and known secrets (red) are removed from
 // every server-supplied text before it is shortened, so that no part of a
 // secret survives a cut.
-func parseTokenResponse(status int, body []byte, red redactor) (TokenResponse, error) {
+func parseTokenResponse(status int, body []byte, red redactor) (tokenResponse, error) {
 	if status >= 300 && status <= 399 {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			Msg: "token endpoint answered with a redirect, which is not followed because the request carries the client secret; configure the final token URL"}
 	}
 	var w tokenWire
@@ -491,30 +455,30 @@ func parseTokenResponse(status int, body []byte, red redactor) (TokenResponse, e
 			e.OAuthError = red.text(w.Error, 200)
 			e.OAuthDescription = red.text(w.ErrorDescription, 500)
 		}
-		return TokenResponse{}, e
+		return tokenResponse{}, e
 	}
 	if werr != nil {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint sent malformed JSON", Status: status}
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint sent malformed JSON", Status: status}
 	}
 	if w.AccessToken == nil || *w.AccessToken == "" {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token response has no access_token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token response has no access_token", Status: status,
 			OAuthError: red.text(w.Error, 200), OAuthDescription: red.text(w.ErrorDescription, 500)}
 	}
 	if !validAccessToken(*w.AccessToken) {
 		// Never cached or handed out; the message does not show it.
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			Msg: "token endpoint returned an unusable access token: it may hold only visible ASCII characters, no spaces or control characters"}
 	}
 	if w.TokenType != "" && !strings.EqualFold(w.TokenType, "bearer") {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			// Not strconv.Quote: the text is already cleaned and shortened.
 			Msg: `token_type "` + red.text(w.TokenType, 40) + `" is not Bearer`}
 	}
 	if w.ExpiresIn.bad {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			Msg: "expires_in is not a finite, non-negative number of seconds (at most 1e9)"}
 	}
-	return TokenResponse{
+	return tokenResponse{
 		AccessToken: *w.AccessToken,
 		TokenType:   w.TokenType,
 		ExpiresIn:   time.Duration(w.ExpiresIn.v * float64(time.Second)),

@@ -1,7 +1,8 @@
-// Package tokenrule reads testdata/tokenrule.tsv, the cases of the token
-// hand-out rule (docs/token-cache.md) that core and every copy of its
-// cached token are tested against: Go's here, C's in capi/test/tokenrule.c.
 package tokenrule
+
+// The table: testdata/tokenrule.tsv, the cases of the rule that core and
+// every copy of its cached token are tested against: Go's in core and
+// wasm/host, C's in capi/test/tokenrule.c.
 
 import (
 	"fmt"

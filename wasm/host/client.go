@@ -12,6 +12,7 @@ import (
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/flight"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/redact"
 	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
@@ -23,8 +24,8 @@ type Client struct {
 	cfg     []byte   // the config JSON as given (holds the secret); kept to recreate the guest client after a trap
 	origins []string // the only origins its requests may go to
 	tr      *core.HTTPTransport
-	scrub   *core.Scrubber // its secret and recent tokens (see redact)
-	token   tokenCopy      // the guest core's cached token, as last reported
+	scrub   *redact.Scrubber // its secret and recent tokens (see redact)
+	token   tokenCopy        // the guest core's cached token, as last reported
 
 	timeout time.Duration        // the resolved Config.Timeout, which bounds a token acquisition
 	flight  flight.Group[string] // the zb_token call that callers without a copy wait for
@@ -69,7 +70,7 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 			return nil, err
 		}
 	}
-	c.scrub = core.NewScrubber(secret)
+	c.scrub = redact.NewScrubber(secret)
 	if err := p.lockFor(ctx); err != nil {
 		return nil, gaveUp("config", ctx)
 	}

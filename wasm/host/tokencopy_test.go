@@ -170,7 +170,7 @@ func TestTokenCopyRuleTable(t *testing.T) {
 	for _, k := range cases {
 		var c tokenCopy
 		if k.HasToken {
-			c.cur.Store(&core.TokenSnapshot{Value: "tok", FreshUntil: k.Fresh, UsableUntil: k.Usable})
+			c.cur.Store(&tokenrule.Snapshot{Value: "tok", FreshUntil: k.Fresh, UsableUntil: k.Usable})
 		}
 		tok, ok, ask := c.getAt(k.Now)
 		switch k.Want {
