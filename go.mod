@@ -5,6 +5,5 @@ go 1.26.8
 require (
 	github.com/goccy/go-json v0.10.5
 	github.com/tetratelabs/wazero v1.12.0
+	golang.org/x/sys v0.44.0
 )
-
-require golang.org/x/sys v0.44.0

@@ -4,7 +4,14 @@
 // shipped: it lacks const and the enum).
 //
 // Everything here only converts: C strings to Go and back, core errors to
-// zbauth_status codes. Behaviour lives in package core.
+// zbauth_status codes. Behaviour lives in package core. What the library
+// keeps of its own: the handles, the error strings it handed out (for
+// zbauth_error_details), and mirror.c's copy of each client's cached
+// token, which core's snapshots govern (tokenrule.Snapshot, with its rule;
+// core reports them through corehook.WithTokenObserver).
+// Token calls waiting together join core's one request once (joinToken);
+// core alone decides when to make it. Linux (glibc) only: eventfd, and
+// glibc's writer-first rwlock initialiser.
 package main
 
 /*
@@ -55,7 +62,10 @@ import (
 	"unsafe"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/corehook"
+	"github.com/zbauth/zbauth/internal/errjson"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
 func main() {}
@@ -162,7 +172,7 @@ func zbauth_error_details(errStr *C.char, out **C.char) C.int {
 		if errStr == nil || !ok {
 			return argError("not a live error string from this library")
 		}
-		b, err := jsonx.Marshal(core.NewErrorJSON(v.(*core.Error)))
+		b, err := jsonx.Marshal(errjson.New(v.(*core.Error)))
 		if err != nil {
 			return err
 		}
@@ -213,7 +223,7 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 		id := handles.next + 0x2af1
 		handles.Unlock()
 		C.zb_mirror_add(C.uintptr_t(id)) // before the core can tell it anything
-		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv), core.WithTokenObserver(mirror(id)))
+		c, err := core.New(cfg, core.WithLookupEnv(cLookupEnv), corehook.WithTokenObserver(mirror(id)).(core.Option))
 		if err != nil {
 			C.zb_mirror_drop(C.uintptr_t(id))
 			return err
@@ -229,14 +239,15 @@ func zbauth_client_new(configJSON *C.char, out *C.uintptr_t, errOut **C.char) C.
 	})
 }
 
-// mirror keeps mirror.c's copy of client id's cached token up to date.
-func mirror(id uintptr) func(string, time.Duration, time.Duration) {
-	return func(tok string, fresh, usable time.Duration) {
+// mirror keeps mirror.c's copy of client id's cached token up to date:
+// each snapshot the core publishes, whose deadlines are on CLOCK_MONOTONIC.
+func mirror(id uintptr) func(tokenrule.Snapshot) {
+	return func(s tokenrule.Snapshot) {
 		var p *C.char // C copies the bytes before returning
-		if tok != "" {
-			p = (*C.char)(unsafe.Pointer(unsafe.StringData(tok)))
+		if s.Value != "" {
+			p = (*C.char)(unsafe.Pointer(unsafe.StringData(s.Value)))
 		}
-		C.zb_mirror_set(C.uintptr_t(id), p, C.size_t(len(tok)), C.int64_t(fresh), C.int64_t(usable))
+		C.zb_mirror_set(C.uintptr_t(id), p, C.size_t(len(s.Value)), C.int64_t(s.FreshUntil), C.int64_t(s.UsableUntil))
 	}
 }
 
@@ -311,18 +322,18 @@ func zbgo_client_token_nowait(h C.uintptr_t, buf *C.char, capacity C.size_t, len
 // call back. Both kinds share the same parts: a prepare function checks
 // the arguments (on the caller's thread, or on drainQueue's goroutine for
 // a blocking call that wait.c queued) and returns the work, which runs on
-// an async worker (runAsync); a token call joins the client's token flight
-// instead (joinTokenFlight). The blocking calls are C functions in wait.c:
+// an async worker (runAsync); a token call joins the core's token request
+// instead (joinToken). The blocking calls are C functions in wait.c:
 // each has its zbgo_* half below run and then waits in C until the worker
 // reports (see wait.h and docs/capi-calls.md).
 
 // work is what a call does once its arguments are checked: run, on an
 // async worker, returning the HTTP status (requests only), the result
 // (nil: none) and the error (a request's failure may come with a
-// response too); or, for a token call, join the client's token flight.
+// response too); or, for a token call, join the core's token request.
 type work struct {
 	run   func(c *core.Client) (httpStatus int, result []byte, err error)
-	token bool // run is nil: the outcome comes from the token flight
+	token bool // run is nil: the outcome comes from the core's token request
 }
 
 var tokenWork = work{token: true}
@@ -330,71 +341,81 @@ var tokenWork = work{token: true}
 // done receives a call's outcome.
 type done func(httpStatus int, result []byte, err error)
 
-// flights holds each client's token flight: the token calls that did not
-// get a token at once — blocking calls that found none usable, and every
-// _async call (with a token cached, its flight ends at once). The core
-// already makes one token request for any number of callers; the flight
-// spares each of them a worker goroutine too, so that a cold burst of
-// 1,000 callers wakes one goroutine, not 1,000, when the token arrives
-// (docs/capi-calls.md).
-var flights struct {
+// waiting holds each client's token calls that did not get a token at
+// once — blocking calls that found none usable, and every _async call —
+// until the core's token request ends. The first of them joins that
+// request (corehook.JoinToken), which calls back once for them all: a
+// cold burst of 1,000 callers costs no goroutine each, and wakes one
+// worker, not 1,000, when the token arrives (docs/capi-calls.md).
+var waiting struct {
 	sync.Mutex
-	m map[*core.Client]*flight
+	m map[*core.Client]*waiters
 }
 
-type flight struct {
+type waiters struct {
 	blocking  []done // write through the waiting caller's pointers and wake it
 	callbacks []done // call an _async caller's callback: user code
 }
 
-// joinTokenFlight has d called with c's token, or the error that ended
-// the wait for it, on the worker of c's token flight, which it starts if
-// none is running. callback says that d calls user code (an _async call's
-// callback): those run one after another, after every blocking caller has
-// been woken, so that a slow callback holds up no blocking caller
-// (zbauth.h asks callbacks to return promptly).
-func joinTokenFlight(c *core.Client, d done, callback bool) {
-	flights.Lock()
-	f, running := flights.m[c]
-	if !running {
-		if flights.m == nil {
-			flights.m = map[*core.Client]*flight{}
+// joinToken has d called with c's token, or the error that ended the wait
+// for it. callback says that d calls user code (an _async call's
+// callback): those run one after another on an async worker, after every
+// blocking caller has been woken, so that a slow callback holds up no
+// blocking caller (zbauth.h asks callbacks to return promptly).
+func joinToken(c *core.Client, d done, callback bool) {
+	waiting.Lock()
+	w, joined := waiting.m[c]
+	if !joined {
+		if waiting.m == nil {
+			waiting.m = map[*core.Client]*waiters{}
 		}
-		f = &flight{}
-		flights.m[c] = f
+		w = &waiters{}
+		waiting.m[c] = w
 	}
 	if callback {
-		f.callbacks = append(f.callbacks, d)
+		w.callbacks = append(w.callbacks, d)
 	} else {
-		f.blocking = append(f.blocking, d)
+		w.blocking = append(w.blocking, d)
 	}
-	flights.Unlock()
-	if running {
+	waiting.Unlock()
+	if joined {
 		return
 	}
-	runAsync(func() {
-		var t string
-		err := protect(func() (err error) {
-			t, err = c.Token(context.Background())
-			return err
-		})
-		// Callers who joined after Token returned get its outcome too:
-		// a token just cached, or an error just met. Later ones start
-		// the next flight.
-		flights.Lock()
-		delete(flights.m, c)
-		flights.Unlock()
-		var res []byte
-		if err == nil {
-			res = []byte(t) // read by every done, never written
-		}
-		for _, d := range f.blocking {
-			d(0, res, err)
-		}
-		for _, d := range f.callbacks {
-			d(0, res, err)
-		}
+	var t string
+	var pending bool
+	err := protect(func() (err error) {
+		t, pending, err = corehook.JoinToken(c, func(t string, err error) { deliver(c, t, err) })
+		return err
 	})
+	if !pending {
+		deliver(c, t, err)
+	}
+}
+
+// deliver ends the wait of c's token calls. Callers who joined after the
+// core's answer get it too: a token just cached, or an error just met.
+// Later ones join the next request.
+func deliver(c *core.Client, t string, err error) {
+	waiting.Lock()
+	w := waiting.m[c]
+	delete(waiting.m, c)
+	waiting.Unlock()
+	var res []byte
+	if err == nil {
+		res = []byte(t) // read by every done, never written
+	}
+	for _, d := range w.blocking {
+		d(0, res, err)
+	}
+	if len(w.callbacks) > 0 {
+		// Never on the thread of an _async call (zbauth.h), nor holding
+		// up the core's goroutine with user code.
+		runAsync(func() {
+			for _, d := range w.callbacks {
+				d(0, res, err)
+			}
+		})
+	}
 }
 
 var topologyWork = work{run: func(c *core.Client) (int, []byte, error) {
@@ -432,7 +453,7 @@ func requestWork(method, path, bodyJSON *C.char) (work, error) {
 // the arguments (before the handle, as the header promises), then the
 // handle is resolved; fast, when given, may finish the call at once on the
 // caller's thread; otherwise d receives the work's outcome on an async
-// worker (for a token, the token flight's; callback: d calls user code).
+// worker (for a token, see joinToken; callback: d calls user code).
 // It returns the status of a call that ended here, or ok == false when d
 // will be called. Everything runs under call's panic recovery.
 func start(errOut **C.char, h C.uintptr_t, prepare func() (work, error), fast func(*core.Client) (bool, error),
@@ -456,7 +477,7 @@ func start(errOut **C.char, h C.uintptr_t, prepare func() (work, error), fast fu
 		return st, true
 	}
 	if w.token {
-		joinTokenFlight(c, d, callback)
+		joinToken(c, d, callback)
 		return 0, false
 	}
 	runAsync(func() {

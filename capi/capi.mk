@@ -46,6 +46,12 @@ $(BUILD)/c/%: capi/test/%.c capi/test/devctl.c capi/test/devctl.h $(STAGE)/lib/l
 	cc $(C_TEST_FLAGS) -o $@ $< capi/test/devctl.c \
 	  $$($(STAGE_PC) pkg-config --cflags --libs zbauth) -Wl,-rpath,$(STAGE)/lib -lpthread
 
+# mirror.c against the shared table of the token rule (no library: the
+# rule is internal).
+$(BUILD)/c/tokenrule: capi/test/tokenrule.c capi/mirror.c capi/mirror.h
+	@mkdir -p $(@D)
+	cc $(C_TEST_FLAGS) -o $@ capi/test/tokenrule.c capi/mirror.c -lpthread
+
 # The conformance vectors, flattened for C (which has no JSON parser).
 $(BUILD)/conformance.tsv: testdata/conformance/vectors.json internal/tools/vectors2tsv/main.go internal/conformance/conformance.go
 	@mkdir -p $(@D)
@@ -54,7 +60,9 @@ $(BUILD)/conformance.tsv: testdata/conformance/vectors.json internal/tools/vecto
 # The Go runtime turns SIGSEGV into panics itself: ASan must leave it alone.
 C_TEST_ENV := ASAN_OPTIONS=detect_leaks=1:handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1
 
-test-c: $(ZBAUTH) $(BUILD)/c/test_zbauth $(BUILD)/c/conformance $(BUILD)/conformance.tsv ## C ABI tests (ASan/LSan) against the dev cluster
+test-c: $(ZBAUTH) $(BUILD)/c/test_zbauth $(BUILD)/c/conformance $(BUILD)/conformance.tsv $(BUILD)/c/tokenrule ## C ABI tests (ASan/LSan) against the dev cluster
+	@echo "== C token copy against the rule's table (testdata/tokenrule.tsv)"
+	$(C_TEST_ENV) $(BUILD)/c/tokenrule testdata/tokenrule.tsv
 	@echo "== C tests (AddressSanitizer + LeakSanitizer)"
 	$(C_TEST_ENV) $(WITH_CLUSTER) $(BUILD)/c/test_zbauth
 	@echo "== C conformance vectors"

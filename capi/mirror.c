@@ -5,17 +5,15 @@
  * runtime's Ps; with many threads calling, that wait dominated a cached
  * token's cost (docs/capi-calls.md).
  *
- * The copy follows the core's decisions (core.WithTokenObserver, capi.go):
- * the core reports each token it caches with how long it is fresh (handed
- * out without asking: until its refresh point, or its expiry while a
- * refresh runs) and usable, and reports when it drops the token (the API
- * rejected it, the client was closed). A fresh copy is handed out. A copy
- * that is usable but no longer fresh is handed out too, except to one
- * caller at a time, who asks the core instead (which starts the refresh,
- * as it does for any caller in the refresh window); so a refresh point
- * sends one thread into Go, not all of them. With no copy the calls go to
- * Go as before. An entry exists only between zbauth_client_new and
- * zbauth_client_free, so a freed handle never finds a token here.
+ * The copy is the core's snapshot (tokenrule.Snapshot, reported through
+ * corehook.WithTokenObserver, capi.go): the token and two deadlines on
+ * CLOCK_MONOTONIC. It follows the core's rule (zb_token_rule below,
+ * docs/token-cache.md): fresh, it is handed out; usable, it is handed out
+ * too, except to one caller at a time, who asks the core instead (which
+ * answers at once and starts the refresh), so a refresh point sends one
+ * thread into Go, not all of them; otherwise the calls go to Go. An entry
+ * exists only between zbauth_client_new and zbauth_client_free, so a freed
+ * handle never finds a token here.
  */
 #define _GNU_SOURCE /* PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP, explicit_bzero */
 #include <pthread.h>
@@ -29,8 +27,8 @@ typedef struct {
 	uintptr_t h;
 	char *tok; /* NUL-terminated copy; NULL: none */
 	size_t len;
-	int64_t fresh_until;  /* CLOCK_MONOTONIC ns */
-	int64_t usable_until; /* >= fresh_until */
+	int64_t fresh_until;  /* CLOCK_MONOTONIC ns (tokenrule.Snapshot) */
+	int64_t usable_until;
 	int asking;           /* a caller is asking the core (atomic) */
 } zb_entry_t;
 
@@ -94,13 +92,9 @@ void zb_mirror_drop(uintptr_t h) {
 	wipe(tok, len);
 }
 
-void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns, int64_t usable_ns) {
-	/* The clock first: the core measured the durations just before this
-	 * call, under its lock, so the copy may outlive its answer by the
-	 * microseconds in between, and by no more. */
-	int64_t now = now_ns();
+void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_until, int64_t usable_until) {
 	char *copy = NULL;
-	if (tok && usable_ns > 0 && (copy = malloc(len + 1)) != NULL) {
+	if (tok && (copy = malloc(len + 1)) != NULL) {
 		memcpy(copy, tok, len);
 		copy[len] = 0;
 	}
@@ -112,8 +106,8 @@ void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns, i
 		size_t n = e->len;
 		e->tok = copy;
 		e->len = copy ? len : 0;
-		e->fresh_until = now + (fresh_ns < usable_ns ? fresh_ns : usable_ns);
-		e->usable_until = now + usable_ns;
+		e->fresh_until = fresh_until;
+		e->usable_until = usable_until;
 		copy = old;
 		old_len = n;
 	}
@@ -122,23 +116,33 @@ void zb_mirror_set(uintptr_t h, const char *tok, size_t len, int64_t fresh_ns, i
 	wipe(copy, old_len);
 }
 
+int zb_token_rule(int64_t now, int64_t fresh_until, int64_t usable_until) {
+	if (now >= usable_until)
+		return ZB_TOKEN_ASK;
+	if (now < fresh_until)
+		return ZB_TOKEN_FRESH;
+	return ZB_TOKEN_USABLE;
+}
+
 /* Whether e's copy may be handed out now. When it is usable but no longer
  * fresh, the first caller to get here is told to ask the core instead, and
  * *asked set: it calls zb_mirror_asked when done. mu held (read). */
 static int may_use(zb_entry_t *e, int *asked) {
 	if (!e || !e->tok)
 		return 0;
-	int64_t now = now_ns();
-	if (now < e->fresh_until)
+	switch (zb_token_rule(now_ns(), e->fresh_until, e->usable_until)) {
+	case ZB_TOKEN_FRESH:
 		return 1;
-	if (now >= e->usable_until)
-		return 0;
-	int idle = 0;
-	if (__atomic_compare_exchange_n(&e->asking, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		*asked = 1;
-		return 0;
+	case ZB_TOKEN_USABLE: {
+		int idle = 0;
+		if (__atomic_compare_exchange_n(&e->asking, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			*asked = 1;
+			return 0;
+		}
+		return 1;
 	}
-	return 1;
+	}
+	return 0;
 }
 
 void zb_mirror_asked(uintptr_t h) {

@@ -19,8 +19,8 @@
  * once and starts the refresh; a caller with no usable copy to wait for is
  * queued like topology, so a cold burst of threads does not all enter Go.
  * The drainer answers it at once if the core has a token by then, else it
- * joins the client's token flight (capi.go): one worker waits for the
- * core's token on behalf of every such caller.
+ * joins the core's token request (capi.go, joinToken), which calls back
+ * once for every such caller.
  * docs/capi-calls.md has the figures.
  */
 #ifndef ZBAUTH_WAIT_H

@@ -6,6 +6,11 @@
  * header is its stable C contract. It is written by hand: never use the
  * header that cgo generates.
  *
+ * PLATFORM
+ *   Linux with glibc only: the library uses eventfd and glibc's
+ *   PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP. No other target is
+ *   built.
+ *
  * OWNERSHIP
  *   Every `char *` the library returns through an out-parameter is owned by
  *   the caller and must be released with zbauth_free() (not free()), once.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/redact"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
 // DefaultMaxBody caps how much of a REST API response is read.
@@ -50,22 +52,11 @@ type options struct {
 	cooldown  time.Duration
 	margin    time.Duration
 	lookup    func(string) (string, bool)
-	maxBody   int64
-	onToken   func(token string, fresh, usable time.Duration)
+	onToken   func(tokenrule.Snapshot)
 }
 
-// WithTokenObserver has f told of every change of the cached token, in
-// order, and of how the client would answer with it: fresh, it may be
-// handed out without asking the client (until its refresh point when it
-// is cached, a very long time when the token endpoint gave no expiry;
-// until its expiry while a refresh runs); usable, it may still be handed
-// out while one caller at a time asks the client, which starts a refresh
-// when none runs (after a failed refresh, fresh is 0). token "" means none
-// is cached (rejected by the API, client closed). A caller outside Go may
-// keep a copy and follow these rules: the C library does, so that a cached
-// token never waits for Go's scheduler. f runs under the token cache's
-// lock: it must return at once and must not call the client.
-func WithTokenObserver(f func(token string, fresh, usable time.Duration)) Option {
+// withTokenObserver is corehook.WithTokenObserver (see hooks.go).
+func withTokenObserver(f func(tokenrule.Snapshot)) Option {
 	return func(o *options) { o.onToken = f }
 }
 
@@ -92,10 +83,6 @@ func WithLogger(f func(msg string)) Option { return func(o *options) { o.logf = 
 // variables; tests and embedders use it.
 func WithLookupEnv(f func(string) (string, bool)) Option { return func(o *options) { o.lookup = f } }
 
-// WithMaxBody caps REST API response bodies, overriding
-// Config.MaxBodyBytes (default DefaultMaxBody).
-func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
-
 // New resolves cfg against the environment (see Config.Resolve), validates
 // it and returns a Client. It makes no network request.
 func New(cfg Config, opts ...Option) (*Client, error) {
@@ -112,12 +99,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		// and Token would hand out expired tokens until then.
 		o.margin = 0
 	}
-	c := &Client{cfg: cfg, tr: o.transport, margin: o.margin}
-	if o.maxBody > 0 {
-		c.maxBody = o.maxBody
-	} else {
-		c.maxBody = cfg.MaxBodyBytes
-	}
+	c := &Client{cfg: cfg, tr: o.transport, margin: o.margin, maxBody: cfg.MaxBodyBytes}
 	if c.tr == nil {
 		if c.tr, err = defaultTransport(cfg); err != nil {
 			return nil, err
@@ -139,7 +121,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.form = form.Encode()
 	// The secret as typed, form-encoded (token request bodies echoed back)
 	// and path-escaped (URLs in net/http error texts).
-	c.red = redactor(SecretForms(cfg.ClientSecret))
+	c.red = redactor(redact.SecretForms(cfg.ClientSecret))
 	fetch := c.fetchToken
 	warn := func(msg string) { o.logf(c.red.clean(msg)) }
 	if dc := newDiskCache(cfg, warn); dc != nil {
@@ -217,6 +199,14 @@ func (c *Client) TryToken() (string, error) {
 	return c.tokens.tryToken()
 }
 
+// joinToken is corehook.JoinToken (see hooks.go).
+func (c *Client) joinToken(cb func(token string, err error)) (token string, pending bool, err error) {
+	if err := c.checkOpen("token"); err != nil {
+		return "", false, err
+	}
+	return c.tokens.join(cb)
+}
+
 // fetchToken obtains a token, retrying 429, 5xx and network failures with
 // exponential backoff and full jitter (never sooner than minFetchInterval,
 // never sooner than Retry-After) while ctx's deadline allows. ctx is the
@@ -253,14 +243,14 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 			"Accept":       "application/json",
 		},
 		Body:    []byte(c.form),
-		MaxBody: MaxTokenBody,
+		MaxBody: maxTokenBody,
 	})
 	if err != nil {
 		return nil, 0, c.transportError("token", ctx, err)
 	}
 	tr, err := parseTokenResponse(resp.Status, resp.Body, c.red)
 	if err != nil {
-		return nil, ParseRetryAfter(resp.Header["Retry-After"], time.Now()), err
+		return nil, parseRetryAfter(resp.Header["Retry-After"], time.Now()), err
 	}
 	refreshAt, expiry := lifetime(sentAt, tr.ExpiresIn, c.margin)
 	return &tokenState{value: tr.AccessToken, refreshAt: refreshAt, expiry: expiry}, 0, nil
@@ -301,10 +291,10 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return d
 }
 
-// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date
 // (RFC 9110 §10.2.3). It returns 0 when v is empty, malformed or in the
 // past, and caps the result at one hour.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
@@ -524,7 +514,7 @@ func validMethod(m string) bool {
 
 func apiError(op string, resp *Response, red redactor) error {
 	e := &Error{Kind: KindAPI, Op: op, Msg: "REST API returned an error", Status: resp.Status}
-	if p := ParseProblem(resp.Body); p != nil {
+	if p := parseProblem(resp.Body); p != nil {
 		p.Type = red.text(p.Type, 500)
 		p.Title = red.text(p.Title, 200)
 		p.Detail = red.text(p.Detail, 1000)
@@ -536,9 +526,9 @@ func apiError(op string, resp *Response, red redactor) error {
 	return e
 }
 
-// ParseProblem decodes an RFC 9457 problem document, or returns nil when
+// parseProblem decodes an RFC 9457 problem document, or returns nil when
 // body is not one.
-func ParseProblem(body []byte) *Problem {
+func parseProblem(body []byte) *Problem {
 	var p Problem
 	if err := jsonx.Unmarshal(body, &p); err != nil || (p.Title == "" && p.Detail == "" && p.Type == "") {
 		return nil

@@ -748,10 +748,13 @@ func TestHugeTokenBody(t *testing.T) {
 	}
 }
 
-// REST API bodies are capped by WithMaxBody.
+// REST API bodies are capped by Config.MaxBodyBytes.
 func TestMaxBody(t *testing.T) {
 	t.Parallel()
-	cl, c := clusterClient(t, core.WithMaxBody(64<<10))
+	cl := startCluster(t, devcluster.Options{})
+	cfg := clusterConfig(cl)
+	cfg.MaxBodyBytes = 64 << 10
+	c := newClient(t, cfg)
 	ctx := ctxTimeout(t, 10*time.Second)
 	cl.AddFault(devcluster.Fault{Target: "api", BodyBytes: 1 << 20, Times: 1})
 	_, err := c.Do(ctx, "GET", "/v2/topology", nil)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/redact"
+	"github.com/zbauth/zbauth/internal/urlx"
 )
 
 // Defaults, as documented by Camunda for SaaS.
@@ -334,7 +335,7 @@ func (c Config) redacted() Config {
 	if c.ClientSecret != "" {
 		// The secret may also sit in a URL (user info, a query parameter):
 		// remove it wherever it appears, as typed or escaped.
-		red := redactor(SecretForms(c.ClientSecret))
+		red := redactor(redact.SecretForms(c.ClientSecret))
 		for _, f := range []*string{&c.ClientID, &c.AuthorizationServerURL, &c.Audience, &c.Scope, &c.RESTAddress,
 			&c.CACertificatePath, &c.ClientCertificatePath, &c.ClientKeyPath, &c.TokenCacheDir} {
 			*f = red.clean(*f)
@@ -482,20 +483,7 @@ func insecureRemote(s string) bool {
 	if err != nil || u.Scheme != "http" {
 		return false
 	}
-	return !IsLoopbackHost(u.Hostname())
-}
-
-// IsLoopbackHost reports whether host (without port) is a loopback IP
-// address (127.0.0.0/8, ::1) or exactly "localhost" (in any case), which
-// the native transport dials on loopback without asking a resolver.
-// "localhost." and "*.localhost" are not: a resolver (DNS) would answer
-// for them, and whoever answers would get the credentials over plain http.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
+	return !urlx.IsLoopbackHost(u.Hostname())
 }
 
 // checkHTTPURL explains what is wrong with an absolute http(s) URL, or

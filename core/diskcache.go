@@ -37,7 +37,7 @@ import (
 // creates is 0700); every file is opened relative to the opened directory
 // with O_NOFOLLOW|O_NONBLOCK (no symlinks, no blocking on a FIFO) and must
 // be a regular file of the same owner; the token file is read through
-// MaxTokenBody. Anything else is refused: memory only, one warning.
+// maxTokenBody. Anything else is refused: memory only, one warning.
 type diskCache struct {
 	dir   string
 	key   string
@@ -60,8 +60,8 @@ type cacheFile struct {
 
 const cacheFormat = "zbauth-token-v1"
 
-// CacheKey is the hex SHA-256 of the fields that identify a token.
-func CacheKey(tokenURL, clientID, audience, scope string) string {
+// cacheKey is the hex SHA-256 of the fields that identify a token.
+func cacheKey(tokenURL, clientID, audience, scope string) string {
 	h := sha256.New()
 	for _, s := range []string{tokenURL, clientID, audience, scope} {
 		h.Write([]byte(s))
@@ -80,7 +80,7 @@ func newDiskCache(cfg Config, warn func(string)) *diskCache {
 	}
 	return &diskCache{
 		dir:   cfg.TokenCacheDir,
-		key:   CacheKey(cfg.AuthorizationServerURL, cfg.ClientID, cfg.Audience, cfg.Scope),
+		key:   cacheKey(cfg.AuthorizationServerURL, cfg.ClientID, cfg.Audience, cfg.Scope),
 		stale: stale,
 		warn:  warn,
 	}
@@ -258,11 +258,11 @@ func (d *diskCache) read(dir *os.File) (*tokenState, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxTokenBody+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenBody+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxTokenBody {
+	if len(b) > maxTokenBody {
 		return nil, nil
 	}
 	var c cacheFile

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/redact"
 )
 
 // Seed corpora: f.Add below, plus the files in testdata/fuzz/<FuzzName>/.
@@ -248,7 +249,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 		// A short one is looked for in the texts alone, not in %#v's field
 		// names and punctuation.
 		fixed := tokenErrorTexts + " (HTTP " + strconv.Itoa(status) + ")"
-		for _, tok := range []string{*w.AccessToken, core.StripControl(*w.AccessToken)} {
+		for _, tok := range []string{*w.AccessToken, redact.StripControl(*w.AccessToken)} {
 			if tok == "" || !utf8.ValidString(tok) || strings.ContainsAny(tok, `:()[]" …`) || strings.Contains(fixed, tok) {
 				continue // not a plausible token, or part of our own wording
 			}

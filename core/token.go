@@ -4,17 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/zbauth/zbauth/internal/flight"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
-// MaxTokenBody caps how much of a token endpoint response is read.
-const MaxTokenBody = 1 << 20
+// maxTokenBody caps how much of a token endpoint response is read.
+const maxTokenBody = 1 << 20
 
 // DefaultAuthErrorCooldown is how long a refusal from the token endpoint
 // (400 or 401) is answered from memory before the next request is made.
@@ -34,137 +37,128 @@ const DefaultRefreshMargin = 30 * time.Second
 // about one per second per client address.
 const minFetchInterval = time.Second
 
-// tokenState is one cached token. It is immutable once published.
+// tokenState is a token as a request (or the disk cache) gave it.
 type tokenState struct {
 	value     string
 	refreshAt time.Time // from here on, refresh in the background
 	expiry    time.Time // from here on, unusable; zero: no expiry known
-
-	// due turns true at refreshAt (set by a timer while the token is the
-	// current one), so the fast path is one atomic load instead of a clock
-	// read: time.Now costs more than everything else on that path and does
-	// not scale across cores on some VMs. A late timer only delays the
-	// early refresh; the slow path below still reads the clock.
-	due   atomic.Bool
-	timer *time.Timer
-}
-
-// publish arms t's refresh timer; retire stops it. Both run under
-// tokenSource.mu.
-func (t *tokenState) publish() {
-	if t.expiry.IsZero() {
-		return // no expiry known: never due
-	}
-	if !refreshTimers {
-		t.due.Store(true) // every call reads the clock
-		return
-	}
-	if d := time.Until(t.refreshAt); d > 0 {
-		t.timer = time.AfterFunc(d, func() { t.due.Store(true) })
-	} else {
-		t.due.Store(true)
-	}
-}
-
-func (t *tokenState) retire() {
-	if t != nil && t.timer != nil {
-		t.timer.Stop()
-	}
 }
 
 func (t *tokenState) usable(now time.Time) bool {
 	return t.expiry.IsZero() || now.Before(t.expiry)
 }
 
-// flight is one token request in progress; waiters block on done.
-type flight struct {
-	done   chan struct{}
-	waited bool // a caller has waited on it (guarded by tokenSource.mu)
-	tok    *tokenState
-	err    error
+// snapshot is a published tokenrule.Snapshot (the client's cached token
+// as it may be handed out, docs/token-cache.md) with what Go's own fast
+// path needs.
+type snapshot struct {
+	tokenrule.Snapshot
+	// due turns true at FreshUntil (set by a timer while the snapshot is
+	// the current one), so the fast path is one atomic load instead of a
+	// clock read. A late timer only delays the early refresh.
+	due atomic.Bool
+	// claimed: a caller in the usable window went to start the refresh,
+	// so the others need not (tokenrule.Usable's one caller).
+	claimed atomic.Bool
+	timer   *time.Timer
 }
+
+// arm sets up due; retire stops its timer. Both run under tokenSource.mu.
+func (n *snapshot) arm() {
+	if n.FreshUntil == math.MaxInt64 {
+		return // no expiry known: never due
+	}
+	d := time.Duration(n.FreshUntil - tokenrule.Monotonic())
+	if !refreshTimers || d <= 0 {
+		n.due.Store(true) // every call reads the clock
+		return
+	}
+	n.timer = time.AfterFunc(d, func() { n.due.Store(true) })
+}
+
+func (n *snapshot) retire() {
+	if n != nil && n.timer != nil {
+		n.timer.Stop()
+	}
+}
+
+// memo is the outcome of a finished request, given again until until.
+type memo struct {
+	f     *flight.Flight[string]
+	until time.Time
+}
+
+func (m memo) active(now time.Time) bool { return m.f != nil && now.Before(m.until) }
 
 // tokenSource caches one token and refreshes it with at most one request
-// in flight. The fast path (a fresh token) is one atomic load: no lock, no
-// allocation.
+// in flight. Callers read snap, an immutable snapshot, with one atomic
+// load; everything else is guarded by mu, and published to snap (and the
+// observer) on each change.
 type tokenSource struct {
-	fetch   func(ctx context.Context) (*tokenState, error)
-	timeout time.Duration // bounds each fetch, independent of any caller
+	fetch    func(ctx context.Context) (*tokenState, error)
+	timeout  time.Duration // bounds each fetch, independent of any caller
+	cooldown time.Duration
+	observe  func(tokenrule.Snapshot) // corehook.WithTokenObserver; told under mu
+	// ctx ends with Close: it cancels the request in flight, and nothing
+	// is cached or reported after it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	cur atomic.Pointer[tokenState]
+	snap atomic.Pointer[snapshot] // nil: no token
 
-	mu     sync.Mutex
-	flight *flight // non-nil while a request runs (or waits its turn)
-	// busy mirrors flight != nil so that callers in the refresh window
-	// skip the lock while the refresh runs: under contention a mutex can
-	// park them, and they must never wait for an early refresh.
-	busy      atomic.Bool
-	lastFetch time.Time // when the last request started
+	mu        sync.Mutex
+	tok       *tokenState            // the cached token; nil: none
+	flight    *flight.Flight[string] // the request in progress (or waiting its turn)
+	waited    bool                   // a caller waits for flight
+	lastFetch time.Time              // when the last request started
 	// failed is the failure of a request nobody waited for (TryToken
-	// started it, and it failed before its caller came back to wait).
-	// Waiters within minFetchInterval get it instead of waiting for a
+	// started it): waiters within minFetchInterval get it instead of a
 	// second request.
-	failed      *flight
-	failedUntil time.Time
-	closed      chan struct{}
-
-	// A definitive refusal (400/401 from the token endpoint) is remembered
-	// for cooldown: callers get it again without a request, so a fleet with
-	// a wrong secret does not hammer the endpoint (Camunda SaaS tarpits).
-	cooldown     time.Duration
-	refused      *flight // a finished flight carrying the refusal
-	refusedUntil time.Time
-	// quietUntil (Unix ns) mirrors refusedUntil for the lock-free path:
-	// in the refresh window during a cooldown there is nothing to start.
-	quietUntil atomic.Int64
-
-	// observe, when set (WithTokenObserver), is told under mu of every
-	// change of cur, and of how long its token may be handed out (see
-	// report).
-	observe func(token string, fresh, usable time.Duration)
-}
-
-// forever is how long a token without a known expiry stays fresh.
-const forever = 100 * 365 * 24 * time.Hour
-
-// What report says of a token besides its value.
-const (
-	cachedState     = iota // just cached: fresh until its refresh point
-	refreshingState        // a refresh runs: fresh until it expires
-	failedState            // the refresh failed: usable, not fresh
-)
-
-// report tells the observer of t (nil: none cached) in state. fresh is how
-// long it may be handed out without asking; usable, how long it may still
-// be handed out while one caller at a time asks (cached hands it out in
-// the refresh window and starts a refresh when none runs). mu must be held.
-func (s *tokenSource) report(t *tokenState, state int) {
-	if s.observe == nil {
-		return
-	}
-	if t == nil {
-		s.observe("", 0, 0)
-		return
-	}
-	usable := forever
-	if !t.expiry.IsZero() {
-		usable = max(time.Until(t.expiry), 0)
-	}
-	fresh := usable
-	switch state {
-	case cachedState:
-		if !t.expiry.IsZero() {
-			fresh = max(time.Until(t.refreshAt), 0)
-		}
-	case failedState:
-		fresh = 0
-	}
-	s.observe(t.value, fresh, usable)
+	failed memo
+	// refused is a definitive refusal (400/401 from the token endpoint),
+	// given to every caller without a usable token for the cooldown, so
+	// that a fleet with a wrong secret does not hammer the endpoint
+	// (Camunda SaaS tarpits).
+	refused memo
 }
 
 func newTokenSource(fetch func(context.Context) (*tokenState, error), timeout, cooldown time.Duration,
-	observe func(token string, fresh, usable time.Duration)) *tokenSource {
-	return &tokenSource{fetch: fetch, timeout: timeout, cooldown: cooldown, observe: observe, closed: make(chan struct{})}
+	observe func(tokenrule.Snapshot)) *tokenSource {
+	s := &tokenSource{fetch: fetch, timeout: timeout, cooldown: cooldown, observe: observe}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// publish makes snap (and the observer) reflect tok, flight and refused.
+// While a refresh runs, or a refusal's cooldown lasts, there is nothing to
+// start: the token is fresh until then (or until it expires). mu held.
+func (s *tokenSource) publish() {
+	var n *snapshot
+	if t := s.tok; t != nil {
+		n = &snapshot{}
+		n.Value = t.value
+		n.FreshUntil, n.UsableUntil = math.MaxInt64, math.MaxInt64
+		if !t.expiry.IsZero() {
+			n.UsableUntil = tokenrule.MonotonicAt(t.expiry)
+			n.FreshUntil = n.UsableUntil
+			if s.flight == nil {
+				n.FreshUntil = tokenrule.MonotonicAt(t.refreshAt)
+				if s.refused.active(time.Now()) {
+					n.FreshUntil = max(n.FreshUntil, tokenrule.MonotonicAt(s.refused.until))
+				}
+			}
+			n.FreshUntil = min(n.FreshUntil, n.UsableUntil)
+		}
+		n.arm()
+	}
+	s.snap.Swap(n).retire()
+	if s.observe != nil {
+		if n == nil {
+			s.observe(tokenrule.Snapshot{})
+		} else {
+			s.observe(n.Snapshot)
+		}
+	}
 }
 
 // token returns a usable token, waiting only when none is cached.
@@ -172,28 +166,38 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 	if v, ok := s.cached(); ok {
 		return v, nil
 	}
-	return s.wait(ctx)
+	f, v := s.startFlight(true)
+	if f == nil {
+		return v, nil
+	}
+	// A caller that gives up does not cancel the request: others may be
+	// waiting on it, and its token will be cached for the next caller.
+	select {
+	case <-f.Done():
+		return f.Result()
+	case <-ctx.Done():
+		return "", ctxError("token", ctx.Err())
+	}
 }
 
 // cached returns a usable cached token without waiting, starting a
 // background refresh when the token is in its refresh window.
 func (s *tokenSource) cached() (string, bool) {
-	t := s.cur.Load()
-	if t == nil {
+	n := s.snap.Load()
+	if n == nil {
 		return "", false
 	}
-	if !t.due.Load() {
-		return t.value, true
+	if !n.due.Load() {
+		return n.Value, true
 	}
-	now := time.Now()
-	if now.Before(t.refreshAt) {
-		return t.value, true
-	}
-	if t.usable(now) {
-		if !s.busy.Load() && now.UnixNano() >= s.quietUntil.Load() {
+	switch n.Rule(tokenrule.Monotonic()) {
+	case tokenrule.Fresh:
+		return n.Value, true
+	case tokenrule.Usable:
+		if n.claimed.CompareAndSwap(false, true) {
 			s.startFlight(false) // early refresh; do not wait for it
 		}
-		return t.value, true
+		return n.Value, true
 	}
 	return "", false
 }
@@ -205,157 +209,126 @@ func (s *tokenSource) tryToken() (string, error) {
 	if v, ok := s.cached(); ok {
 		return v, nil
 	}
-	if f := s.startFlight(false); f != nil {
-		select {
-		case <-f.done:
-			if f.err != nil {
-				return "", f.err
-			}
-			return f.tok.value, nil
-		default:
-		}
-	} else if v, ok := s.cached(); ok {
+	f, v := s.startFlight(false)
+	if f == nil {
 		return v, nil
 	}
-	return "", ErrWouldBlock
+	select {
+	case <-f.Done():
+		return f.Result()
+	default:
+		return "", ErrWouldBlock
+	}
 }
 
-// wait joins (or starts) the request in flight and waits for its result or
-// for ctx. A caller that gives up does not cancel the request: others may
-// be waiting on it, and its token will be cached for the next caller.
-func (s *tokenSource) wait(ctx context.Context) (string, error) {
-	for {
-		f := s.startFlight(true)
-		if f == nil { // a usable token is cached (a flight just finished)
-			if t := s.cur.Load(); t != nil && t.usable(time.Now()) {
-				return t.value, nil
-			}
-			continue
-		}
-		select {
-		case <-f.done:
-			if f.err != nil {
-				return "", f.err
-			}
-			return f.tok.value, nil
-		case <-ctx.Done():
-			return "", ctxError("token", ctx.Err())
-		}
+// join is tryToken for a caller that waits by callback: without an
+// answer at once, it joins the request and cb gets its outcome.
+func (s *tokenSource) join(cb func(string, error)) (string, bool, error) {
+	if v, ok := s.cached(); ok {
+		return v, false, nil
 	}
+	f, v := s.startFlight(true)
+	if f == nil {
+		return v, false, nil
+	}
+	if f.Join(cb) {
+		return "", true, nil
+	}
+	v, err := f.Result()
+	return v, false, err
 }
 
 // startFlight returns the request in flight, starting one if there is none.
-// It returns nil when no request is due: the cached token is fresh, or it is
-// still usable while a recent refusal's cooldown lasts. With no usable token
-// during a cooldown it returns a finished flight carrying the refusal, so
-// callers get the error again without a request.
-func (s *tokenSource) startFlight(waiter bool) *flight {
+// It returns nil and the token when no request is due: the cached token is
+// fresh, or it is still usable while a recent refusal's cooldown lasts.
+// With no usable token during a cooldown it returns a finished flight
+// carrying the refusal, so callers get the error again without a request.
+func (s *tokenSource) startFlight(waiter bool) (*flight.Flight[string], string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.flight != nil {
-		if waiter {
-			s.flight.waited = true
-		}
-		return s.flight
+		s.waited = s.waited || waiter
+		return s.flight, ""
 	}
 	now := time.Now()
-	t := s.cur.Load()
+	t := s.tok
+	usable := t != nil && t.usable(now)
 	if t != nil && now.Before(t.refreshAt) {
-		return nil
+		return nil, t.value
 	}
-	if s.failed != nil && waiter && now.Before(s.failedUntil) && (t == nil || !t.usable(now)) {
-		return s.failed
+	if waiter && !usable && s.failed.active(now) {
+		return s.failed.f, ""
 	}
-	if s.refused != nil && now.Before(s.refusedUntil) {
-		if t != nil && t.usable(now) {
-			return nil
+	if s.refused.active(now) {
+		if usable {
+			return nil, t.value
 		}
-		return s.refused
+		return s.refused.f, ""
 	}
-	f := &flight{done: make(chan struct{}), waited: waiter}
-	s.flight = f
-	s.busy.Store(true)
-	if t != nil && t.usable(now) {
-		// While the refresh runs, the old token is the answer (cached
-		// returns it and starts nothing), until run reports how it ended.
-		s.report(t, refreshingState)
+	f := flight.New[string]()
+	s.flight, s.waited = f, waiter
+	if usable {
+		// While the refresh runs, the old token is the answer, until run
+		// publishes how it ended.
+		s.publish()
 	}
-	delay := s.lastFetch.Add(minFetchInterval).Sub(now)
-	go s.run(f, delay)
-	return f
+	go s.run(f, s.lastFetch.Add(minFetchInterval).Sub(now))
+	return f, ""
 }
 
-func (s *tokenSource) run(f *flight, delay time.Duration) {
+func (s *tokenSource) run(f *flight.Flight[string], delay time.Duration) {
 	if delay > 0 {
 		timer := time.NewTimer(delay)
 		select {
 		case <-timer.C:
-		case <-s.closed:
+		case <-s.ctx.Done():
 			timer.Stop()
 		}
 	}
 	var tok *tokenState
 	var err error
-	select {
-	case <-s.closed:
-		err = &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"}
-	default:
+	if s.ctx.Err() == nil {
 		s.mu.Lock()
 		s.lastFetch = time.Now()
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		// Close cancels the request: its waiters must not hang on a slow
-		// endpoint (for up to Timeout, with retries) once the client is closed.
-		go func() {
-			select {
-			case <-s.closed:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 		tok, err = s.fetch(ctx)
 		cancel()
 	}
 	s.mu.Lock()
+	s.flight = nil
+	s.failed = memo{}
 	// Checked under mu, which close holds while it reports the end: once
 	// closed, nothing is cached or reported any more.
-	closed := false
-	select {
-	case <-s.closed:
-		closed = true
-		tok, err = nil, &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"}
+	switch {
+	case s.ctx.Err() != nil:
+		tok, err = nil, errClosed()
+	case err == nil:
+		s.tok, s.refused = tok, memo{}
+		s.publish()
 	default:
-	}
-	s.failed = nil
-	if err == nil {
-		tok.publish()
-		s.cur.Swap(tok).retire()
-		s.report(tok, cachedState)
-		s.refused = nil
-	} else if !f.waited {
-		s.failed = &flight{done: closedChan, err: err}
-		s.failedUntil = time.Now().Add(minFetchInterval)
-	}
-	if err != nil && !closed {
-		if t := s.cur.Load(); t != nil {
-			// The refresh failed: the old token is no longer fresh, so a
-			// caller asks again (cached decides on another try).
-			s.report(t, failedState)
+		now := time.Now()
+		if !s.waited {
+			s.failed = memo{flight.Finished("", err), now.Add(minFetchInterval)}
+		}
+		if isRefusal(err) && s.cooldown > 0 {
+			s.refused = memo{flight.Finished("", err), now.Add(s.cooldown)}
+		}
+		if s.tok != nil {
+			// The refresh failed: the old token is fresh no longer (unless
+			// a cooldown holds off the next request), so a caller asks again.
+			s.publish()
 		}
 	}
-	if err != nil && isRefusal(err) && s.cooldown > 0 {
-		s.refused = &flight{done: closedChan, err: err}
-		s.refusedUntil = time.Now().Add(s.cooldown)
-		s.quietUntil.Store(s.refusedUntil.UnixNano())
-	}
-	s.flight = nil
-	s.busy.Store(false)
 	s.mu.Unlock()
-	f.tok, f.err = tok, err
-	close(f.done)
+	v := ""
+	if tok != nil {
+		v = tok.value
+	}
+	f.Finish(v, err)
 }
 
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+func errClosed() error { return &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"} }
 
 // isRefusal reports whether err is the token endpoint definitively refusing
 // the credentials or request (400 or 401): retrying cannot help.
@@ -369,27 +342,24 @@ func isRefusal(err error) bool {
 func (s *tokenSource) invalidate(old string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := s.cur.Load(); t != nil && t.value == old {
-		s.cur.Store(nil)
-		t.retire()
-		s.report(nil, cachedState)
+	if s.ctx.Err() == nil && s.tok != nil && s.tok.value == old {
+		s.tok = nil
+		s.publish()
 	}
 }
 
 func (s *tokenSource) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-s.closed:
-	default:
-		close(s.closed)
-		s.cur.Load().retire()
-		s.report(nil, cachedState)
+	if s.ctx.Err() == nil {
+		s.cancel()
+		s.tok = nil
+		s.publish()
 	}
 }
 
-// TokenResponse is the decoded answer of a token endpoint.
-type TokenResponse struct {
+// tokenResponse is the decoded answer of a token endpoint.
+type tokenResponse struct {
 	AccessToken string
 	TokenType   string
 	// ExpiresIn is the lifetime the server announced; 0 means none was given
@@ -398,12 +368,12 @@ type TokenResponse struct {
 }
 
 // String never shows the token.
-func (r TokenResponse) String() string {
+func (r tokenResponse) String() string {
 	return "TokenResponse{AccessToken:[REDACTED] TokenType:" + strconv.Quote(r.TokenType) + " ExpiresIn:" + r.ExpiresIn.String() + "}"
 }
 
 // GoString makes %#v redact too.
-func (r TokenResponse) GoString() string { return r.String() }
+func (r tokenResponse) GoString() string { return r.String() }
 
 type tokenWire struct {
 	AccessToken      *string     `json:"access_token"`
@@ -460,22 +430,17 @@ func validAccessToken(tok string) bool {
 	return true
 }
 
-// ParseTokenResponse interprets a token endpoint's answer. A non-2xx status
+// parseTokenResponse interprets a token endpoint's answer. A non-2xx status
 // gives a KindAuth error carrying the status and the OAuth error fields; so
 // does a 2xx answer without access_token or with a token_type other than
 // Bearer, with an access token that is not all visible ASCII, or with an
 // expires_in that is not a number of seconds from 0 to 1e9. Error
-// texts never include the token.
-func ParseTokenResponse(status int, body []byte) (TokenResponse, error) {
-	return parseTokenResponse(status, body, nil)
-}
-
-// parseTokenResponse is ParseTokenResponse with known secrets removed from
+// texts never include the token, and known secrets (red) are removed from
 // every server-supplied text before it is shortened, so that no part of a
 // secret survives a cut.
-func parseTokenResponse(status int, body []byte, red redactor) (TokenResponse, error) {
+func parseTokenResponse(status int, body []byte, red redactor) (tokenResponse, error) {
 	if status >= 300 && status <= 399 {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			Msg: "token endpoint answered with a redirect, which is not followed because the request carries the client secret; configure the final token URL"}
 	}
 	var w tokenWire
@@ -490,30 +455,30 @@ func parseTokenResponse(status int, body []byte, red redactor) (TokenResponse, e
 			e.OAuthError = red.text(w.Error, 200)
 			e.OAuthDescription = red.text(w.ErrorDescription, 500)
 		}
-		return TokenResponse{}, e
+		return tokenResponse{}, e
 	}
 	if werr != nil {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint sent malformed JSON", Status: status}
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token endpoint sent malformed JSON", Status: status}
 	}
 	if w.AccessToken == nil || *w.AccessToken == "" {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token response has no access_token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Msg: "token response has no access_token", Status: status,
 			OAuthError: red.text(w.Error, 200), OAuthDescription: red.text(w.ErrorDescription, 500)}
 	}
 	if !validAccessToken(*w.AccessToken) {
 		// Never cached or handed out; the message does not show it.
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			Msg: "token endpoint returned an unusable access token: it may hold only visible ASCII characters, no spaces or control characters"}
 	}
 	if w.TokenType != "" && !strings.EqualFold(w.TokenType, "bearer") {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			// Not strconv.Quote: the text is already cleaned and shortened.
 			Msg: `token_type "` + red.text(w.TokenType, 40) + `" is not Bearer`}
 	}
 	if w.ExpiresIn.bad {
-		return TokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
+		return tokenResponse{}, &Error{Kind: KindAuth, Op: "token", Status: status,
 			Msg: "expires_in is not a finite, non-negative number of seconds (at most 1e9)"}
 	}
-	return TokenResponse{
+	return tokenResponse{
 		AccessToken: *w.AccessToken,
 		TokenType:   w.TokenType,
 		ExpiresIn:   time.Duration(w.ExpiresIn.v * float64(time.Second)),

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/corehook"
 	"github.com/zbauth/zbauth/internal/devcluster"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
 func TestParseTokenResponse(t *testing.T) {
@@ -693,11 +695,17 @@ func observedClient(t *testing.T, lifetime time.Duration) (*devcluster.Cluster, 
 	var mu sync.Mutex
 	var got []tokenReport
 	cl := startCluster(t, devcluster.Options{TokenLifetime: lifetime})
-	c := newClient(t, clusterConfig(cl), core.WithTokenObserver(func(tok string, fresh, usable time.Duration) {
+	observe := corehook.WithTokenObserver(func(s tokenrule.Snapshot) {
+		now := tokenrule.Monotonic()
+		r := tokenReport{tok: s.Value}
+		if s.Value != "" {
+			r.fresh, r.usable = time.Duration(s.FreshUntil-now), time.Duration(s.UsableUntil-now)
+		}
 		mu.Lock()
-		got = append(got, tokenReport{tok, fresh, usable})
+		got = append(got, r)
 		mu.Unlock()
-	}))
+	})
+	c := newClient(t, clusterConfig(cl), observe.(core.Option))
 	return cl, c, func() []tokenReport {
 		mu.Lock()
 		defer mu.Unlock()

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"net/url"
 )
 
 // Transport performs one HTTP exchange. The core talks to the network only
@@ -46,16 +45,3 @@ var ErrTLS = errors.New("TLS failure")
 // ErrBodyTooLarge is returned (wrapped) by a Transport when a response body
 // exceeds Request.MaxBody.
 var ErrBodyTooLarge = errors.New("response body exceeds the size limit")
-
-// URLError is the *url.Error of a failed request as zbauth reports it:
-// net/http's, with the URL cut to its scheme and host, since a path or
-// query may carry credentials in any encoding, which no redactor can
-// enumerate. The native transport rewrites net/http's errors with it, and
-// the Wasm guest builds the same text.
-func URLError(op, rawURL string, err error) *url.Error {
-	where := "request"
-	if u, perr := url.Parse(rawURL); perr == nil {
-		where = u.Scheme + "://" + u.Host
-	}
-	return &url.Error{Op: op, URL: where, Err: err}
-}

@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/zbauth/zbauth/internal/urlx"
 )
 
 // HTTPTransport is the native Transport: one keep-alive net/http client.
@@ -33,7 +35,7 @@ func NewHTTPTransport(cfg Config) (*HTTPTransport, error) {
 	rt.Proxy = func(r *http.Request) (*url.URL, error) {
 		// net/http skips the proxy for "localhost" and loopback addresses,
 		// but not for "LOCALHOST": plain http to it would reach the proxy.
-		if IsLoopbackHost(r.URL.Hostname()) {
+		if urlx.IsLoopbackHost(r.URL.Hostname()) {
 			return nil, nil
 		}
 		return http.ProxyFromEnvironment(r)
@@ -77,7 +79,7 @@ func NewHTTPTransport(cfg Config) (*HTTPTransport, error) {
 
 // dialLocalhost wraps dial so that "localhost" (in any case) is dialed on
 // 127.0.0.1, then ::1, without a resolver: plain http to it is allowed as
-// loopback (IsLoopbackHost), and a hosts file or DNS could answer for it
+// loopback (urlx.IsLoopbackHost), and a hosts file or DNS could answer for it
 // with any address.
 func dialLocalhost(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -147,13 +149,13 @@ func withoutPath(err error) error {
 	return err
 }
 
-// withoutURLPath rewrites net/http's *url.Error as URLError does.
+// withoutURLPath rewrites net/http's *url.Error as urlx.URLError does.
 func withoutURLPath(err error) error {
 	var ue *url.Error
 	if !errors.As(err, &ue) {
 		return err
 	}
-	return URLError(ue.Op, ue.URL, ue.Err)
+	return urlx.URLError(ue.Op, ue.URL, ue.Err)
 }
 
 func isTLSError(err error) bool {

@@ -169,8 +169,7 @@ export class Client {
 
   /**
    * A valid access token (without `"Bearer "`), from the cache when
-   * possible. Concurrent callers share one token request: the calls made
-   * while one waits for it return the same promise.
+   * possible. Concurrent callers share one token request and its outcome.
    */
   token(): Promise<string>;
 

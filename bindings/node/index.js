@@ -61,11 +61,6 @@ function makeError(status, message, detailsJSON, body) {
   return e;
 }
 
-function libraryFileName() {
-  if (process.platform === 'darwin') return 'libzbauth.dylib';
-  if (process.platform === 'win32') return 'zbauth.dll';
-  return 'libzbauth.so';
-}
 
 let native = null;
 let libVersion = null;
@@ -85,7 +80,8 @@ function load() {
       `(this package has no build for ${process.platform}-${process.arch}?): ${e.message}`);
   }
   const fromEnv = process.env.ZBAUTH_LIBRARY;
-  const libPath = fromEnv || path.join(dir, libraryFileName());
+  // libzbauth is built for Linux (glibc) only (capi/zbauth.h).
+  const libPath = fromEnv || path.join(dir, 'libzbauth.so');
   const where = fromEnv ? `${libPath} (from ZBAUTH_LIBRARY)` : `${libPath} (inside the package; set ZBAUTH_LIBRARY to use another)`;
   try {
     libVersion = addon.init(libPath, makeError);
@@ -179,11 +175,6 @@ class Client {
   #handle;
   #closed = false;
   #token = ''; // the last token the addon returned synchronously
-  // The token call in flight, if any. The calls made meanwhile share it:
-  // the library would hand them the same outcome (its core makes one token
-  // request for them all), and each call into the library and back costs
-  // more than the caller's wait (docs/token-cache.md).
-  #pending = null;
 
   constructor(options) {
     const n = load();
@@ -192,7 +183,6 @@ class Client {
 
   token() {
     if (this.#closed) return Promise.reject(closedError('token'));
-    if (this.#pending) return this.#pending;
     let r;
     try {
       r = native.token(this.#handle);
@@ -204,23 +194,7 @@ class Client {
       this.#token = r;
       return Promise.resolve(r);
     }
-    // Cleared before the callers' own reactions run (p settles after its
-    // handlers), so that a call made from one of them asks the library
-    // again. p, not r, is handed out: a handler on r would mark a failure
-    // nobody handles as handled, where it must surface as an unhandled
-    // rejection.
-    const p = r.then(
-      (tok) => {
-        if (this.#pending === p) this.#pending = null;
-        return tok;
-      },
-      (e) => {
-        if (this.#pending === p) this.#pending = null;
-        throw e;
-      },
-    );
-    this.#pending = p;
-    return p;
+    return r;
   }
 
   topology() {

@@ -9,13 +9,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/redact"
 )
 
 // Write writes t in the layout of zbctl status. The strings come from the
-// server: control characters in them are written escaped (core.EscapeControl),
+// server: control characters in them are written escaped (redact.EscapeControl),
 // so that they can neither add lines nor drive the terminal.
 func Write(w io.Writer, t *core.Topology) {
-	esc := core.EscapeControl
+	esc := redact.EscapeControl
 	fmt.Fprintf(w, "Cluster size: %d\n", t.ClusterSize)
 	fmt.Fprintf(w, "Partitions count: %d\n", t.PartitionsCount)
 	fmt.Fprintf(w, "Replication factor: %d\n", t.ReplicationFactor)

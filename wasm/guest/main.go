@@ -37,7 +37,11 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/corehook"
+	"github.com/zbauth/zbauth/internal/errjson"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/redact"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
@@ -186,7 +190,7 @@ func panicError(op string, r any) error {
 // closed (an operation of it may still be running). Only exports and
 // guest goroutines touch it, never across a blocking point, and Go on
 // wasm never preempts.
-var known = []*core.Scrubber{nil}
+var known = []*redact.Scrubber{nil}
 
 // noteToken remembers tok as client h's current token. The cached-token
 // path calls it too: comparing a token with itself is a pointer check.
@@ -222,7 +226,7 @@ func finish(call int32, payload []byte, resp *core.Response, err error) {
 }
 
 func errorPayload(err error, resp *core.Response) []byte {
-	w := wire.Error{ErrorJSON: core.NewErrorJSON(err)}
+	w := wire.Error{Details: errjson.New(err)}
 	if resp != nil {
 		w.Response = &wire.Response{Status: resp.Status, Header: resp.Header, Body: resp.Body}
 	}
@@ -276,16 +280,20 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	h := int32(len(clients))
 	// The host keeps a copy of the cached token (wasm/ABI.md, token_report).
 	c, err := core.New(cfg, core.WithTransport(hostTransport{client: h}),
-		core.WithTokenObserver(func(tok string, fresh, usable time.Duration) {
-			hostTokenReport(h, ptrOf(stringBytes(tok)), int32(len(tok)), reportMS(fresh), reportMS(usable))
-		}))
+		corehook.WithTokenObserver(func(s tokenrule.Snapshot) {
+			// The host's clock is not the guest's: the deadlines cross as
+			// the time left until them, and the host puts them back on its
+			// own clock.
+			now := tokenrule.Monotonic()
+			hostTokenReport(h, ptrOf(stringBytes(s.Value)), int32(len(s.Value)), reportMS(time.Duration(s.FreshUntil-now)), reportMS(time.Duration(s.UsableUntil-now)))
+		}).(core.Option))
 	if err != nil {
 		finish(call, nil, nil, err)
 		return busy()
 	}
 	resolved, _ := c.Config().MarshalJSON()
 	clients = append(clients, c)
-	known = append(known, core.NewScrubber(c.Config().ClientSecret))
+	known = append(known, redact.NewScrubber(c.Config().ClientSecret))
 	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
 	finish(call, append(out, '}'), nil, nil)
 	return busy()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/urlx"
 	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
@@ -92,7 +93,7 @@ func contextError(r *core.Request, err error) error {
 	} else if lower := strings.ToLower(op); len(lower) == len(op) {
 		op = op[:1] + lower[1:]
 	}
-	return core.URLError(op, r.URL, err)
+	return urlx.URLError(op, r.URL, err)
 }
 
 // requestHead encodes the request line and headers for http_start:

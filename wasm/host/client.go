@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/flight"
 	"github.com/zbauth/zbauth/internal/jsonx"
+	"github.com/zbauth/zbauth/internal/redact"
 	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
@@ -23,12 +24,11 @@ type Client struct {
 	cfg     []byte   // the config JSON as given (holds the secret); kept to recreate the guest client after a trap
 	origins []string // the only origins its requests may go to
 	tr      *core.HTTPTransport
-	scrub   *core.Scrubber // its secret and recent tokens (see redact)
-	token   tokenCopy      // the guest core's cached token, as last reported
+	scrub   *redact.Scrubber // its secret and recent tokens (see redact)
+	token   tokenCopy        // the guest core's cached token, as last reported
 
-	timeout  time.Duration // the resolved Config.Timeout, which bounds a token acquisition
-	flightMu sync.Mutex
-	flight   *tokenFlight // the zb_token call that callers without a copy wait for; nil: none
+	timeout time.Duration        // the resolved Config.Timeout, which bounds a token acquisition
+	flight  flight.Group[string] // the zb_token call that callers without a copy wait for
 
 	// guarded by p.mu
 	gen    uint64 // instance generation the handle belongs to
@@ -70,7 +70,7 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 			return nil, err
 		}
 	}
-	c.scrub = core.NewScrubber(secret)
+	c.scrub = redact.NewScrubber(secret)
 	if err := p.lockFor(ctx); err != nil {
 		return nil, gaveUp("config", ctx)
 	}
@@ -197,41 +197,17 @@ func (c *Client) Token(ctx context.Context) (string, error) {
 	// with the client's timeout, and each caller waits only as long as its
 	// ctx allows. The host bounds it too, answerSlack later, so that a
 	// flight the guest never answered cannot hold every later caller.
-	c.flightMu.Lock()
-	f := c.flight
-	if f == nil {
-		f = &tokenFlight{done: make(chan struct{})}
-		c.flight = f
-		go c.fly(f, context.WithoutCancel(ctx))
-	}
-	c.flightMu.Unlock()
+	f := c.flight.Do(func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(c.timeout, core.DefaultTimeout)+answerSlack)
+		defer cancel()
+		return c.guestToken(ctx)
+	})
 	select {
-	case <-f.done:
-		return f.tok, f.err
+	case <-f.Done():
+		return f.Result()
 	case <-ctx.Done():
 		return "", gaveUp("token", ctx)
 	}
-}
-
-// tokenFlight is the zb_token call that callers with no usable copy wait
-// for (Client.Token).
-type tokenFlight struct {
-	done chan struct{} // closed once tok and err are set
-	tok  string
-	err  error
-}
-
-// fly makes f's zb_token call and ends f.
-func (c *Client) fly(f *tokenFlight, ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.timeout, core.DefaultTimeout)+answerSlack)
-	defer cancel()
-	defer func() {
-		c.flightMu.Lock()
-		c.flight = nil
-		c.flightMu.Unlock()
-		close(f.done)
-	}()
-	f.tok, f.err = c.guestToken(ctx)
 }
 
 // guestToken is zb_token.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/redact"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
 // instance is one module instance and the host's bookkeeping for it. Every
@@ -79,7 +81,7 @@ func (in *instance) redact(s string) string {
 	for _, c := range in.clients {
 		s = c.redact(s)
 	}
-	return core.Redact(s, in.p.envSecrets...)
+	return redact.Redact(s, in.p.envSecrets...)
 }
 
 func (in *instance) bind(mod api.Module) {
@@ -350,7 +352,7 @@ func (in *instance) hostTokenReport(client int32, ptr uint32, n int32, fresh, us
 	// The guest measured both durations just before this call and rounded
 	// them down to whole milliseconds; reading the clock first keeps the
 	// copy's use within them.
-	now := time.Now()
+	now := tokenrule.Monotonic()
 	c := in.clients[client]
 	if c == nil {
 		return

@@ -62,6 +62,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/redact"
 	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
@@ -238,7 +239,7 @@ func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 	if pages == 0 {
 		pages = 1
 	}
-	p := &Plugin{opts: o, envSecrets: core.SecretForms(o.env["ZEEBE_CLIENT_SECRET"]), mu: make(ctxMutex, 1),
+	p := &Plugin{opts: o, envSecrets: redact.SecretForms(o.env["ZEEBE_CLIENT_SECRET"]), mu: make(ctxMutex, 1),
 		epoch: time.Now(), wake: make(chan struct{}, 1)}
 	// The termination checks let the watchdog stop running code.
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(o.exportTimeout > 0)

@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
+	"github.com/zbauth/zbauth/internal/redact"
 )
 
 // Issue 7 through the plugin: neither the client secret nor an access
@@ -467,7 +468,7 @@ func TestNoSecretInWarnings(t *testing.T) {
 // unfinished last line is forwarded (redacted) when the instance goes.
 func TestStderrRedactedAcrossWrites(t *testing.T) {
 	fwd := &syncBuffer{}
-	tb := &tailBuffer{fwd: fwd, redact: func(s string) string { return core.Redact(s, secretMarker) }}
+	tb := &tailBuffer{fwd: fwd, redact: func(s string) string { return redact.Redact(s, secretMarker) }}
 	for _, w := range []string{"panic: boom ", secretMarker[:7], secretMarker[7:] + " end\n", "goroutine 1 ", secretMarker} {
 		tb.Write([]byte(w))
 	}

@@ -3,11 +3,13 @@ package host
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
+	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
 // tokenWhileBusy calls c.Token while the instance lock is held, as it is
@@ -154,5 +156,43 @@ func TestTokenFlight(t *testing.T) {
 	}
 	if n := cl.Stats().TokenRequests; n != 1 {
 		t.Fatalf("%d token requests, want 1", n)
+	}
+}
+
+// TestTokenCopyRuleTable: the copy hands out what the shared table of the
+// core's rule says, and in the usable window sends one caller at a time to
+// the guest.
+func TestTokenCopyRuleTable(t *testing.T) {
+	cases, err := tokenrule.Read(filepath.Join("..", "..", "testdata", "tokenrule.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range cases {
+		var c tokenCopy
+		if k.HasToken {
+			c.cur.Store(&tokenrule.Snapshot{Value: "tok", FreshUntil: k.Fresh, UsableUntil: k.Usable})
+		}
+		tok, ok, ask := c.getAt(k.Now)
+		switch k.Want {
+		case "fresh":
+			if !ok || ask || tok != "tok" {
+				t.Errorf("line %d: got (%v, %v), want the token", k.Line, ok, ask)
+			}
+		case "usable":
+			if ok || !ask {
+				t.Errorf("line %d: first caller got (%v, %v), want it sent to ask", k.Line, ok, ask)
+			}
+			if tok, ok, ask := c.getAt(k.Now); !ok || ask || tok != "tok" {
+				t.Errorf("line %d: second caller got (%v, %v), want the token", k.Line, ok, ask)
+			}
+			c.asked()
+			if _, ok, ask := c.getAt(k.Now); ok || !ask {
+				t.Errorf("line %d: after asked, got (%v, %v), want the next caller sent to ask", k.Line, ok, ask)
+			}
+		case "ask":
+			if ok || ask {
+				t.Errorf("line %d: got (%v, %v), want to ask the guest", k.Line, ok, ask)
+			}
+		}
 	}
 }

@@ -90,11 +90,6 @@ typedef struct zbclient {
      * returned to JS (so that an unchanged token is not converted again). */
     char *buf, *last;
     size_t cap;
-    /* The library has handed out a token lately: the last call through it
-     * succeeded, and no zbauth_client_token_nowait call found the cache
-     * empty since. Only then does js_token ask zbauth_client_token_nowait
-     * (see there). */
-    int warm;
 } zbclient;
 
 /* ------------------------------------------------------------------ */
@@ -292,7 +287,6 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     napi_open_handle_scope(env, &scope);
     napi_value v;
     int ok = settle(env, j->ec, j, &v);
-    if (ok) j->client->warm = 1;
     if (j->deferred) {
         if (ok) napi_resolve_deferred(env, j->deferred, v);
         else napi_reject_deferred(env, j->deferred, v);
@@ -602,7 +596,6 @@ static napi_value js_client_free(napi_env env, napi_callback_info info) {
     free(c->last);
     c->buf = c->last = NULL;
     c->cap = 0;
-    c->warm = 0;
     return NULL;
 }
 
@@ -654,19 +647,19 @@ static int token_nowait(zbclient *c) {
  * for this client", which the wrapper keeps: an unchanged token is not
  * converted again. Everything else goes to zbauth_client_token_async.
  *
- * It is asked only while the client is warm (a token is probably cached).
- * On a cold client it would start a token request in the background, and
- * the zbauth_client_token_async call that follows does not see that
- * request's outcome when it failed before that call began: it makes a
- * second request, a second later. A cold client's first token() is one
- * zbauth_client_token_async call instead. */
+ * A cached token comes from the library's C copy of it (capi/mirror.c),
+ * without entering Go. Without one, zbauth_client_token_nowait starts the
+ * token request, and the zbauth_client_token_async call that follows
+ * joins it (or, if it failed meanwhile, gets its error), as every other
+ * token() call made meanwhile does: the library answers them all with one
+ * callback from its core (docs/token-cache.md). */
 static napi_value js_token(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
     zbclient *c;
     NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     if (argc < 1 || !(c = get_client(env, argv[0])) || !lib_loaded(env)) return NULL;
-    if (lib.client_token_nowait && c->warm) {
+    if (lib.client_token_nowait) {
         if (token_nowait(c)) {
             napi_value v;
             if (strcmp(c->buf, c->last) == 0) {
@@ -679,7 +672,7 @@ static napi_value js_token(napi_env env, napi_callback_info info) {
             c->buf = t;
             return v;
         }
-        c->warm = 0; /* nothing cached, or a refusal: the _async call reports the outcome */
+        /* nothing cached, or a refusal: the _async call reports the outcome */
     }
     job *j = new_job(env, get_ctx(env), OP_TOKEN, c);
     return j ? start_async(env, j, argv[0]) : NULL;

@@ -7,7 +7,7 @@ package wire
 import (
 	"strings"
 
-	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/errjson"
 )
 
 // ABIVersion is zb_abi_version's answer. Bump it on any incompatible
@@ -47,7 +47,7 @@ func AppendHeaderLines(b []byte, h map[string]string) []byte {
 // core's description of the error, as the C library gives it too, and the
 // response of a REST API error.
 type Error struct {
-	core.ErrorJSON
+	errjson.Details
 	Response *Response `json:"response,omitempty"`
 }
 

@@ -1,4 +1,4 @@
-package core_test
+package errjson_test
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/errjson"
 	"github.com/zbauth/zbauth/internal/jsonx"
 )
 
@@ -24,11 +25,11 @@ func TestErrorJSON(t *testing.T) {
 	}
 	for _, e := range errs {
 		t.Run(e.Kind.String(), func(t *testing.T) {
-			b, err := jsonx.Marshal(core.NewErrorJSON(fmt.Errorf("wrapped: %w", e)))
+			b, err := jsonx.Marshal(errjson.New(fmt.Errorf("wrapped: %w", e)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var j core.ErrorJSON
+			var j errjson.Details
 			if err := jsonx.Unmarshal(b, &j); err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +48,7 @@ func TestErrorJSON(t *testing.T) {
 			}
 		})
 	}
-	j := core.NewErrorJSON(errors.New("not ours"))
+	j := errjson.New(errors.New("not ours"))
 	if j.Code != "INTERNAL" || j.Message != "not ours" {
 		t.Errorf("a foreign error: %+v", j)
 	}
