@@ -3,6 +3,7 @@ package host
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -350,6 +351,19 @@ func (c *Client) invoke(ctx context.Context, op string, start startFunc, decode 
 	case r := <-w.ch:
 		return finishResult(r, decode)
 	case <-ctx.Done():
+		if ms > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The guest was given this deadline and ends the call itself,
+			// with the error the native client gives, as soon as a step
+			// shows it its timer; a cancel sent first would be reported
+			// as a cancel instead.
+			t := time.NewTimer(deadlineGrace)
+			select {
+			case r := <-w.ch:
+				t.Stop()
+				return finishResult(r, decode)
+			case <-t.C:
+			}
+		}
 	case <-lost:
 	}
 	// The caller gave up, or the guest will not answer: cancel the guest's
@@ -377,6 +391,11 @@ func (c *Client) invoke(ctx context.Context, op string, start startFunc, decode 
 	}
 	return &core.Error{Kind: core.KindTimeout, Op: op, Msg: fmt.Sprintf("the plugin did not answer within %v; the call was abandoned", bound)}
 }
+
+// deadlineGrace is how long a caller whose deadline passed waits for the
+// guest to report that deadline itself before the host cancels the call:
+// a few step intervals.
+const deadlineGrace = 50 * time.Millisecond
 
 // cancelWait is how long a caller who gave up waits for the lock to cancel
 // its call in the guest (it then gets the guest's own report of it).
