@@ -8,7 +8,6 @@ package redact
 
 import (
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +67,7 @@ func Redact(s string, values ...string) string {
 	var found []string
 	for _, v := range values {
 		for _, f := range [2]string{v, StripControl(v)} {
-			if f != "" && strings.Contains(s, f) && !slices.Contains(found, f) {
+			if f != "" && strings.Contains(s, f) && !contains(found, f) {
 				found = append(found, f)
 			}
 		}
@@ -76,12 +75,38 @@ func Redact(s string, values ...string) string {
 	if len(found) == 0 {
 		return s
 	}
-	slices.SortStableFunc(found, func(a, b string) int { return len(b) - len(a) })
-	pairs := make([]string, 0, 2*len(found))
-	for _, f := range found {
-		pairs = append(pairs, f, "[REDACTED]")
+	// Longest first (insertion sort: a handful of values). A hand-written
+	// pass rather than strings.Replacer and slices' sort, which would make
+	// the Wasm module markedly larger for a cold path.
+	for i := 1; i < len(found); i++ {
+		for j := i; j > 0 && len(found[j]) > len(found[j-1]); j-- {
+			found[j], found[j-1] = found[j-1], found[j]
+		}
 	}
-	return strings.NewReplacer(pairs...).Replace(s)
+	var b strings.Builder
+	b.Grow(len(s))
+next:
+	for i := 0; i < len(s); {
+		for _, f := range found {
+			if strings.HasPrefix(s[i:], f) {
+				b.WriteString("[REDACTED]")
+				i += len(f)
+				continue next
+			}
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 // StripControl drops control characters (C0, DEL, C1) and invisible
