@@ -61,7 +61,7 @@ func BenchmarkCachedToken(b *testing.B) {
 		}
 	}
 	b.Run("plugin", plugin())
-	b.Run("plugin-watchdog", plugin(WithExportTimeout(DefaultHTTPTimeout)))
+	b.Run("plugin-nowatchdog", plugin(WithExportTimeout(0)))
 	b.Run("plugin-parallel", func(b *testing.B) {
 		p := load(b, prodModule)
 		c := newClient(b, p, configFor(cl, ""))
