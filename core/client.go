@@ -235,6 +235,7 @@ func (c *Client) fetchToken(ctx context.Context) (*tokenState, error) {
 // error and the server's Retry-After (0 when absent).
 func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration, error) {
 	sentAt := time.Now()
+	c.tokens.paced(sentAt, 0)
 	resp, err := c.tr.RoundTrip(ctx, &Request{
 		Method: "POST",
 		URL:    c.cfg.AuthorizationServerURL,
@@ -250,7 +251,9 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 	}
 	tr, err := parseTokenResponse(resp.Status, resp.Body, c.red)
 	if err != nil {
-		return nil, parseRetryAfter(resp.Header["Retry-After"], time.Now()), err
+		retryAfter := parseRetryAfter(resp.Header["Retry-After"], time.Now())
+		c.tokens.paced(sentAt, retryAfter)
+		return nil, retryAfter, err
 	}
 	refreshAt, expiry := lifetime(sentAt, tr.ExpiresIn, c.margin)
 	return &tokenState{value: tr.AccessToken, refreshAt: refreshAt, expiry: expiry}, 0, nil

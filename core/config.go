@@ -182,7 +182,7 @@ func sanitizeJSONError(err error) error {
 		}
 		return errors.New("a value has the wrong type")
 	}
-	return fmt.Errorf("malformed JSON")
+	return errors.New("malformed JSON")
 }
 
 // maxQuotedKey bounds how much of an unknown key an error quotes.
@@ -197,7 +197,7 @@ func quotePrefix(s string) string {
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return strconv.Quote(s[:n]) + fmt.Sprintf(" (the first %d of %d bytes)", n, len(s))
+	return strconv.Quote(s[:n]) + " (the first " + strconv.Itoa(n) + " of " + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // configKeys are the keys of the JSON form, the only ones an error about

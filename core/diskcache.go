@@ -269,15 +269,35 @@ func (d *diskCache) read(dir *os.File) (*tokenState, error) {
 	if jsonx.Unmarshal(b, &c) != nil || c.Format != cacheFormat || c.Key != d.key || !validAccessToken(c.AccessToken) {
 		return nil, nil
 	}
-	t := &tokenState{value: c.AccessToken, refreshAt: time.UnixMilli(c.RefreshAtMS)}
-	if c.ExpiryMS != 0 {
-		t.expiry = time.UnixMilli(c.ExpiryMS)
+	// The file's wall-clock times, moved onto now's monotonic reading: the
+	// cache compares them with the monotonic clock, which a step of the wall
+	// clock (NTP, a resumed VM) must not move. A time implausibly far ahead
+	// is a bad file.
+	now := time.Now()
+	at := func(ms int64) (time.Time, bool) {
+		d := time.UnixMilli(ms).Sub(now)
+		return now.Add(d), d <= maxFileAhead
 	}
-	if !t.usable(time.Now()) {
+	refreshAt, ok := at(c.RefreshAtMS)
+	if !ok {
+		return nil, nil
+	}
+	t := &tokenState{value: c.AccessToken, refreshAt: refreshAt}
+	if c.ExpiryMS != 0 {
+		if t.expiry, ok = at(c.ExpiryMS); !ok {
+			return nil, nil
+		}
+	}
+	if !t.usable(now) {
 		return nil, nil
 	}
 	return t, nil
 }
+
+// maxFileAhead bounds how far ahead a cache file's times may be: beyond
+// the refresh point of a token without expiry (a century), and well inside
+// what the monotonic clock can add.
+const maxFileAhead = 150 * 365 * 24 * time.Hour
 
 // write stores t atomically with mode 0600, first removing the temporary
 // files a killed writer of this key left behind.

@@ -5,6 +5,7 @@ package core_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,6 +158,47 @@ func TestDiskCacheUnusableToken(t *testing.T) {
 		}
 		if n := cl.Stats().TokenRequests; n != int64(i+1) {
 			t.Errorf("cache file %d: %d token requests, want %d", i, n, i+1)
+		}
+	}
+}
+
+// A cache file's times are checked and moved onto the monotonic clock: a
+// time implausibly far ahead (which would overflow it) makes the file
+// unusable, and a good file's token is handed out as cached.
+func TestDiskCacheFileTimes(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Options{})
+	cfg := clusterConfig(cl)
+	key := core.CacheKey(cfg.AuthorizationServerURL, cfg.ClientID, cfg.Audience, cfg.Scope)
+	soon := time.Now().Add(time.Hour).UnixMilli()
+	for i, tt := range []struct {
+		refresh, expiry int64
+		used            bool
+	}{
+		{soon, soon, true},
+		{soon, math.MaxInt64, false},
+		{math.MaxInt64, 0, false},
+		{soon, math.MinInt64, false},
+	} {
+		cfg.TokenCacheDir = t.TempDir()
+		file := fmt.Sprintf(`{"format":"zbauth-token-v1","key":%q,"access_token":"TOKEN-ON-DISK","refresh_at_unix_ms":%d,"expiry_unix_ms":%d}`, key, tt.refresh, tt.expiry)
+		if err := os.WriteFile(filepath.Join(cfg.TokenCacheDir, key+".json"), []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := cl.Stats().TokenRequests
+		c := newClient(t, cfg)
+		for range 3 {
+			got, err := c.Token(ctxTimeout(t, 20*time.Second))
+			if err != nil || (got == "TOKEN-ON-DISK") != tt.used {
+				t.Errorf("file %d: Token = %q, %v; want the file's token: %v", i, got, err, tt.used)
+			}
+		}
+		want := int64(1)
+		if tt.used {
+			want = 0
+		}
+		if n := cl.Stats().TokenRequests - before; n != want {
+			t.Errorf("file %d: %d token requests, want %d", i, n, want)
 		}
 	}
 }

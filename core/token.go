@@ -55,7 +55,9 @@ type snapshot struct {
 	tokenrule.Snapshot
 	// due turns true at FreshUntil (set by a timer while the snapshot is
 	// the current one), so the fast path is one atomic load instead of a
-	// clock read. A late timer only delays the early refresh.
+	// clock read. A late timer only delays the early refresh; a snapshot
+	// whose freshness ends with the token (a refresh runs) is due at once,
+	// so that no late timer hands out an expired token.
 	due atomic.Bool
 	// claimed: a caller in the usable window went to start the refresh,
 	// so the others need not (tokenrule.Usable's one caller).
@@ -69,7 +71,7 @@ func (n *snapshot) arm() {
 		return // no expiry known: never due
 	}
 	d := time.Duration(n.FreshUntil - tokenrule.Monotonic())
-	if !refreshTimers || d <= 0 {
+	if !refreshTimers || d <= 0 || n.FreshUntil >= n.UsableUntil {
 		n.due.Store(true) // every call reads the clock
 		return
 	}
@@ -110,10 +112,14 @@ type tokenSource struct {
 	tok       *tokenState            // the cached token; nil: none
 	flight    *flight.Flight[string] // the request in progress (or waiting its turn)
 	waited    bool                   // a caller waits for flight
-	lastFetch time.Time              // when the last request started
-	// failed is the failure of a request nobody waited for (TryToken
-	// started it): waiters within minFetchInterval get it instead of a
-	// second request.
+	// notBefore is when the next token request may be sent: a second
+	// after the last one (each attempt of a flight counts), or later when
+	// the server asked so (Retry-After).
+	notBefore time.Time
+	// failed is the last request's failure, given to callers without a
+	// usable token (waiting or not) instead of a new request: for
+	// minFetchInterval when nobody waited for it (TryToken started it, so
+	// its caller learns how it ended), and while a Retry-After lasts.
 	failed memo
 	// refused is a definitive refusal (400/401 from the token endpoint),
 	// given to every caller without a usable token for the cooldown, so
@@ -256,7 +262,7 @@ func (s *tokenSource) startFlight(waiter bool) (*flight.Flight[string], string) 
 	if t != nil && now.Before(t.refreshAt) {
 		return nil, t.value
 	}
-	if waiter && !usable && s.failed.active(now) {
+	if !usable && s.failed.active(now) {
 		return s.failed.f, ""
 	}
 	if s.refused.active(now) {
@@ -272,7 +278,7 @@ func (s *tokenSource) startFlight(waiter bool) (*flight.Flight[string], string) 
 		// publishes how it ended.
 		s.publish()
 	}
-	go s.run(f, s.lastFetch.Add(minFetchInterval).Sub(now))
+	go s.run(f, s.notBefore.Sub(now))
 	return f, ""
 }
 
@@ -288,9 +294,7 @@ func (s *tokenSource) run(f *flight.Flight[string], delay time.Duration) {
 	var tok *tokenState
 	var err error
 	if s.ctx.Err() == nil {
-		s.mu.Lock()
-		s.lastFetch = time.Now()
-		s.mu.Unlock()
+		s.paced(time.Now(), 0)
 		ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 		tok, err = s.fetch(ctx)
 		cancel()
@@ -308,8 +312,8 @@ func (s *tokenSource) run(f *flight.Flight[string], delay time.Duration) {
 		s.publish()
 	default:
 		now := time.Now()
-		if !s.waited {
-			s.failed = memo{flight.Finished("", err), now.Add(minFetchInterval)}
+		if until := now.Add(minFetchInterval); !s.waited || s.notBefore.After(until) {
+			s.failed = memo{flight.Finished("", err), later(until, s.notBefore)}
 		}
 		if isRefusal(err) && s.cooldown > 0 {
 			s.refused = memo{flight.Finished("", err), now.Add(s.cooldown)}
@@ -326,6 +330,28 @@ func (s *tokenSource) run(f *flight.Flight[string], delay time.Duration) {
 		v = tok.value
 	}
 	f.Finish(v, err)
+}
+
+// paced records a token request sent at sentAt, and the Retry-After its
+// answer carried (0: none): the next request, in this flight or the next,
+// waits for both. Without it a flight whose last attempt came late would
+// let the next flight send at once, and a Retry-After longer than the time
+// left would be forgotten with the flight.
+func (s *tokenSource) paced(sentAt time.Time, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := sentAt.Add(minFetchInterval)
+	if retryAfter > 0 {
+		next = later(next, time.Now().Add(retryAfter))
+	}
+	s.notBefore = later(s.notBefore, next)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func errClosed() error { return &Error{Kind: KindArgument, Op: "token", Msg: "client is closed"} }

@@ -814,3 +814,64 @@ func TestTokenObserverDuringARefresh(t *testing.T) {
 		t.Errorf("new token: fresh for %v, want about 2.4 s", got[2].fresh)
 	}
 }
+
+// The one-request-per-second limit spans flights: a flight whose last
+// attempt came late does not let the next flight send at once, and a
+// Retry-After longer than a flight's time is kept for the next one, whose
+// callers get the failure meanwhile instead of a request.
+func TestTokenRequestPacingSpansFlights(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Options{})
+	cfg := clusterConfig(cl)
+	cfg.Timeout = 5 * time.Second
+	c := newClient(t, cfg)
+	ctx := ctxTimeout(t, 20*time.Second)
+	// A 503 (retried after at least a second), then an answer that is not
+	// retried: the flight ends just after its second request.
+	cl.AddFault(devcluster.Fault{Target: "token", Status: 503, Times: 1})
+	cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: `{"access_token":"x","token_type":"mac"}`, Times: 1})
+	if _, err := c.Token(ctx); err == nil {
+		t.Fatal("Token succeeded; want the token_type error")
+	}
+	start := time.Now()
+	if _, err := c.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 800*time.Millisecond {
+		t.Errorf("the next flight sent its request %v after the last one; want at least a second", d)
+	}
+	if n := cl.Stats().TokenRequests; n != 3 {
+		t.Errorf("token requests = %d, want 3", n)
+	}
+
+	// A 429 asking for 3 s, to a client whose requests may take 1 s: the
+	// flight cannot wait that long and fails; until then every caller gets
+	// that failure, and the next request waits for the Retry-After.
+	cfg.Timeout = time.Second
+	c2 := newClient(t, cfg)
+	cl.AddFault(devcluster.Fault{Target: "token", Status: 429, RetryAfter: "3", Times: 1})
+	start = time.Now()
+	_, err := c2.Token(ctx)
+	if e := asError(t, err, core.KindAuth); e.Status != 429 {
+		t.Fatalf("status %d, want 429", e.Status)
+	}
+	before := cl.Stats().TokenRequests
+	for range 5 {
+		if _, err := c2.Token(ctx); core.KindOf(err) != core.KindAuth {
+			t.Fatalf("during the Retry-After: %v; want the 429 again", err)
+		}
+		if _, err := c2.TryToken(); core.KindOf(err) != core.KindAuth {
+			t.Fatalf("TryToken during the Retry-After: %v; want the 429 again", err)
+		}
+	}
+	if n := cl.Stats().TokenRequests; n != before {
+		t.Errorf("%d token requests during the Retry-After", n-before)
+	}
+	time.Sleep(time.Until(start.Add(3 * time.Second)))
+	if _, err := c2.Token(ctx); err != nil {
+		t.Fatalf("after the Retry-After: %v", err)
+	}
+	if d := time.Since(start); d < 2900*time.Millisecond {
+		t.Errorf("the next request came %v after the 429; want at least its Retry-After", d)
+	}
+}

@@ -9,7 +9,7 @@
 #                     token vs the Go core → build/bench/wasm.json
 
 WASM_MODULE := $(BUILD)/zbauth.wasm
-WASM_SOURCES := go.mod go.sum $(shell find core internal/jsonx wasm/guest wasm/internal/wire -name '*.go' 2>/dev/null)
+WASM_SOURCES := go.mod go.sum $(shell find core internal wasm/guest wasm/internal/wire -name '*.go' 2>/dev/null)
 WASM_CACHE := $(BUILD)/wazero-cache
 WASM_MAX_BYTES := 4194304
 WASM_BENCH_RUNS = $(or $(BENCH_RUNS),3)

@@ -66,6 +66,32 @@ func hostCallDone(call, status int32, ptr uint32, n int32)
 //go:wasmimport zbauth_host token_report
 func hostTokenReport(client int32, ptr uint32, n int32, freshMS, usableMS int32)
 
+// reported[h] is the snapshot last reported for client h. A deadline more
+// than the i32 cap away (a token without expiry, or living longer than 24
+// days) reaches the host capped, so the host's copy runs out while the
+// core's snapshot stands; the host then asks with zb_token, and the
+// snapshot is reported again (reportAgain). Touched as clients is.
+var reported = []*tokenrule.Snapshot{nil}
+
+// reportSnapshot tells the host of client h's snapshot s.
+func reportSnapshot(h int32, s tokenrule.Snapshot) {
+	// The host's clock is not the guest's: the deadlines cross as the time
+	// left until them, and the host puts them back on its own clock.
+	now := tokenrule.Monotonic()
+	hostTokenReport(h, ptrOf(stringBytes(s.Value)), int32(len(s.Value)), reportMS(time.Duration(s.FreshUntil-now)), reportMS(time.Duration(s.UsableUntil-now)))
+}
+
+// reportAgain reports client h's snapshot again when it holds tok and its
+// usability reached the host capped.
+func reportAgain(h int32, tok string) {
+	if h <= 0 || int(h) >= len(reported) {
+		return
+	}
+	if s := reported[h]; s != nil && s.Value == tok && s.UsableUntil-tokenrule.Monotonic() > int64(math.MaxInt32)*int64(time.Millisecond) {
+		reportSnapshot(h, *s)
+	}
+}
+
 // reportMS is d in whole milliseconds (rounded down, so a copy is never
 // used longer than the core would), capped at the i32 maximum (24 days).
 func reportMS(d time.Duration) int32 {
@@ -279,13 +305,11 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	}
 	h := int32(len(clients))
 	// The host keeps a copy of the cached token (wasm/ABI.md, token_report).
+	last := new(tokenrule.Snapshot)
 	c, err := core.New(cfg, core.WithTransport(hostTransport{client: h}),
 		corehook.WithTokenObserver(func(s tokenrule.Snapshot) {
-			// The host's clock is not the guest's: the deadlines cross as
-			// the time left until them, and the host puts them back on its
-			// own clock.
-			now := tokenrule.Monotonic()
-			hostTokenReport(h, ptrOf(stringBytes(s.Value)), int32(len(s.Value)), reportMS(time.Duration(s.FreshUntil-now)), reportMS(time.Duration(s.UsableUntil-now)))
+			*last = s
+			reportSnapshot(h, s)
 		}).(core.Option))
 	if err != nil {
 		finish(call, nil, nil, err)
@@ -293,6 +317,7 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	}
 	resolved, _ := c.Config().MarshalJSON()
 	clients = append(clients, c)
+	reported = append(reported, last)
 	known = append(known, redact.NewScrubber(c.Config().ClientSecret))
 	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
 	finish(call, append(out, '}'), nil, nil)
@@ -334,6 +359,7 @@ func zbToken(call, client, timeoutMS int32) int32 {
 		// refresh may have started a background request: let it issue it.
 		if err == nil {
 			noteToken(client, tok)
+			reportAgain(client, tok)
 			finish(call, stringBytes(tok), nil, nil)
 		} else {
 			finish(call, nil, nil, err)

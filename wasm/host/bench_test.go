@@ -91,15 +91,20 @@ func BenchmarkTopology(b *testing.B) {
 			}
 		}
 	})
-	b.Run("plugin", func(b *testing.B) {
-		p := load(b, prodModule)
-		c := newClient(b, p, configFor(cl, ""))
-		for b.Loop() {
-			if _, err := c.Topology(ctx); err != nil {
-				b.Fatal(err)
+	sequential := func(opts ...Option) func(b *testing.B) {
+		return func(b *testing.B) {
+			p := load(b, prodModule, opts...)
+			c := newClient(b, p, configFor(cl, ""))
+			for b.Loop() {
+				if _, err := c.Topology(ctx); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
-	})
+	}
+	b.Run("plugin", sequential())
+	// Without the export watchdog's termination checks (on by default).
+	b.Run("plugin-nowatchdog", sequential(WithExportTimeout(0)))
 	// 64 goroutines sharing one client of one plugin: export calls take
 	// turns on the instance, the HTTP exchanges overlap in the host.
 	b.Run("plugin-parallel64", func(b *testing.B) {

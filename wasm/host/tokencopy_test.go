@@ -196,3 +196,38 @@ func TestTokenCopyRuleTable(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenCopyBeyondTheCap: a token without expiry reaches the host with
+// its deadlines capped (i32 milliseconds, about 24 days). When the host's
+// copy runs out there while the guest's token stands, one zb_token call
+// has the guest report it again, and the copy serves it once more.
+func TestTokenCopyBeyondTheCap(t *testing.T) {
+	cl := cluster(t, devcluster.Options{})
+	cl.AddFault(devcluster.Fault{Target: "token", Status: 200, Body: `{"access_token":"no-expiry-token","token_type":"Bearer"}`, Times: 1})
+	p := load(t, prodModule)
+	c := newClient(t, p, configFor(cl, ""))
+	ctx := context.Background()
+	tok, err := c.Token(ctx)
+	if err != nil || tok != "no-expiry-token" {
+		t.Fatalf("Token = %q, %v", tok, err)
+	}
+	s := c.token.cur.Load()
+	if s == nil || s.UsableUntil-tokenrule.Monotonic() < int64(24*24*time.Hour) {
+		t.Fatalf("the copy after the first token: %+v; want about 24 days", s)
+	}
+	// As if the 24 days had passed: the copy is spent, the guest's token is not.
+	now := tokenrule.Monotonic()
+	c.token.cur.Store(&tokenrule.Snapshot{Value: s.Value, FreshUntil: now - 1, UsableUntil: now - 1})
+	calls := p.Stats().TokenCalls
+	for range 100 {
+		if tok, err := c.Token(ctx); err != nil || tok != "no-expiry-token" {
+			t.Fatalf("Token = %q, %v", tok, err)
+		}
+	}
+	if n := p.Stats().TokenCalls - calls; n != 1 {
+		t.Errorf("%d zb_token calls for 100 tokens after the copy ran out; want 1", n)
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+}

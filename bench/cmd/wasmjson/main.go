@@ -37,6 +37,8 @@ var mapping = []struct {
 	{"BenchmarkCachedToken/plugin-parallel", row{Name: "token cached, RunParallel", Unit: "ns/call", Baseline: "token cached",
 		Note: "GOMAXPROCS goroutines sharing one client's copy of the token"}, ns},
 	{"BenchmarkTopology/plugin", row{Name: "topology sequential", Unit: "calls/s", Note: "GET /v1/topology through the plugin, cached token"}, perSecond},
+	{"BenchmarkTopology/plugin-nowatchdog", row{Name: "topology sequential, export watchdog off", Unit: "calls/s", Baseline: "topology sequential",
+		Note: "WithExportTimeout(0): no termination checks, so no goroutine per export call"}, perSecond},
 	{"BenchmarkTopology/plugin-parallel64", row{Name: "topology 64 workers", Unit: "calls/s",
 		Note: "64 goroutines sharing one client of one plugin (export calls take turns; HTTP overlaps in the host)"}, perSecond},
 	{"BenchmarkTopology/core", row{Name: "topology sequential: Go core, same run", Unit: "calls/s"}, perSecond},
