@@ -108,10 +108,10 @@ type tokenSource struct {
 
 	snap atomic.Pointer[snapshot] // nil: no token
 
-	mu        sync.Mutex
-	tok       *tokenState            // the cached token; nil: none
-	flight    *flight.Flight[string] // the request in progress (or waiting its turn)
-	waited    bool                   // a caller waits for flight
+	mu     sync.Mutex
+	tok    *tokenState            // the cached token; nil: none
+	flight *flight.Flight[string] // the request in progress (or waiting its turn)
+	waited bool                   // a caller waits for flight
 	// notBefore is when the next token request may be sent: a second
 	// after the last one (each attempt of a flight counts), or later when
 	// the server asked so (Retry-After).
