@@ -750,8 +750,14 @@ type tailBuffer struct {
 }
 
 // maxPendingLine is the longest unfinished line held back; a longer one is
-// forwarded in pieces.
-const maxPendingLine = 4 << 10
+// forwarded in pieces, redacted whole first, less its last keepPending
+// bytes, which stay pending: a secret or token cut there is still whole
+// when it is redacted. keepPending is more than any bearer token a server
+// takes in a header.
+const (
+	maxPendingLine = 32 << 10
+	keepPending    = 16 << 10
+)
 
 func (t *tailBuffer) Write(b []byte) (int, error) {
 	t.mu.Lock()
@@ -760,7 +766,12 @@ func (t *tailBuffer) Write(b []byte) (int, error) {
 	if i := bytes.LastIndexByte(t.pending, '\n'); i >= 0 {
 		out = t.take(i + 1)
 	} else if len(t.pending) > maxPendingLine {
-		out = t.take(len(t.pending))
+		if t.redact != nil {
+			t.pending = append(t.pending[:0], t.redact(string(t.pending))...)
+		}
+		if n := len(t.pending) - keepPending; n > 0 {
+			out = t.take(n)
+		}
 	}
 	t.mu.Unlock()
 	if len(out) > 0 && t.fwd != nil {

@@ -484,7 +484,34 @@ func TestStderrRedactedAcrossWrites(t *testing.T) {
 	}
 	long := strings.Repeat("x", maxPendingLine+1)
 	tb.Write([]byte(long))
+	if !strings.HasSuffix(fwd.String(), long[:len(long)-keepPending]) {
+		t.Fatal("a line longer than maxPendingLine was held back whole")
+	}
+	tb.flush()
 	if !strings.HasSuffix(fwd.String(), long) {
-		t.Fatal("a line longer than maxPendingLine was held back")
+		t.Fatal("flush did not forward the rest of the long line")
+	}
+
+	// A line too long to hold back, with the secret wherever the pieces
+	// are cut: the secret is never forwarded, not even in two halves.
+	// Written as maxPendingLine bytes, one more, then the rest, the first cut comes
+	// at maxPendingLine+1-keepPending.
+	cut := maxPendingLine + 1 - keepPending
+	for off := cut - len(secretMarker); off <= cut; off++ {
+		fwd := &syncBuffer{}
+		tb := &tailBuffer{fwd: fwd, redact: func(s string) string { return redact.Redact(s, secretMarker) }}
+		line := strings.Repeat("y", off) + secretMarker + strings.Repeat("z", maxPendingLine) + "\n"
+		tb.Write([]byte(line[:maxPendingLine]))
+		tb.Write([]byte(line[maxPendingLine : maxPendingLine+1]))
+		for i := maxPendingLine + 1; i < len(line); i += 1000 {
+			tb.Write([]byte(line[i:min(i+1000, len(line))]))
+		}
+		got := strings.ReplaceAll(fwd.String(), "[REDACTED]", "")
+		if strings.Contains(got, secretMarker[:len(secretMarker)/2]) || strings.Contains(got, secretMarker[len(secretMarker)/2:]) {
+			t.Fatalf("offset %d: part of the secret was forwarded", off)
+		}
+		if !strings.Contains(fwd.String(), "[REDACTED]") {
+			t.Fatalf("offset %d: no redaction in %d bytes", off, len(fwd.String()))
+		}
 	}
 }
