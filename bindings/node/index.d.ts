@@ -169,7 +169,8 @@ export class Client {
 
   /**
    * A valid access token (without `"Bearer "`), from the cache when
-   * possible. Concurrent callers share one token request and its outcome.
+   * possible. Concurrent callers share one token request: the calls made
+   * while one waits for it return the same promise.
    */
   token(): Promise<string>;
 

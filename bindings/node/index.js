@@ -175,6 +175,12 @@ class Client {
   #handle;
   #closed = false;
   #token = ''; // the last token the addon returned synchronously
+  // The token call in flight, if any. The calls made meanwhile share it,
+  // so that a cold burst is one call into the addon: the library would
+  // hand them the same outcome (its core makes one token request for them
+  // all, and decides everything about the token), and each call into the
+  // library and back costs more than the caller's wait (docs/token-cache.md).
+  #pending = null;
 
   constructor(options) {
     const n = load();
@@ -183,6 +189,7 @@ class Client {
 
   token() {
     if (this.#closed) return Promise.reject(closedError('token'));
+    if (this.#pending) return this.#pending;
     let r;
     try {
       r = native.token(this.#handle);
@@ -194,7 +201,23 @@ class Client {
       this.#token = r;
       return Promise.resolve(r);
     }
-    return r;
+    // Cleared before the callers' own reactions run (p settles after its
+    // handlers), so that a call made from one of them asks the library
+    // again. p, not r, is handed out: a handler on r would mark a failure
+    // nobody handles as handled, where it must surface as an unhandled
+    // rejection.
+    const p = r.then(
+      (tok) => {
+        if (this.#pending === p) this.#pending = null;
+        return tok;
+      },
+      (e) => {
+        if (this.#pending === p) this.#pending = null;
+        throw e;
+      },
+    );
+    this.#pending = p;
+    return p;
   }
 
   topology() {

@@ -650,9 +650,9 @@ static int token_nowait(zbclient *c) {
  * A cached token comes from the library's C copy of it (capi/mirror.c),
  * without entering Go. Without one, zbauth_client_token_nowait starts the
  * token request, and the zbauth_client_token_async call that follows
- * joins it (or, if it failed meanwhile, gets its error), as every other
- * token() call made meanwhile does: the library answers them all with one
- * callback from its core (docs/token-cache.md). */
+ * joins it (or, if it failed meanwhile, gets its error). The wrapper
+ * shares that call's promise with the token() calls made meanwhile, so a
+ * cold burst is one call here (docs/token-cache.md). */
 static napi_value js_token(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];

@@ -224,26 +224,38 @@ test("a cold client's failing token() is one token request", async () => {
   c.close();
 });
 
-test('token() calls made while one waits share its token request and its outcome; the next one asks again', async () => {
-  // The first request fails (an oversized answer: not retried, and no
+test('token() calls made while one waits share it, and the next one asks again', async () => {
+  // The first flight fails (an oversized answer: not retried, and no
   // refusal, whose cooldown would answer the next call too); every call
-  // made meanwhile joins the core's one request and gets its outcome.
+  // made meanwhile gets the same outcome from the same call.
   await cluster.fault({ target: 'token', status: 200, body_bytes: 2 << 20, delay_ms: 200, times: 1 });
   const c = new Client(opts);
   const calls = [];
   for (let i = 0; i < 100; i++) calls.push(c.token());
+  assert.ok(calls.every((p) => p === calls[0]), 'one promise for the calls made while it waits');
   const outcomes = await Promise.allSettled(calls);
   assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason.code === 'TRANSPORT'));
   assert.equal((await cluster.stats()).token_requests, 1);
-  // Settled: the next calls make a new request (one for both), which succeeds.
-  const again = await Promise.all([c.token(), c.token()]);
+  // Settled: the next call is a new one, which succeeds, and is shared too.
+  const again = [c.token(), c.token()];
+  assert.notEqual(again[0], calls[0]);
   assert.equal(again[0], again[1]);
-  assert.ok(again[0].length > 20);
-  assert.equal((await cluster.stats()).token_requests, 2);
+  const tok = await again[0];
+  assert.ok(tok.length > 20);
   c.close();
+  // A call made from a reaction of the shared promise asks the library
+  // again (here its cache answers).
+  const c2 = new Client(opts);
+  let inner;
+  const first = c2.token();
+  await first.then(() => { inner = c2.token(); });
+  assert.notEqual(inner, first);
+  assert.equal(await inner, await first);
+  c2.close();
 });
 
 test('a failed token() that nobody handles is an unhandled rejection, as any failed promise', async () => {
+  // The shared promise must not mark a failure as handled for its callers.
   const r = await runNode(['-e', `
     const { Client } = require(${JSON.stringify(PKG)});
     new Client({ clientSecret: 'MARKER-WRONG-SECRET' }).token();
