@@ -7,3 +7,8 @@ require (
 	github.com/tetratelabs/wazero v1.12.0
 	golang.org/x/sys v0.44.0
 )
+
+require (
+	golang.org/x/crypto v0.11.0 // indirect
+	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
+)

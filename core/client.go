@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/zbauth/zbauth/internal/jsonx"
-	"github.com/zbauth/zbauth/internal/redact"
 	"github.com/zbauth/zbauth/internal/tokenrule"
 )
 
@@ -27,15 +26,23 @@ const MaxBodyLimit = 1 << 30
 // use by many goroutines; share one per set of credentials, as it holds the
 // token cache and a keep-alive connection pool.
 type Client struct {
-	cfg      Config
-	tr       Transport
-	tokens   *tokenSource
-	form     string // the token request body; holds the secret
-	red      redactor
-	margin   time.Duration
-	maxBody  int64
-	closed   atomic.Bool
-	ownsConn interface{ CloseIdleConnections() }
+	cfg    Config
+	tr     Transport
+	tokens *tokenSource
+	// form is the token request body less the client's credentials;
+	// post is the client_secret_post body (it holds the secret) and
+	// secretBasic the client_secret_basic header.
+	form, post, secretBasic string
+	key                     *assertionKey // private_key_jwt only
+	ep                      atomic.Pointer[tokenEndpoint]
+	static                  string                 // BASIC, BEARER: the Authorization header
+	base, version           string                 // the REST address less a /v1 or /v2 it names, and that version
+	topoVersion             atomic.Pointer[string] // topology's version once a 404 on /v1 chose /v2
+	red                     redactor
+	margin                  time.Duration
+	maxBody                 int64
+	closed                  atomic.Bool
+	ownsConn                interface{ CloseIdleConnections() }
 	// rejected is the last token the REST API answered 401 to; the disk
 	// cache must not hand it back (another process may have stored it).
 	rejected atomic.Pointer[string]
@@ -109,22 +116,19 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		}
 		c.ownsConn, _ = c.tr.(interface{ CloseIdleConnections() })
 	}
-	form := url.Values{
-		"grant_type":    {"client_credentials"},
-		"audience":      {cfg.Audience},
-		"client_id":     {cfg.ClientID},
-		"client_secret": {cfg.ClientSecret},
+	if err := c.setUpAuth(); err != nil {
+		return nil, err
 	}
-	if cfg.Scope != "" {
-		form.Set("scope", cfg.Scope)
-	}
-	c.form = form.Encode()
-	// The secret as typed, form-encoded (token request bodies echoed back)
-	// and path-escaped (URLs in net/http error texts).
-	c.red = redactor(redact.SecretForms(cfg.ClientSecret))
+	c.base, c.version = splitVersion(cfg.RESTAddress)
 	fetch := c.fetchToken
+	if cfg.AuthStrategy == AuthBearer {
+		fetch = func(context.Context) (*tokenState, error) {
+			refreshAt, expiry := lifetime(time.Now(), 0, 0) // never refreshed
+			return &tokenState{value: cfg.OAuthToken, refreshAt: refreshAt, expiry: expiry}, nil
+		}
+	}
 	warn := func(msg string) { o.logf(c.red.clean(msg)) }
-	if dc := newDiskCache(cfg, warn); dc != nil {
+	if dc := newDiskCache(cfg, warn); dc != nil && cfg.AuthStrategy == AuthOAuth {
 		fetch = func(ctx context.Context) (*tokenState, error) {
 			rejected := ""
 			if p := c.rejected.Load(); p != nil {
@@ -133,7 +137,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return dc.fetch(ctx, c.fetchToken, rejected)
 		}
 	}
-	c.tokens = newTokenSource(fetch, cfg.Timeout, o.cooldown, o.onToken)
+	timeout := cfg.Timeout
+	if cfg.TokenTimeout > 0 {
+		timeout = cfg.TokenTimeout
+	}
+	c.tokens = newTokenSource(fetch, timeout, o.cooldown, o.onToken)
 	return c, nil
 }
 
@@ -176,7 +184,7 @@ func (c *Client) checkOpen(op string) error {
 // background request renews it; only with no usable token does the caller
 // wait, sharing one request with every other waiting caller.
 func (c *Client) Token(ctx context.Context) (string, error) {
-	if err := c.checkOpen("token"); err != nil {
+	if err := c.checkToken(); err != nil {
 		return "", err
 	}
 	return c.tokens.token(ctx)
@@ -193,7 +201,7 @@ var ErrWouldBlock = &Error{Kind: KindTimeout, Op: "token", Msg: "no cached token
 // error, or returns the remembered refusal during its cooldown. Call Token
 // (off the hot thread) to wait instead.
 func (c *Client) TryToken() (string, error) {
-	if err := c.checkOpen("token"); err != nil {
+	if err := c.checkToken(); err != nil {
 		return "", err
 	}
 	return c.tokens.tryToken()
@@ -201,7 +209,7 @@ func (c *Client) TryToken() (string, error) {
 
 // joinToken is corehook.JoinToken (see hooks.go).
 func (c *Client) joinToken(cb func(token string, err error)) (token string, pending bool, err error) {
-	if err := c.checkOpen("token"); err != nil {
+	if err := c.checkToken(); err != nil {
 		return "", false, err
 	}
 	return c.tokens.join(cb)
@@ -234,18 +242,17 @@ func (c *Client) fetchToken(ctx context.Context) (*tokenState, error) {
 // fetchTokenOnce makes one token request and returns the token, or the
 // error and the server's Retry-After (0 when absent).
 func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration, error) {
+	ep, err := c.endpoint(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	sentAt := time.Now()
 	c.tokens.paced(sentAt, 0)
-	resp, err := c.tr.RoundTrip(ctx, &Request{
-		Method: "POST",
-		URL:    c.cfg.AuthorizationServerURL,
-		Header: map[string]string{
-			"Content-Type": "application/x-www-form-urlencoded",
-			"Accept":       "application/json",
-		},
-		Body:    []byte(c.form),
-		MaxBody: maxTokenBody,
-	})
+	req, err := c.tokenRequest(ep, sentAt)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := c.tr.RoundTrip(ctx, req)
 	if err != nil {
 		return nil, 0, c.transportError("token", ctx, err)
 	}
@@ -255,7 +262,11 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 		c.tokens.paced(sentAt, retryAfter)
 		return nil, retryAfter, err
 	}
-	refreshAt, expiry := lifetime(sentAt, tr.ExpiresIn, c.margin)
+	expiresIn, err := effectiveLifetime(tr, resp.Header["Date"], time.Now())
+	if err != nil {
+		return nil, 0, err
+	}
+	refreshAt, expiry := lifetime(sentAt, expiresIn, c.margin)
 	return &tokenState{value: tr.AccessToken, refreshAt: refreshAt, expiry: expiry}, 0, nil
 }
 
@@ -312,13 +323,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 		d = time.Duration(n) * time.Second
 	} else {
-		var t time.Time
-		for _, layout := range []string{time.RFC1123, time.RFC850, time.ANSIC} {
-			if t, err = time.Parse(layout, v); err == nil {
-				break
-			}
-		}
-		if err != nil {
+		t, ok := parseHTTPDate(v)
+		if !ok {
 			return 0
 		}
 		d = t.Sub(now)
@@ -330,6 +336,17 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		d = time.Hour
 	}
 	return d
+}
+
+// parseHTTPDate reads an HTTP-date (RFC 9110 §5.6.7) in any of its three
+// forms.
+func parseHTTPDate(v string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC1123, time.RFC850, time.ANSIC} {
+		if t, err := time.Parse(layout, strings.TrimSpace(v)); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // transportError classifies a Transport failure as KindTimeout or
@@ -374,11 +391,14 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	if err != nil {
 		return nil, &Error{Kind: KindArgument, Op: op, Msg: err.Error()}
 	}
+	if c.cfg.AuthStrategy != AuthOAuth {
+		return c.doStatic(ctx, op, method, u, body)
+	}
 	tok, err := c.tokens.token(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.exchange(ctx, op, method, u, body, tok)
+	resp, err := c.exchange(ctx, op, method, u, body, "Bearer "+tok)
 	if err != nil {
 		return resp, err
 	}
@@ -392,7 +412,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 		}
 		if fresh != tok {
 			sent[1] = fresh
-			resp, err = c.exchange(ctx, op, method, u, body, fresh)
+			resp, err = c.exchange(ctx, op, method, u, body, "Bearer "+fresh)
 			if err != nil {
 				return resp, err
 			}
@@ -412,9 +432,9 @@ const maxRedirects = 5
 // exchange sends one request and follows redirects that stay on the REST
 // address's origin. A redirect elsewhere is not followed (the request
 // carries the bearer token): it returns the response with a KindAPI error.
-func (c *Client) exchange(ctx context.Context, op, method, u string, body []byte, tok string) (*Response, error) {
+func (c *Client) exchange(ctx context.Context, op, method, u string, body []byte, auth string) (*Response, error) {
 	for hops := 0; ; hops++ {
-		resp, err := c.send(ctx, op, method, u, body, tok)
+		resp, err := c.send(ctx, op, method, u, body, auth)
 		if err != nil || !isRedirect(resp.Status) {
 			return resp, err
 		}
@@ -461,10 +481,12 @@ func sameOrigin(base, location string) (string, bool) {
 	return l.String(), true
 }
 
-func (c *Client) send(ctx context.Context, op, method, u string, body []byte, tok string) (*Response, error) {
-	h := map[string]string{
-		"Authorization": "Bearer " + tok,
-		"Accept":        "application/json",
+// send makes one request with the Authorization header auth ("" for
+// none).
+func (c *Client) send(ctx context.Context, op, method, u string, body []byte, auth string) (*Response, error) {
+	h := map[string]string{"Accept": "application/json"}
+	if auth != "" {
+		h["Authorization"] = auth
 	}
 	if body != nil {
 		h["Content-Type"] = "application/json"
@@ -473,7 +495,7 @@ func (c *Client) send(ctx context.Context, op, method, u string, body []byte, to
 	defer cancel()
 	resp, err := c.tr.RoundTrip(rctx, &Request{Method: method, URL: u, Header: h, Body: body, MaxBody: c.maxBody})
 	if err != nil {
-		return nil, c.transportError(op, rctx, redactorWith(c.red, tok).cleanErr(err))
+		return nil, c.transportError(op, rctx, redactorWith(c.red, auth).cleanErr(err))
 	}
 	return resp, nil
 }
@@ -499,7 +521,10 @@ func (c *Client) resolvePath(path string) (string, error) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	return c.cfg.RESTAddress + path, nil
+	if c.version != "" && !hasVersion(path) {
+		path = "/" + c.version + path
+	}
+	return c.base + path, nil
 }
 
 func validMethod(m string) bool {
@@ -539,7 +564,9 @@ func parseProblem(body []byte) *Problem {
 	return &p
 }
 
-// Topology fetches GET /v1/topology. The caller owns the result.
+// Topology fetches the cluster topology: GET /v1/topology, or /v2/topology
+// when the REST address names v2 or /v1 answered 404 (then for good). The
+// caller owns the result.
 func (c *Client) Topology(ctx context.Context) (*Topology, error) {
 	m, err := c.topology(ctx)
 	if err != nil {
@@ -548,7 +575,7 @@ func (c *Client) Topology(ctx context.Context) (*Topology, error) {
 	return m.t.clone(), nil
 }
 
-// TopologyJSON fetches GET /v1/topology and returns it encoded as
+// TopologyJSON fetches the topology as Topology does and returns it encoded as
 // Topology.JSON does: the API's field names, lists never null. The C
 // library hands this form out. The caller owns the slice.
 func (c *Client) TopologyJSON(ctx context.Context) ([]byte, error) {
@@ -563,7 +590,14 @@ func (c *Client) TopologyJSON(ctx context.Context) ([]byte, error) {
 // topology fetches the topology and parses it, unless the body is the one
 // the client parsed last (see topologyMemo).
 func (c *Client) topology(ctx context.Context) (*topologyMemo, error) {
-	resp, err := c.do(ctx, "topology", "GET", "/v1/topology", nil)
+	resp, err := c.do(ctx, "topology", "GET", c.topologyPath(), nil)
+	if c.version == "" && c.topoVersion.Load() == nil && KindOf(err) == KindAPI && resp != nil && resp.Status == 404 {
+		// No version named: the seed's /v1, and after a 404 there /v2,
+		// for good (Camunda 8.8+ may serve only /v2).
+		v2 := "v2"
+		c.topoVersion.Store(&v2)
+		resp, err = c.do(ctx, "topology", "GET", c.topologyPath(), nil)
+	}
 	if err != nil {
 		return nil, err
 	}

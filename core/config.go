@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,10 @@ const (
 	DefaultTimeout                = 10 * time.Second
 )
 
-// Environment variable names, as documented by Camunda.
+// Environment variable names. Where a setting has several, the first set
+// wins: Camunda 8.7+'s CAMUNDA_* name, then the legacy ZEEBE_* one (as
+// Camunda's Java client reads them). The Env constants name the legacy
+// variable; EnvNames lists every name of a setting in order.
 const (
 	EnvClientID               = "ZEEBE_CLIENT_ID"
 	EnvClientSecret           = "ZEEBE_CLIENT_SECRET"
@@ -38,6 +42,72 @@ const (
 	EnvClientKeyPath          = "ZEEBE_CLIENT_KEY_PATH"
 	EnvTokenCacheDir          = "ZEEBE_TOKEN_CACHE_DIR"
 	EnvAllowInsecureHTTP      = "ZBAUTH_ALLOW_INSECURE_HTTP"
+	EnvTimeoutMS              = "ZBAUTH_TIMEOUT_MS"
+	EnvAuthStrategy           = "CAMUNDA_AUTH_STRATEGY"
+	EnvTokenAuthMethod        = "CAMUNDA_TOKEN_AUTH_METHOD"
+)
+
+// EnvNames maps each JSON config key that the environment can set to its
+// variables, first wins. Explicit configuration wins over all of them.
+var EnvNames = map[string][]string{
+	"client_id":                              {"CAMUNDA_CLIENT_ID", EnvClientID},
+	"client_secret":                          {"CAMUNDA_CLIENT_SECRET", EnvClientSecret},
+	"authorization_server_url":               {"CAMUNDA_OAUTH_URL", "CAMUNDA_AUTHORIZATION_SERVER_URL", EnvAuthorizationServerURL},
+	"audience":                               {"CAMUNDA_TOKEN_AUDIENCE", EnvAudience},
+	"scope":                                  {"CAMUNDA_TOKEN_SCOPE", "CAMUNDA_OAUTH_SCOPE", EnvScope},
+	"resource":                               {"CAMUNDA_TOKEN_RESOURCE"},
+	"rest_address":                           {"CAMUNDA_REST_ADDRESS", EnvRESTAddress},
+	"issuer_url":                             {"CAMUNDA_ISSUER_URL"},
+	"well_known_configuration_url":           {"CAMUNDA_WELL_KNOWN_CONFIGURATION_URL"},
+	"auth_strategy":                          {EnvAuthStrategy},
+	"basic_auth_username":                    {"CAMUNDA_BASIC_AUTH_USERNAME"},
+	"basic_auth_password":                    {"CAMUNDA_BASIC_AUTH_PASSWORD"},
+	"oauth_token":                            {"CAMUNDA_OAUTH_TOKEN"},
+	"token_auth_method":                      {EnvTokenAuthMethod},
+	"client_assertion_key_path":              {"CAMUNDA_CLIENT_ASSERTION_KEY_PATH"},
+	"client_assertion_cert_path":             {"CAMUNDA_CLIENT_ASSERTION_CERT_PATH"},
+	"client_assertion_keystore_path":         {"CAMUNDA_CLIENT_ASSERTION_KEYSTORE_PATH"},
+	"client_assertion_keystore_password":     {"CAMUNDA_CLIENT_ASSERTION_KEYSTORE_PASSWORD"},
+	"client_assertion_keystore_key_alias":    {"CAMUNDA_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS"},
+	"client_assertion_keystore_key_password": {"CAMUNDA_CLIENT_ASSERTION_KEYSTORE_KEY_PASSWORD"},
+	"ca_certificate_path":                    {"CAMUNDA_CA_CERTIFICATE_PATH", EnvCACertificatePath},
+	"client_certificate_path":                {EnvClientCertificatePath},
+	"client_key_path":                        {EnvClientKeyPath},
+	"token_cache_dir":                        {"CAMUNDA_TOKEN_CACHE_DIR", EnvTokenCacheDir},
+	"allow_insecure_http":                    {EnvAllowInsecureHTTP},
+	"timeout_ms":                             {EnvTimeoutMS},
+	"token_timeout_ms":                       {"CAMUNDA_OAUTH_TIMEOUT_MS", "CAMUNDA_AUTH_READ_TIMEOUT"},
+}
+
+// SecretConfigKeys are the JSON config keys whose values are secrets: never
+// shown by String, MarshalJSON or any error.
+var SecretConfigKeys = []string{"client_secret", "basic_auth_password", "oauth_token",
+	"client_assertion_keystore_password", "client_assertion_keystore_key_password"}
+
+// SecretEnvNames are the environment variables that hold secrets, for a
+// host that relays text it did not build (the Wasm host, guest stderr).
+func SecretEnvNames() []string {
+	var names []string
+	for _, k := range SecretConfigKeys {
+		names = append(names, EnvNames[k]...)
+	}
+	return names
+}
+
+// Authentication strategies (Config.AuthStrategy).
+const (
+	AuthOAuth  = "OAUTH"  // a bearer token from the token endpoint (client credentials)
+	AuthBasic  = "BASIC"  // HTTP Basic credentials on every REST call (Self-Managed)
+	AuthBearer = "BEARER" // a fixed bearer token, never refreshed
+	AuthNone   = "NONE"   // no Authorization header (C8 Run, docker compose)
+)
+
+// Client authentication methods at the token endpoint
+// (Config.TokenAuthMethod), as OAuth names them.
+const (
+	MethodClientSecretPost  = "client_secret_post"  // id and secret in the form body
+	MethodClientSecretBasic = "client_secret_basic" // id and secret as HTTP Basic (RFC 6749 §2.3.1)
+	MethodPrivateKeyJWT     = "private_key_jwt"     // a signed JWT assertion (RFC 7523)
 )
 
 // MaxConfigBytes bounds the JSON form of Config that ParseConfigJSON
@@ -54,17 +124,59 @@ const MaxConfigBytes = 1 << 20
 // must be valid UTF-8, from JSON (an escaped lone surrogate such as
 // "\ud800" is not) and from the environment alike: a configuration error,
 // rather than a replacement character sent in its place.
+//
+// docs/auth-strategies.md says which settings each Camunda set-up needs.
 type Config struct {
+	// AuthStrategy is AuthOAuth, AuthBasic, AuthBearer or AuthNone (any
+	// case). Empty: OAUTH when a client id is set, BASIC when a Basic
+	// username is, BEARER when only a token is.
+	AuthStrategy string `json:"auth_strategy,omitempty"`
+
 	ClientID               string `json:"client_id,omitempty"`
 	ClientSecret           string `json:"client_secret,omitempty"`
 	AuthorizationServerURL string `json:"authorization_server_url,omitempty"`
 	Audience               string `json:"audience,omitempty"`
 	Scope                  string `json:"scope,omitempty"`
-	RESTAddress            string `json:"rest_address,omitempty"`
+	// Resource is sent as the RFC 8707 resource parameter when set.
+	Resource    string `json:"resource,omitempty"`
+	RESTAddress string `json:"rest_address,omitempty"`
+
+	// IssuerURL or WellKnownConfigurationURL have the token endpoint
+	// found by OpenID discovery ({issuer}/.well-known/openid-configuration),
+	// fetched once per client. A token URL set at the same level (both
+	// explicit, or both from the environment) or above wins over them.
+	IssuerURL                 string `json:"issuer_url,omitempty"`
+	WellKnownConfigurationURL string `json:"well_known_configuration_url,omitempty"`
+
+	// TokenAuthMethod is how the client authenticates to the token
+	// endpoint: MethodClientSecretPost (the default), MethodClientSecretBasic
+	// or MethodPrivateKeyJWT. Empty: private_key_jwt when a client-assertion
+	// key or keystore is set, else what discovery lists, else post. After
+	// Resolve it is empty only when discovery will decide.
+	TokenAuthMethod string `json:"token_auth_method,omitempty"`
+	// The private_key_jwt credential: a PEM private key (PKCS#8, PKCS#1 or
+	// SEC 1) with an optional PEM certificate, or a PKCS#12 keystore that
+	// holds one private key and its certificate.
+	ClientAssertionKeyPath             string `json:"client_assertion_key_path,omitempty"`
+	ClientAssertionCertPath            string `json:"client_assertion_cert_path,omitempty"`
+	ClientAssertionKeystorePath        string `json:"client_assertion_keystore_path,omitempty"`
+	ClientAssertionKeystorePassword    string `json:"client_assertion_keystore_password,omitempty"`
+	ClientAssertionKeystoreKeyAlias    string `json:"client_assertion_keystore_key_alias,omitempty"`
+	ClientAssertionKeystoreKeyPassword string `json:"client_assertion_keystore_key_password,omitempty"`
+
+	// BasicAuthUsername and BasicAuthPassword are the BASIC strategy's
+	// credentials; OAuthToken is the BEARER strategy's token.
+	BasicAuthUsername string `json:"basic_auth_username,omitempty"`
+	BasicAuthPassword string `json:"basic_auth_password,omitempty"`
+	OAuthToken        string `json:"oauth_token,omitempty"`
+
 	// Timeout bounds every HTTP request, and a token acquisition with all
 	// its retries; 0 means DefaultTimeout. In JSON it is "timeout_ms", in
 	// milliseconds.
 	Timeout time.Duration `json:"-"`
+	// TokenTimeout, when set, bounds a token acquisition instead of
+	// Timeout ("token_timeout_ms").
+	TokenTimeout time.Duration `json:"-"`
 
 	// CACertificatePath names a PEM file of CA certificates trusted in
 	// addition to the system's (self-managed clusters behind a private CA).
@@ -86,21 +198,56 @@ type Config struct {
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 }
 
-// configJSON is Config's wire form.
+// plainConfig is Config without its methods, for the JSON codec.
+type plainConfig Config
+
+// configJSON is Config's wire form: the struct's keys plus the timeouts
+// in milliseconds.
 type configJSON struct {
-	ClientID               string `json:"client_id"`
-	ClientSecret           string `json:"client_secret"`
-	AuthorizationServerURL string `json:"authorization_server_url"`
-	Audience               string `json:"audience"`
-	Scope                  string `json:"scope"`
-	RESTAddress            string `json:"rest_address"`
-	TimeoutMS              *int64 `json:"timeout_ms"`
-	CACertificatePath      string `json:"ca_certificate_path"`
-	ClientCertificatePath  string `json:"client_certificate_path"`
-	ClientKeyPath          string `json:"client_key_path"`
-	AllowInsecureHTTP      bool   `json:"allow_insecure_http"`
-	TokenCacheDir          string `json:"token_cache_dir"`
-	MaxBodyBytes           int64  `json:"max_body_bytes"`
+	plainConfig
+	TimeoutMS      *int64 `json:"timeout_ms,omitempty"`
+	TokenTimeoutMS *int64 `json:"token_timeout_ms,omitempty"`
+}
+
+// field is one string setting: its JSON key and where it lives.
+type field struct {
+	key string
+	p   *string
+}
+
+// stringFields lists c's string settings, in the JSON form's order.
+func (c *Config) stringFields() []field {
+	return []field{
+		{"auth_strategy", &c.AuthStrategy},
+		{"client_id", &c.ClientID}, {"client_secret", &c.ClientSecret},
+		{"authorization_server_url", &c.AuthorizationServerURL}, {"audience", &c.Audience},
+		{"scope", &c.Scope}, {"resource", &c.Resource}, {"rest_address", &c.RESTAddress},
+		{"issuer_url", &c.IssuerURL}, {"well_known_configuration_url", &c.WellKnownConfigurationURL},
+		{"token_auth_method", &c.TokenAuthMethod},
+		{"client_assertion_key_path", &c.ClientAssertionKeyPath},
+		{"client_assertion_cert_path", &c.ClientAssertionCertPath},
+		{"client_assertion_keystore_path", &c.ClientAssertionKeystorePath},
+		{"client_assertion_keystore_password", &c.ClientAssertionKeystorePassword},
+		{"client_assertion_keystore_key_alias", &c.ClientAssertionKeystoreKeyAlias},
+		{"client_assertion_keystore_key_password", &c.ClientAssertionKeystoreKeyPassword},
+		{"basic_auth_username", &c.BasicAuthUsername}, {"basic_auth_password", &c.BasicAuthPassword},
+		{"oauth_token", &c.OAuthToken},
+		{"ca_certificate_path", &c.CACertificatePath},
+		{"client_certificate_path", &c.ClientCertificatePath}, {"client_key_path", &c.ClientKeyPath},
+		{"token_cache_dir", &c.TokenCacheDir},
+	}
+}
+
+// Secrets returns the secret values c holds (the client secret, the Basic
+// password, the static token, the keystore passwords), for redaction.
+func (c Config) Secrets() []string {
+	var out []string
+	for _, f := range c.stringFields() {
+		if *f.p != "" && slices.Contains(SecretConfigKeys, f.key) {
+			out = append(out, *f.p)
+		}
+	}
+	return out
 }
 
 // ParseConfigJSON decodes the JSON form of Config. Empty input (or only
@@ -135,25 +282,19 @@ func ParseConfigJSON(data []byte) (Config, error) {
 		}
 		return Config{}, e
 	}
-	c := Config{
-		ClientID:               w.ClientID,
-		ClientSecret:           w.ClientSecret,
-		AuthorizationServerURL: w.AuthorizationServerURL,
-		Audience:               w.Audience,
-		Scope:                  w.Scope,
-		RESTAddress:            w.RESTAddress,
-		CACertificatePath:      w.CACertificatePath,
-		ClientCertificatePath:  w.ClientCertificatePath,
-		ClientKeyPath:          w.ClientKeyPath,
-		AllowInsecureHTTP:      w.AllowInsecureHTTP,
-		TokenCacheDir:          w.TokenCacheDir,
-		MaxBodyBytes:           w.MaxBodyBytes,
-	}
-	if w.TimeoutMS != nil {
-		if *w.TimeoutMS < 0 || *w.TimeoutMS > int64(24*time.Hour/time.Millisecond) {
-			return Config{}, &Error{Kind: KindConfig, Op: "config", Msg: "timeout_ms must be between 0 and 86400000", Fields: []string{"timeout_ms"}}
+	c := Config(w.plainConfig)
+	for _, t := range []struct {
+		key string
+		ms  *int64
+		d   *time.Duration
+	}{{"timeout_ms", w.TimeoutMS, &c.Timeout}, {"token_timeout_ms", w.TokenTimeoutMS, &c.TokenTimeout}} {
+		if t.ms == nil {
+			continue
 		}
-		c.Timeout = time.Duration(*w.TimeoutMS) * time.Millisecond
+		if *t.ms < 0 || *t.ms > maxTimeoutMS {
+			return Config{}, &Error{Kind: KindConfig, Op: "config", Msg: t.key + " must be between 0 and 86400000", Fields: []string{t.key}}
+		}
+		*t.d = time.Duration(*t.ms) * time.Millisecond
 	}
 	return c, nil
 }
@@ -200,11 +341,18 @@ func quotePrefix(s string) string {
 	return strconv.Quote(s[:n]) + " (the first " + strconv.Itoa(n) + " of " + strconv.Itoa(len(s)) + " bytes)"
 }
 
+// maxTimeoutMS is the longest timeout accepted: a day.
+const maxTimeoutMS = int64(24 * time.Hour / time.Millisecond)
+
 // configKeys are the keys of the JSON form, the only ones an error about
 // a value names.
-var configKeys = []string{"client_id", "client_secret", "authorization_server_url", "audience", "scope",
-	"rest_address", "timeout_ms", "ca_certificate_path", "client_certificate_path", "client_key_path",
-	"allow_insecure_http", "token_cache_dir", "max_body_bytes"}
+var configKeys = func() []string {
+	var keys []string
+	for _, f := range new(Config).stringFields() {
+		keys = append(keys, f.key)
+	}
+	return append(keys, "timeout_ms", "token_timeout_ms", "allow_insecure_http", "max_body_bytes")
+}()
 
 // invalidUTF8String reports whether a string literal of the JSON document
 // data holds bytes that are not UTF-8, or an escaped surrogate (\ud800)
@@ -316,89 +464,137 @@ func echoesValue(msg, detail string, data []byte) bool {
 	return false
 }
 
-// MarshalJSON writes the JSON form, with client_secret redacted. It exists so
-// that logging a Config can never leak the secret.
+// MarshalJSON writes the JSON form with every secret redacted. It exists
+// so that logging a Config can never leak one.
 func (c Config) MarshalJSON() ([]byte, error) {
-	w := c.redacted()
-	ms := int64(c.Timeout / time.Millisecond)
-	return jsonx.Marshal(configJSON{
-		ClientID: w.ClientID, ClientSecret: w.ClientSecret,
-		AuthorizationServerURL: w.AuthorizationServerURL, Audience: w.Audience,
-		Scope: w.Scope, RESTAddress: w.RESTAddress, TimeoutMS: &ms,
-		CACertificatePath: w.CACertificatePath, ClientCertificatePath: w.ClientCertificatePath,
-		ClientKeyPath: w.ClientKeyPath, AllowInsecureHTTP: w.AllowInsecureHTTP,
-		TokenCacheDir: w.TokenCacheDir, MaxBodyBytes: w.MaxBodyBytes,
-	})
+	w := configJSON{plainConfig: plainConfig(c.redacted())}
+	ms, tms := int64(c.Timeout/time.Millisecond), int64(c.TokenTimeout/time.Millisecond)
+	w.TimeoutMS = &ms
+	if tms != 0 {
+		w.TokenTimeoutMS = &tms
+	}
+	return jsonx.Marshal(w)
 }
 
+// redacted is c with each secret setting replaced by "[REDACTED]" and every
+// other setting cleaned of the secrets: one may also sit in a URL (user
+// info, a query parameter), as typed or escaped.
 func (c Config) redacted() Config {
-	if c.ClientSecret != "" {
-		// The secret may also sit in a URL (user info, a query parameter):
-		// remove it wherever it appears, as typed or escaped.
-		red := redactor(redact.SecretForms(c.ClientSecret))
-		for _, f := range []*string{&c.ClientID, &c.AuthorizationServerURL, &c.Audience, &c.Scope, &c.RESTAddress,
-			&c.CACertificatePath, &c.ClientCertificatePath, &c.ClientKeyPath, &c.TokenCacheDir} {
-			*f = red.clean(*f)
+	secrets := c.Secrets()
+	if len(secrets) == 0 {
+		return c
+	}
+	var forms []string
+	for _, s := range secrets {
+		forms = append(forms, redact.SecretForms(s)...)
+	}
+	red := redactor(forms)
+	for _, f := range c.stringFields() {
+		switch {
+		case *f.p == "":
+		case slices.Contains(SecretConfigKeys, f.key):
+			*f.p = "[REDACTED]"
+		default:
+			*f.p = red.clean(*f.p)
 		}
-		c.ClientSecret = "[REDACTED]"
 	}
 	return c
 }
 
-// String describes c with the secret redacted.
+// String describes c with the secrets redacted: every setting that is set,
+// by its JSON key.
 func (c Config) String() string {
 	r := c.redacted()
-	return fmt.Sprintf("Config{ClientID:%q ClientSecret:%q AuthorizationServerURL:%q Audience:%q Scope:%q RESTAddress:%q Timeout:%v"+
-		" CACertificatePath:%q ClientCertificatePath:%q ClientKeyPath:%q AllowInsecureHTTP:%v TokenCacheDir:%q MaxBodyBytes:%d}",
-		r.ClientID, r.ClientSecret, r.AuthorizationServerURL, r.Audience, r.Scope, r.RESTAddress, r.Timeout,
-		r.CACertificatePath, r.ClientCertificatePath, r.ClientKeyPath, r.AllowInsecureHTTP, r.TokenCacheDir, r.MaxBodyBytes)
+	var b strings.Builder
+	b.WriteString("Config{")
+	for _, f := range r.stringFields() {
+		if *f.p != "" {
+			fmt.Fprintf(&b, "%s:%q ", f.key, *f.p)
+		}
+	}
+	fmt.Fprintf(&b, "timeout:%v", r.Timeout)
+	if r.TokenTimeout != 0 {
+		fmt.Fprintf(&b, " token_timeout:%v", r.TokenTimeout)
+	}
+	if r.AllowInsecureHTTP {
+		b.WriteString(" allow_insecure_http:true")
+	}
+	if r.MaxBodyBytes != 0 {
+		fmt.Fprintf(&b, " max_body_bytes:%d", r.MaxBodyBytes)
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 // GoString makes %#v redact too.
 func (c Config) GoString() string { return c.String() }
 
+// level says where a setting came from, for the precedence between the
+// token URL and discovery.
+type level int
+
+const (
+	unset level = iota
+	fromEnv
+	explicit
+)
+
 // Resolve fills every empty field of c from the environment (read through
-// lookup; nil means os.LookupEnv) and then from the defaults, normalises the
-// REST address (no trailing slash) and validates the result. A validation
-// failure is one KindConfig error naming every field at fault.
+// lookup; nil means os.LookupEnv; the names of EnvNames, first set wins)
+// and then from the defaults, normalises the strategy, method and REST
+// address (no trailing slash) and validates the result. A validation
+// failure is one KindConfig error naming every field at fault, and the
+// variable to set.
 func (c Config) Resolve(lookup func(string) (string, bool)) (Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	env := func(k string) string {
-		v, _ := lookup(k)
-		return strings.TrimSpace(v)
-	}
-	pick := func(explicit, envKey, def string) string {
-		if explicit != "" {
-			return explicit
+	env := func(key string) (string, string) {
+		for _, name := range EnvNames[key] {
+			if v, _ := lookup(name); strings.TrimSpace(v) != "" {
+				return strings.TrimSpace(v), name
+			}
 		}
-		if v := env(envKey); v != "" {
-			return v
-		}
-		return def
+		return "", ""
 	}
-	c.ClientID = pick(c.ClientID, EnvClientID, "")
-	c.ClientSecret = pick(c.ClientSecret, EnvClientSecret, "")
-	c.AuthorizationServerURL = pick(c.AuthorizationServerURL, EnvAuthorizationServerURL, DefaultAuthorizationServerURL)
-	c.Audience = pick(c.Audience, EnvAudience, DefaultAudience)
-	c.Scope = pick(c.Scope, EnvScope, "")
-	c.RESTAddress = pick(c.RESTAddress, EnvRESTAddress, "")
+	var fields, problems []string
+	bad := func(field, why string) {
+		fields = append(fields, field)
+		problems = append(problems, field+" "+why)
+	}
+	levels := map[string]level{}
+	for _, f := range c.stringFields() {
+		if *f.p != "" {
+			levels[f.key] = explicit
+		} else if v, _ := env(f.key); v != "" {
+			*f.p, levels[f.key] = v, fromEnv
+		}
+	}
 	if c.RESTAddress == "" {
-		region, cluster := env(EnvClusterRegion), env(EnvClusterID)
+		region, cluster := envValue(lookup, EnvClusterRegion), envValue(lookup, EnvClusterID)
 		if region != "" && cluster != "" {
 			c.RESTAddress = "https://" + region + ".zeebe.camunda.io/" + cluster
 		}
 	}
 	c.RESTAddress = strings.TrimRight(c.RESTAddress, "/")
-	c.CACertificatePath = pick(c.CACertificatePath, EnvCACertificatePath, "")
-	c.ClientCertificatePath = pick(c.ClientCertificatePath, EnvClientCertificatePath, "")
-	c.ClientKeyPath = pick(c.ClientKeyPath, EnvClientKeyPath, "")
-	c.TokenCacheDir = pick(c.TokenCacheDir, EnvTokenCacheDir, "")
 	if !c.AllowInsecureHTTP {
-		switch strings.ToLower(env(EnvAllowInsecureHTTP)) {
-		case "1", "true", "yes", "on":
+		if v, _ := env("allow_insecure_http"); truthy(v) {
 			c.AllowInsecureHTTP = true
+		}
+	}
+	for _, t := range []struct {
+		key string
+		d   *time.Duration
+	}{{"timeout_ms", &c.Timeout}, {"token_timeout_ms", &c.TokenTimeout}} {
+		if *t.d != 0 {
+			continue
+		}
+		if v, name := env(t.key); v != "" {
+			d, ok := parseMillis(v)
+			if !ok {
+				bad(t.key, "must be a number of milliseconds from 0 to 86400000 (set "+name+")")
+			}
+			*t.d = d
 		}
 	}
 	if c.Timeout == 0 {
@@ -407,42 +603,148 @@ func (c Config) Resolve(lookup func(string) (string, bool)) (Config, error) {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBody
 	}
-	return c, c.validate()
-}
 
-func (c Config) validate() error {
-	var fields, problems []string
-	bad := func(field, why string) {
-		fields = append(fields, field)
-		problems = append(problems, field+" "+why)
-	}
-	for _, f := range []struct{ name, v string }{
-		{"client_id", c.ClientID}, {"client_secret", c.ClientSecret},
-		{"authorization_server_url", c.AuthorizationServerURL}, {"audience", c.Audience}, {"scope", c.Scope},
-		{"rest_address", c.RESTAddress}, {"ca_certificate_path", c.CACertificatePath},
-		{"client_certificate_path", c.ClientCertificatePath}, {"client_key_path", c.ClientKeyPath},
-		{"token_cache_dir", c.TokenCacheDir},
-	} {
-		// From the environment (or a Config built in Go) nothing has
-		// replaced such bytes yet; they would go out as they are.
-		if !utf8.ValidString(f.v) {
-			bad(f.name, "is not valid UTF-8")
+	c.AuthStrategy = strings.ToUpper(strings.TrimSpace(c.AuthStrategy))
+	switch c.AuthStrategy {
+	case AuthOAuth, AuthBasic, AuthBearer, AuthNone:
+	case "":
+		switch {
+		case c.ClientID != "":
+			c.AuthStrategy = AuthOAuth
+		case c.BasicAuthUsername != "":
+			c.AuthStrategy = AuthBasic
+		case c.OAuthToken != "":
+			c.AuthStrategy = AuthBearer
+		default:
+			c.AuthStrategy = AuthOAuth
 		}
+	default:
+		bad("auth_strategy", "must be OAUTH, BASIC, BEARER or NONE (set "+EnvAuthStrategy+")")
 	}
-	if c.ClientID == "" {
-		bad("client_id", "is missing (set "+EnvClientID+")")
-	}
-	if c.ClientSecret == "" {
-		bad("client_secret", "is missing (set "+EnvClientSecret+")")
-	}
-	if why := checkHTTPURL(c.AuthorizationServerURL); why != "" {
-		bad("authorization_server_url", why)
+	if c.AuthStrategy == AuthOAuth {
+		c.resolveOAuth(levels, bad)
 	}
 	if c.Audience == "" {
-		bad("audience", "is empty")
+		c.Audience = DefaultAudience
+	}
+	problems = append(problems, c.validate(bad)...)
+	if len(fields) == 0 {
+		return c, nil
+	}
+	return c, &Error{Kind: KindConfig, Op: "config", Msg: "invalid configuration: " + strings.Join(problems, "; "), Fields: fields}
+}
+
+// resolveOAuth settles the token endpoint (a token URL, discovery or the
+// SaaS default) and the client authentication method.
+func (c *Config) resolveOAuth(levels map[string]level, bad func(field, why string)) {
+	discovery := max(levels["issuer_url"], levels["well_known_configuration_url"])
+	if discovery > levels["authorization_server_url"] {
+		c.AuthorizationServerURL = "" // found by discovery
+	} else {
+		c.IssuerURL, c.WellKnownConfigurationURL = "", ""
+		if c.AuthorizationServerURL == "" {
+			c.AuthorizationServerURL = DefaultAuthorizationServerURL
+		}
+	}
+	c.TokenAuthMethod = strings.ToLower(strings.TrimSpace(c.TokenAuthMethod))
+	switch c.TokenAuthMethod {
+	case MethodClientSecretPost, MethodClientSecretBasic, MethodPrivateKeyJWT:
+	case "":
+		switch {
+		case c.ClientAssertionKeyPath != "" || c.ClientAssertionKeystorePath != "":
+			c.TokenAuthMethod = MethodPrivateKeyJWT
+		case c.DiscoveryURL() == "":
+			c.TokenAuthMethod = MethodClientSecretPost
+		}
+	default:
+		bad("token_auth_method", "must be client_secret_post, client_secret_basic or private_key_jwt (set "+EnvTokenAuthMethod+")")
+	}
+}
+
+// DiscoveryURL is the OpenID discovery document the client reads its token
+// endpoint from, or "" when the token URL is configured.
+func (c Config) DiscoveryURL() string {
+	if c.WellKnownConfigurationURL != "" {
+		return c.WellKnownConfigurationURL
+	}
+	if c.IssuerURL != "" {
+		return strings.TrimRight(c.IssuerURL, "/") + "/.well-known/openid-configuration"
+	}
+	return ""
+}
+
+func envValue(lookup func(string) (string, bool), name string) string {
+	v, _ := lookup(name)
+	return strings.TrimSpace(v)
+}
+
+func truthy(v string) bool {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// parseMillis reads a timeout from the environment: milliseconds, or a
+// duration with a unit ("5s", "1500ms").
+func parseMillis(v string) (time.Duration, bool) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > maxTimeoutMS {
+			return 0, false
+		}
+		return time.Duration(n) * time.Millisecond, true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > 24*time.Hour {
+		return 0, false
+	}
+	return d, true
+}
+
+// need names the variable that sets key, for "is missing" errors.
+func need(key string) string {
+	if names := EnvNames[key]; len(names) > 0 {
+		return " (set " + names[0] + ")"
+	}
+	return ""
+}
+
+// validate reports what is wrong with a resolved c through bad.
+func (c Config) validate(bad func(field, why string)) []string {
+	for _, f := range c.stringFields() {
+		// From the environment (or a Config built in Go) nothing has
+		// replaced such bytes yet; they would go out as they are.
+		if !utf8.ValidString(*f.p) {
+			bad(f.key, "is not valid UTF-8")
+		}
+	}
+	switch c.AuthStrategy {
+	case AuthOAuth:
+		c.validateOAuth(bad)
+	case AuthBasic:
+		if c.BasicAuthUsername == "" {
+			bad("basic_auth_username", "is missing for the BASIC strategy"+need("basic_auth_username"))
+		} else if strings.ContainsRune(c.BasicAuthUsername, ':') {
+			bad("basic_auth_username", "must not contain a colon (RFC 7617)")
+		}
+		if c.BasicAuthPassword == "" {
+			bad("basic_auth_password", "is missing for the BASIC strategy"+need("basic_auth_password"))
+		}
+		for _, f := range []field{{"basic_auth_username", &c.BasicAuthUsername}, {"basic_auth_password", &c.BasicAuthPassword}} {
+			if strings.ContainsFunc(*f.p, isControl) {
+				bad(f.key, "must not contain control characters")
+			}
+		}
+	case AuthBearer:
+		if c.OAuthToken == "" {
+			bad("oauth_token", "is missing for the BEARER strategy"+need("oauth_token"))
+		} else if !validAccessToken(c.OAuthToken) {
+			bad("oauth_token", "may hold only visible ASCII characters, no spaces or control characters")
+		}
 	}
 	if c.RESTAddress == "" {
-		bad("rest_address", "is missing (set "+EnvRESTAddress+", or "+EnvClusterRegion+" and "+EnvClusterID+")")
+		bad("rest_address", "is missing (set CAMUNDA_REST_ADDRESS, or "+EnvClusterRegion+" and "+EnvClusterID+")")
 	} else if why := checkHTTPURL(c.RESTAddress); why != "" {
 		bad("rest_address", why)
 	} else if u, _ := url.Parse(c.RESTAddress); u.RawQuery != "" || u.Fragment != "" {
@@ -450,6 +752,9 @@ func (c Config) validate() error {
 	}
 	if c.Timeout < 0 {
 		bad("timeout_ms", "must not be negative")
+	}
+	if c.TokenTimeout < 0 {
+		bad("token_timeout_ms", "must not be negative")
 	}
 	if c.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must not be negative")
@@ -463,6 +768,7 @@ func (c Config) validate() error {
 		for _, f := range []struct{ name, url string }{
 			{"authorization_server_url", c.AuthorizationServerURL},
 			{"rest_address", c.RESTAddress},
+			{"issuer_url", c.DiscoveryURL()},
 		} {
 			if insecureRemote(f.url) {
 				bad(f.name, "uses plain http:// to a host that is not loopback, which would expose "+
@@ -470,11 +776,44 @@ func (c Config) validate() error {
 			}
 		}
 	}
-	if len(fields) == 0 {
-		return nil
-	}
-	return &Error{Kind: KindConfig, Op: "config", Msg: "invalid configuration: " + strings.Join(problems, "; "), Fields: fields}
+	return nil
 }
+
+// validateOAuth checks what the OAUTH strategy needs.
+func (c Config) validateOAuth(bad func(field, why string)) {
+	if c.ClientID == "" {
+		bad("client_id", "is missing"+need("client_id"))
+	}
+	switch c.TokenAuthMethod {
+	case MethodPrivateKeyJWT:
+		switch {
+		case c.ClientAssertionKeyPath == "" && c.ClientAssertionKeystorePath == "":
+			bad("client_assertion_key_path", "or client_assertion_keystore_path is needed for private_key_jwt"+need("client_assertion_key_path"))
+		case c.ClientAssertionKeyPath != "" && c.ClientAssertionKeystorePath != "":
+			bad("client_assertion_key_path", "and client_assertion_keystore_path exclude each other: set one")
+		}
+	default:
+		if c.ClientSecret == "" {
+			bad("client_secret", "is missing"+need("client_secret"))
+		}
+	}
+	if c.AuthorizationServerURL != "" {
+		if why := checkHTTPURL(c.AuthorizationServerURL); why != "" {
+			bad("authorization_server_url", why)
+		}
+	} else if why := checkHTTPURL(c.DiscoveryURL()); why != "" {
+		if c.WellKnownConfigurationURL != "" {
+			bad("well_known_configuration_url", why)
+		} else {
+			bad("issuer_url", why)
+		}
+	}
+	if c.Audience == "" {
+		bad("audience", "is empty")
+	}
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // insecureRemote reports whether s is a plain http:// URL to a host other
 // than loopback.

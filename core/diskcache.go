@@ -61,13 +61,28 @@ type cacheFile struct {
 const cacheFormat = "zbauth-token-v1"
 
 // cacheKey is the hex SHA-256 of the fields that identify a token.
-func cacheKey(tokenURL, clientID, audience, scope string) string {
+func cacheKey(tokenURL, clientID, audience, scope string, resource ...string) string {
 	h := sha256.New()
-	for _, s := range []string{tokenURL, clientID, audience, scope} {
+	// A resource is hashed only when set, so that keys without one stay
+	// those of earlier versions.
+	for _, s := range append([]string{tokenURL, clientID, audience, scope}, resource...) {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// cacheKey names the token cfg's client obtains: its endpoint (the token
+// URL, or the discovery document it comes from) and what it asks for.
+func (cfg Config) cacheKey() string {
+	endpoint := cfg.AuthorizationServerURL
+	if endpoint == "" {
+		endpoint = cfg.DiscoveryURL()
+	}
+	if cfg.Resource != "" {
+		return cacheKey(endpoint, cfg.ClientID, cfg.Audience, cfg.Scope, cfg.Resource)
+	}
+	return cacheKey(endpoint, cfg.ClientID, cfg.Audience, cfg.Scope)
 }
 
 func newDiskCache(cfg Config, warn func(string)) *diskCache {
@@ -80,7 +95,7 @@ func newDiskCache(cfg Config, warn func(string)) *diskCache {
 	}
 	return &diskCache{
 		dir:   cfg.TokenCacheDir,
-		key:   cacheKey(cfg.AuthorizationServerURL, cfg.ClientID, cfg.Audience, cfg.Scope),
+		key:   cfg.cacheKey(),
 		stale: stale,
 		warn:  warn,
 	}

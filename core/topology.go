@@ -16,6 +16,11 @@ type Topology struct {
 	PartitionsCount   int      `json:"partitionsCount"`
 	ReplicationFactor int      `json:"replicationFactor"`
 	GatewayVersion    string   `json:"gatewayVersion"`
+	// LastCompletedChangeID and ClusterID come with /v2/topology (Camunda
+	// 8.8+); a /v1 answer leaves them empty, and JSON then omits them, as
+	// the wire form does.
+	LastCompletedChangeID string `json:"lastCompletedChangeId,omitempty"`
+	ClusterID             string `json:"clusterId,omitempty"`
 }
 
 // Broker is one broker of the cluster.
