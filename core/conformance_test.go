@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 			if err := sc.Arm(cl.URL()); err != nil {
 				t.Fatal(err)
 			}
-			cfgJSON, err := sc.ConfigJSON(base)
+			cfgJSON, err := sc.ConfigJSON(base, conformance.EnvLookup(cl.Env()))
 			if err != nil {
 				t.Fatal(err)
 			}

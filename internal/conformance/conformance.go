@@ -36,6 +36,8 @@ type Scenario struct {
 	Path   string            `json:"path"`
 	Body   string            `json:"body"`
 	Config json.RawMessage   `json:"config"`
+	// DevConfig is POSTed to /_dev/config after the reset.
+	DevConfig json.RawMessage `json:"dev_config"`
 	Faults []json.RawMessage `json:"faults"`
 	Expect Expect            `json:"expect"`
 }
@@ -50,6 +52,9 @@ type Expect struct {
 	MessageContains string `json:"message_contains"`
 	TokenRequests   *int64 `json:"token_requests"`
 	APIRequests     *int64 `json:"api_requests"`
+	// TopologyClusterID, when present, is the clusterId a topology must
+	// have ("" for a v1 answer).
+	TopologyClusterID *string `json:"topology_cluster_id"`
 }
 
 // Load reads and checks a vectors file.
@@ -78,8 +83,9 @@ func BaseConfig(cl *devcluster.Cluster) map[string]any {
 	}
 }
 
-// ConfigJSON is base overlaid with the scenario's config, as JSON.
-func (s Scenario) ConfigJSON(base map[string]any) ([]byte, error) {
+// ConfigJSON is base overlaid with the scenario's config, as JSON, with
+// "$NAME..." strings expanded through env (see Expand).
+func (s Scenario) ConfigJSON(base map[string]any, env func(string) (string, bool)) ([]byte, error) {
 	cfg := make(map[string]any, len(base))
 	for k, v := range base {
 		cfg[k] = v
@@ -90,10 +96,40 @@ func (s Scenario) ConfigJSON(base map[string]any) ([]byte, error) {
 			return nil, err
 		}
 		for k, v := range over {
+			if str, ok := v.(string); ok {
+				v = Expand(str, env)
+			}
 			cfg[k] = v
 		}
 	}
 	return json.Marshal(cfg)
+}
+
+// Expand replaces a leading "$NAME" (NAME an environment variable's name,
+// [A-Z][A-Z0-9_]*) with the variable's value from env, as every runner
+// does with the vectors' config strings; other strings are returned as
+// they are.
+func Expand(s string, env func(string) (string, bool)) string {
+	if len(s) < 2 || s[0] != '$' || s[1] < 'A' || s[1] > 'Z' {
+		return s
+	}
+	n := 2
+	for n < len(s) && (s[n] >= 'A' && s[n] <= 'Z' || s[n] >= '0' && s[n] <= '9' || s[n] == '_') {
+		n++
+	}
+	v, _ := env(s[1:n])
+	return v + s[n:]
+}
+
+// EnvLookup reads KEY=VALUE strings, as devcluster.Cluster.Env gives them.
+func EnvLookup(kv []string) func(string) (string, bool) {
+	m := map[string]string{}
+	for _, e := range kv {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 // FaultsJSON is the scenario's faults array, or nil when it has none.
@@ -110,6 +146,11 @@ func (s Scenario) FaultsJSON() []byte {
 func (s Scenario) Arm(devURL string) error {
 	if err := control("POST", devURL+"/_dev/reset", nil); err != nil {
 		return err
+	}
+	if len(s.DevConfig) > 0 {
+		if err := control("POST", devURL+"/_dev/config", s.DevConfig); err != nil {
+			return err
+		}
 	}
 	if f := s.FaultsJSON(); f != nil {
 		return control("POST", devURL+"/_dev/faults", f)
@@ -145,9 +186,10 @@ type Client interface {
 
 // Outcome is what a surface did with a scenario.
 type Outcome struct {
-	Err   error
-	Token string
-	Resp  *core.Response
+	Err      error
+	Token    string
+	Resp     *core.Response
+	Topology *core.Topology
 }
 
 // Run performs the scenario's operation on c (which it does not close).
@@ -157,7 +199,7 @@ func (s Scenario) Run(ctx context.Context, c Client) Outcome {
 	case "token":
 		o.Token, o.Err = c.Token(ctx)
 	case "topology":
-		_, o.Err = c.Topology(ctx)
+		o.Topology, o.Err = c.Topology(ctx)
 	case "request":
 		var body []byte
 		if s.Body != "" {
@@ -189,6 +231,9 @@ func (s Scenario) Check(o Outcome, st devcluster.Stats, secrets ...string) []str
 		}
 		if ex.BodyContains != "" && (o.Resp == nil || !strings.Contains(string(o.Resp.Body), ex.BodyContains)) {
 			fail("body does not contain %q", ex.BodyContains)
+		}
+		if want := ex.TopologyClusterID; want != nil && (o.Topology == nil || o.Topology.ClusterID != *want) {
+			fail("topology %+v, want clusterId %q", o.Topology, *want)
 		}
 	} else if o.Err == nil {
 		fail("want %s error, got success", ex.Error)

@@ -60,7 +60,7 @@ func TestConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfgJSON, err := sc.ConfigJSON(conformance.BaseConfig(cl))
+			cfgJSON, err := sc.ConfigJSON(conformance.BaseConfig(cl), conformance.EnvLookup(cl.Env()))
 			if err != nil {
 				t.Fatal(err)
 			}
