@@ -30,16 +30,16 @@ type Vectors struct {
 
 // Scenario is one behaviour every surface must show.
 type Scenario struct {
-	Name   string            `json:"name"`
-	Op     string            `json:"op"` // "token", "topology" or "request"
-	Method string            `json:"method"`
-	Path   string            `json:"path"`
-	Body   string            `json:"body"`
-	Config json.RawMessage   `json:"config"`
+	Name   string          `json:"name"`
+	Op     string          `json:"op"` // "token", "topology" or "request"
+	Method string          `json:"method"`
+	Path   string          `json:"path"`
+	Body   string          `json:"body"`
+	Config json.RawMessage `json:"config"`
 	// DevConfig is POSTed to /_dev/config after the reset.
-	DevConfig json.RawMessage `json:"dev_config"`
-	Faults []json.RawMessage `json:"faults"`
-	Expect Expect            `json:"expect"`
+	DevConfig json.RawMessage   `json:"dev_config"`
+	Faults    []json.RawMessage `json:"faults"`
+	Expect    Expect            `json:"expect"`
 }
 
 // Expect is a scenario's expected outcome; nil counters are not checked.
