@@ -29,32 +29,70 @@ class Client:
     requests concurrently (and make one token request between them).
 
     Every argument is optional; what is not given comes from the
-    environment (``ZEEBE_CLIENT_ID``, ``ZEEBE_CLIENT_SECRET``,
-    ``ZEEBE_AUTHORIZATION_SERVER_URL``, ``ZEEBE_TOKEN_AUDIENCE``,
-    ``ZEEBE_TOKEN_SCOPE``, ``ZEEBE_REST_ADDRESS`` or
-    ``CAMUNDA_CLUSTER_REGION`` + ``CAMUNDA_CLUSTER_ID``), then from the
-    library's defaults. The environment is read when the client is
+    environment, then from the library's defaults. Each setting has the
+    Camunda 8.7+ ``CAMUNDA_*`` name and, for the older ones, the legacy
+    ``ZEEBE_*`` name, the ``CAMUNDA_*`` one winning (``CAMUNDA_CLIENT_ID``,
+    ``ZEEBE_CLIENT_ID``, ``CAMUNDA_CLIENT_SECRET``, ``CAMUNDA_OAUTH_URL``,
+    ``ZEEBE_REST_ADDRESS`` or ``CAMUNDA_CLUSTER_REGION`` +
+    ``CAMUNDA_CLUSTER_ID``, ``CAMUNDA_AUTH_STRATEGY``, ...; the repository
+    README has the table). The environment is read when the client is
     created, so changes made to ``os.environ`` before then are seen.
 
+    The keyword arguments are the keys of the library's JSON configuration,
+    spelled the same; only the timeouts are in seconds here.
+
     Args:
+        auth_strategy: ``"OAUTH"`` (a token from the token endpoint),
+            ``"BASIC"`` (HTTP Basic credentials on every REST call),
+            ``"BEARER"`` (``oauth_token`` on every call, never refreshed) or
+            ``"NONE"`` (no ``Authorization`` header); case-insensitive.
+            Unset: OAUTH when a client id is set, BASIC when a Basic user
+            name is.
         client_id: the OAuth2 client id.
-        client_secret: the client secret. The binding keeps no copy of it,
-            and neither ``repr(client)`` nor any error message shows it.
+        client_secret: the client secret.
         authorization_server_url: the token endpoint.
         audience: the token audience.
         scope: the token scope.
-        rest_address: the REST API's base address.
+        resource: the token's resource indicator (RFC 8707).
+        rest_address: the REST API's base address; ending in ``/v1`` or
+            ``/v2`` it names the API version.
+        issuer_url: the OpenID issuer, whose discovery document
+            (``{issuer_url}/.well-known/openid-configuration``) names the
+            token endpoint.
+        well_known_configuration_url: the discovery document's own URL.
+        token_auth_method: how the client authenticates at the token
+            endpoint: ``"client_secret_post"``, ``"client_secret_basic"`` or
+            ``"private_key_jwt"``.
+        client_assertion_key_path, client_assertion_cert_path: the PEM key
+            and certificate that sign ``private_key_jwt`` assertions.
+        client_assertion_keystore_path: a PKCS#12 keystore holding them
+            instead, opened with ``client_assertion_keystore_password``
+            (and ``client_assertion_keystore_key_password`` when the key
+            has its own); ``client_assertion_keystore_key_alias`` names the
+            key.
+        basic_auth_username, basic_auth_password: the BASIC credentials.
+        oauth_token: the BEARER strategy's token.
         timeout: seconds allowed for each HTTP request (and for obtaining a
             token with its retries); ``None`` or 0 for the library's default.
+        token_timeout: seconds allowed for obtaining a token, when it
+            should differ from ``timeout``.
         **options: any other key of the library's JSON configuration, passed
-            through unchanged (for example ``ca_certificate_path`` in
-            libraries that have it). Unknown keys raise :class:`ConfigError`.
+            through unchanged (``ca_certificate_path``, ``token_cache_dir``,
+            ...). Unknown keys raise :class:`ConfigError`.
+
+    The secrets (``client_secret``, ``basic_auth_password``,
+    ``oauth_token`` and the keystore passwords) go to the library and
+    nowhere else: the client keeps no copy, and neither ``repr(client)``
+    nor any error message shows them.
 
     Raises:
         ConfigError: the configuration is missing or malformed; the message
-            names every field at fault. No network request is made.
+            names every field at fault (a wrong keystore password too).
+            No network request is made: a discovery document is fetched
+            with the first token.
         LibraryError: libzbauth could not be found or loaded.
-        TypeError, ValueError: ``timeout`` is not a finite number.
+        TypeError, ValueError: a timeout is not a finite number, or is
+            given both in seconds and as ``*_ms``.
 
     Use it as a context manager, or call :meth:`close`; a client that is
     garbage collected is closed then as a last resort.
@@ -63,13 +101,28 @@ class Client:
     def __init__(
         self,
         *,
+        auth_strategy: Optional[str] = None,
         client_id: Optional[str] = None,
         client_secret: Optional[str] = None,
         authorization_server_url: Optional[str] = None,
         audience: Optional[str] = None,
         scope: Optional[str] = None,
+        resource: Optional[str] = None,
         rest_address: Optional[str] = None,
+        issuer_url: Optional[str] = None,
+        well_known_configuration_url: Optional[str] = None,
+        token_auth_method: Optional[str] = None,
+        client_assertion_key_path: Optional[str] = None,
+        client_assertion_cert_path: Optional[str] = None,
+        client_assertion_keystore_path: Optional[str] = None,
+        client_assertion_keystore_password: Optional[str] = None,
+        client_assertion_keystore_key_alias: Optional[str] = None,
+        client_assertion_keystore_key_password: Optional[str] = None,
+        basic_auth_username: Optional[str] = None,
+        basic_auth_password: Optional[str] = None,
+        oauth_token: Optional[str] = None,
         timeout: Optional[float] = None,
+        token_timeout: Optional[float] = None,
         **options: Any,
     ) -> None:
         # Set first, so that close() and __del__ work whatever fails below.
@@ -79,17 +132,34 @@ class Client:
         self._lib = lib
         config: Dict[str, Any] = dict(options)
         given = {
+            "auth_strategy": auth_strategy,
             "client_id": client_id,
             "client_secret": client_secret,
             "authorization_server_url": authorization_server_url,
             "audience": audience,
             "scope": scope,
+            "resource": resource,
             "rest_address": rest_address,
+            "issuer_url": issuer_url,
+            "well_known_configuration_url": well_known_configuration_url,
+            "token_auth_method": token_auth_method,
+            "client_assertion_key_path": client_assertion_key_path,
+            "client_assertion_cert_path": client_assertion_cert_path,
+            "client_assertion_keystore_path": client_assertion_keystore_path,
+            "client_assertion_keystore_password": client_assertion_keystore_password,
+            "client_assertion_keystore_key_alias": client_assertion_keystore_key_alias,
+            "client_assertion_keystore_key_password": client_assertion_keystore_key_password,
+            "basic_auth_username": basic_auth_username,
+            "basic_auth_password": basic_auth_password,
+            "oauth_token": oauth_token,
         }
         config.update((k, v) for k, v in given.items() if v is not None)
-        if timeout is not None:
-            config["timeout_ms"] = _timeout_ms(timeout)
-        # The config holds the secret: it lives only in these locals, and
+        for name, seconds in (("timeout", timeout), ("token_timeout", token_timeout)):
+            if seconds is not None:
+                if name + "_ms" in config:
+                    raise TypeError("%s and %s_ms name the same setting: give one" % (name, name))
+                config[name + "_ms"] = _timeout_ms(seconds, name)
+        # The config holds the secrets: they live only in these locals, and
         # the library borrows the bytes for the duration of the call.
         config_json = _json.dumps(config).encode("utf-8") if config else None
         handle, err = c_void_p(), c_void_p()
@@ -119,6 +189,8 @@ class Client:
 
         Raises:
             AuthError, TransportError, TimeoutError: obtaining a token failed.
+            ConfigError: the auth strategy is BASIC or NONE, which use no
+                token (its ``fields`` are ``("auth_strategy",)``).
             ArgumentError: the client is closed.
         """
         lib, handle = self._enter()
@@ -129,7 +201,9 @@ class Client:
         return _token(status, token, message, details)
 
     def topology(self) -> Topology:
-        """Fetches the cluster topology (``GET /v1/topology``).
+        """Fetches the cluster topology: ``GET /v1/topology``, or
+        ``/v2/topology`` when the REST address names v2 or after /v1
+        answered 404.
 
         A Topology is immutable: while the cluster answers the same, the
         client returns the same object.
@@ -326,11 +400,11 @@ def _raise(status: int, message: Optional[str], details: Dict[str, Any]) -> NoRe
     raise error_for(status, message, details)
 
 
-def _timeout_ms(seconds: float) -> int:
+def _timeout_ms(seconds: float, name: str) -> int:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError("timeout must be a number of seconds, not %s" % type(seconds).__name__)
+        raise TypeError("%s must be a number of seconds, not %s" % (name, type(seconds).__name__))
     if not math.isfinite(seconds):
-        raise ValueError("timeout must be a finite number of seconds")
+        raise ValueError("%s must be a finite number of seconds" % name)
     # Round up, so that a small positive timeout never becomes 0 (the default).
     return math.ceil(seconds * 1000)
 

@@ -38,13 +38,18 @@ class Broker:
 
 @dataclass(frozen=True)
 class Topology:
-    """The cluster topology (``GET /v1/topology``), as ``zbctl status`` shows it."""
+    """The cluster topology (``GET /v1/topology`` or ``/v2/topology``), as
+    ``zbctl status`` shows it."""
 
     brokers: Tuple[Broker, ...]
     cluster_size: int
     partitions_count: int
     replication_factor: int
     gateway_version: str
+    last_completed_change_id: str = ""
+    """From ``/v2/topology`` (Camunda 8.8+); ``""`` from a v1 answer."""
+    cluster_id: str = ""
+    """From ``/v2/topology`` (Camunda 8.8+); ``""`` from a v1 answer."""
 
     @classmethod
     def _from_json(cls, text: str) -> "Topology":
@@ -68,6 +73,9 @@ class Topology:
             partitions_count=d["partitionsCount"],
             replication_factor=d["replicationFactor"],
             gateway_version=d["gatewayVersion"],
+            # The library leaves out what a v1 answer does not have.
+            last_completed_change_id=d.get("lastCompletedChangeId", ""),
+            cluster_id=d.get("clusterId", ""),
         )
 
 
