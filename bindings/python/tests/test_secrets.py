@@ -2,7 +2,10 @@
 error shows (zbauth issue 7): every exception class the library raises, each
 triggered with the marker secret configured (the dev cluster accepts
 conftest.SECRET) and, past the token endpoint, a marker token in flight;
-servers that echo them back included.
+servers that echo them back included. The same holds for the other secrets
+(zbauth issue 16): the Basic password (the dev cluster accepts the marker
+conftest.BASIC_PASSWORD), a static bearer token, the keystore passwords and
+the contents of key files.
 
 Checked: str, repr, args, the formatted traceback and the attributes of the
 exception (all but ApiError.text, the raw body the server sent), the
@@ -17,14 +20,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
+import tempfile
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 import pytest
 
 import zbauth
-from conftest import SECRET, TOKEN_MARKER, Dev, leaks, shown
+from conftest import BASIC_CREDENTIALS, BASIC_PASSWORD, SECRET, TOKEN_MARKER, Dev, leaks, shown
 
 Config = Dict[str, Any]
 Outcome = Tuple[zbauth.Error, Optional[zbauth.Client]]
@@ -165,6 +170,121 @@ SCENARIOS.update({
 })
 
 
+# The other strategies' secrets (zbauth issue 16). DEV_CONFIG is POSTed to
+# /_dev/config before a scenario's faults (as the conformance vectors do).
+DEV_CONFIG: Dict[str, Dict[str, Any]] = {}
+# A static token the dev cluster rejects, and a wrong keystore password.
+STATIC_TOKEN = "TOKEN-MARKER-py-static-9a1d"
+P12_WRONG = "SECRET-MARKER-py-p12-wrong s3cr&t"
+P12_KEY_WRONG = "SECRET-MARKER-py-p12-key-wrong"
+# What a file that is not a key holds: it must never be quoted.
+NOT_A_KEY = "SECRET-MARKER-py-file-contents-not-a-key\n"
+
+
+def basic(**overrides: Callable[[Config], Any]) -> Callable[[Config], Config]:
+    """The BASIC strategy's configuration with the marker password."""
+
+    def make(config: Config) -> Config:
+        c = dict(rest_address=config["rest_address"], auth_strategy="BASIC",
+                 basic_auth_username=os.environ["ZBAUTH_DEV_BASIC_USERNAME"], basic_auth_password=BASIC_PASSWORD)
+        c.update({k: f(config) for k, f in overrides.items()})
+        return c
+
+    return make
+
+
+def bearer(config: Config) -> Config:
+    return dict(rest_address=config["rest_address"], auth_strategy="BEARER", oauth_token=STATIC_TOKEN)
+
+
+def keystore(password: Optional[str] = None, **more: str) -> Callable[[Config], Config]:
+    """The cluster's config with private_key_jwt from its PKCS#12 keystore,
+    opened with password (None: the right one)."""
+
+    def make(config: Config) -> Config:
+        right = os.environ["ZBAUTH_DEV_ASSERTION_KEYSTORE_PASSWORD"]
+        return dict(config, client_assertion_keystore_path=os.environ["ZBAUTH_DEV_ASSERTION_KEYSTORE_PATH"],
+                    client_assertion_keystore_password=right if password is None else password, **more)
+
+    return make
+
+
+def with_config(make: Callable[[Config], Config], call: Callable[[zbauth.Client], object],
+                **overrides: Callable[[Config], Any]) -> Run:
+    """client_call for a configuration made from the dev cluster's; a
+    ConfigError from the constructor is the outcome too."""
+
+    def run(config: Config) -> Outcome:
+        kwargs = make(config)
+        kwargs.update({k: f(config) for k, f in overrides.items()})
+        try:
+            c = zbauth.Client(**kwargs)
+        except zbauth.ConfigError as e:
+            return e, None
+        return fails(lambda: call(c), c)
+
+    return run
+
+
+def not_a_key_file(config: Config) -> str:
+    path = os.path.join(tempfile.mkdtemp(prefix="zbauth-test-"), "not-a-key")
+    with open(path, "w") as f:
+        f.write(NOT_A_KEY)
+    return path
+
+
+def basic_echo(status: int, echo: str = "Authorization: Basic %s password=%s" % (
+        BASIC_CREDENTIALS, BASIC_PASSWORD)) -> Dict[str, Any]:
+    """A fault: the REST API answers with a problem echoing echo (the Basic
+    credentials) in every member."""
+    body = {"type": echo, "title": echo, "status": status, "detail": echo, "instance": echo}
+    return {"target": "api", "status": status, "body": json.dumps(body), "content_type": "application/problem+json"}
+
+
+STRATEGY_SCENARIOS: Dict[str, Tuple[Scenario, Optional[Dict[str, Any]]]] = {
+    # BASIC, against the cluster in basic mode
+    "BASIC: wrong password": ((zbauth.AuthError, [], with_config(basic(
+        basic_auth_password=lambda _: BASIC_PASSWORD + "-wrong"), topology)), {"auth": "basic"}),
+    "BASIC: token() has none": ((zbauth.ConfigError, [], with_config(basic(), token)), {"auth": "basic"}),
+    "BASIC: API problem echoes the credentials": ((zbauth.ApiError, [basic_echo(403)], with_config(
+        basic(), topology)), {"auth": "basic"}),
+    "BASIC: API problem echoes the credentials (request)": ((zbauth.ApiError, [basic_echo(400)], with_config(
+        basic(), lambda c: c.request("POST", "/v2/echo", json={"password": BASIC_PASSWORD}))), {"auth": "basic"}),
+    "BASIC: REST API unreachable": ((zbauth.TransportError, [], with_config(basic(
+        rest_address=lambda _: dead_url(), timeout=lambda _: 0.3), topology)), None),
+    "BASIC: API timeout": ((zbauth.TimeoutError, [{"target": "api", "delay_ms": 2000}], with_config(basic(
+        timeout=lambda _: 0.2), topology)), {"auth": "basic"}),
+    "BASIC: no user name": ((zbauth.ConfigError, [], with_config(basic(
+        basic_auth_username=lambda _: ""), topology)), None),
+    "BASIC: password with a newline": ((zbauth.ConfigError, [], with_config(basic(
+        basic_auth_password=lambda _: BASIC_PASSWORD + "\r\nX-Injected: 1"), topology)), None),
+    "BASIC: closed client": ((zbauth.ArgumentError, [], lambda config: closed(basic()(config))), None),
+    # BEARER
+    "BEARER: token rejected": ((zbauth.AuthError, [], with_config(bearer, topology)), None),
+    "BEARER: API problem echoes the token": ((zbauth.ApiError, [basic_echo(403, "Bearer " + STATIC_TOKEN)], with_config(
+        bearer, topology)), None),
+    "BEARER: token with a newline": ((zbauth.ConfigError, [], with_config(bearer, topology, oauth_token=lambda _: (
+        STATIC_TOKEN + "\r\nX-Injected: 1"))), None),
+    "BEARER: token with a space and the secret": ((zbauth.ConfigError, [], with_config(bearer, topology, oauth_token=(
+        lambda _: STATIC_TOKEN + " " + SECRET))), None),
+    # private_key_jwt
+    "keystore: wrong password": ((zbauth.ConfigError, [], with_config(keystore(P12_WRONG), token)), None),
+    "keystore: wrong password and key password": ((zbauth.ConfigError, [], with_config(keystore(
+        P12_WRONG, client_assertion_keystore_key_password=P12_KEY_WRONG), token)), None),
+    "keystore: not a keystore": ((zbauth.ConfigError, [], with_config(keystore(
+        P12_WRONG), token, client_assertion_keystore_path=not_a_key_file)), None),
+    "PEM key: not a key": ((zbauth.ConfigError, [], with_config(lambda config: dict(
+        config, token_auth_method="private_key_jwt", client_assertion_key_path=not_a_key_file(config)), token)), None),
+    "keystore: right password, token endpoint refuses": ((zbauth.AuthError, [token_answers(
+        401, {"error": "invalid_client", "error_description": SECRET})], with_config(keystore(), token)),
+        {"token_auth_method": "private_key_jwt"}),
+    "keystore: right password, key password, API rejects": ((zbauth.ApiError, [MARKER_TOKEN], with_config(keystore(
+        client_assertion_keystore_key_password=P12_KEY_WRONG), topology)), {"token_auth_method": "private_key_jwt"}),
+}
+SCENARIOS.update({name: sc for name, (sc, _) in STRATEGY_SCENARIOS.items()})
+DEV_CONFIG.update({name: dc for name, (_, dc) in STRATEGY_SCENARIOS.items() if dc})
+
+
 # Tokens that must never be handed out (zbauth issue 22, items 4 and 8): one
 # that would inject a header into "Authorization: Bearer $(zbauth token)",
 # one a C string would cut, one that is not UTF-8 (it once came back as
@@ -207,6 +327,8 @@ def test_unusable_token_never_handed_out(name: str, dev: Dev, config: Config) ->
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_no_secret_in_errors(name: str, dev: Dev, config: Config, capfd: pytest.CaptureFixture[str]) -> None:
     cls, faults, run = SCENARIOS[name]
+    if name in DEV_CONFIG:
+        dev.call("POST", "/_dev/config", DEV_CONFIG[name])
     if faults:
         dev.call("POST", "/_dev/faults", faults)
     error, client = run(config)
@@ -217,8 +339,11 @@ def test_no_secret_in_errors(name: str, dev: Dev, config: Config, capfd: pytest.
             texts["client"] = repr(client) + repr(vars(client))
         out, err = capfd.readouterr()
         texts["stdout/stderr"] = out + err
+        # The dev cluster's keystore password is no marker: looked for as it is.
+        more = [os.environ["ZBAUTH_DEV_ASSERTION_KEYSTORE_PASSWORD"], "X-Injected"]
         for what, text in texts.items():
-            assert not leaks(text), "%s leaks %s:\n%s" % (what, leaks(text), text)
+            bad = leaks(text) + [m for m in more if m in text]
+            assert not bad, "%s leaks %s:\n%s" % (what, bad, text)
     finally:
         if client is not None:
             client.close()
@@ -231,3 +356,23 @@ def test_every_error_class_is_covered() -> None:
         zbauth.TransportError, zbauth.TimeoutError,
     ]
     assert covered == set(raisable)  # and InternalError: only a library bug raises it
+
+
+def test_client_keeps_none_of_the_secrets(dev: Dev, config: Config) -> None:
+    """Clients holding each secret (and having used it) show none of them:
+    the binding passes them to the library and keeps no copy."""
+    env = os.environ
+    p12 = keystore(client_assertion_keystore_key_password=P12_KEY_WRONG)(config)
+    basic_config = basic()(config)
+    dev.call("POST", "/_dev/config", {"auth": "basic"})
+    with zbauth.Client(**basic_config) as b:
+        b.topology()
+        texts = [repr(b), str(b), repr(vars(b)), repr(dir(b))]
+    dev.reset()
+    for kwargs in (bearer(config), p12):
+        with zbauth.Client(**kwargs) as c:
+            texts += [repr(c), str(c), repr(vars(c)), repr(dir(c))]
+    text = "\n".join(texts)
+    for secret in (BASIC_PASSWORD, BASIC_CREDENTIALS, STATIC_TOKEN, P12_KEY_WRONG, SECRET,
+                   env["ZBAUTH_DEV_ASSERTION_KEYSTORE_PASSWORD"]):
+        assert secret not in text, text

@@ -5,7 +5,7 @@ loaded with ctypes: no compiler is needed to install it.
 
     import zbauth
 
-    with zbauth.Client() as client:          # configured from ZEEBE_* variables
+    with zbauth.Client() as client:          # configured from CAMUNDA_*/ZEEBE_* variables
         print(client.topology().cluster_size)
         answer = client.request("POST", "/v2/echo", json={"hello": 1})
 
