@@ -4,38 +4,90 @@
 /**
  * Options for {@link Client}. They mirror the library's configuration in
  * camelCase. Any field not given comes from the environment as it is when
- * the client is created (`ZEEBE_CLIENT_ID`, `ZEEBE_CLIENT_SECRET`,
- * `ZEEBE_AUTHORIZATION_SERVER_URL`, `ZEEBE_TOKEN_AUDIENCE`,
- * `ZEEBE_TOKEN_SCOPE`, `ZEEBE_REST_ADDRESS` or `CAMUNDA_CLUSTER_REGION` +
- * `CAMUNDA_CLUSTER_ID`, `ZEEBE_CA_CERTIFICATE_PATH`,
- * `ZEEBE_CLIENT_CERTIFICATE_PATH`, `ZEEBE_CLIENT_KEY_PATH`,
- * `ZEEBE_TOKEN_CACHE_DIR`, `ZBAUTH_ALLOW_INSECURE_HTTP`), then from the
- * defaults (Camunda SaaS).
+ * the client is created (the Camunda 8.7+ `CAMUNDA_*` name first, then the
+ * legacy `ZEEBE_*` one: `CAMUNDA_CLIENT_ID`, `ZEEBE_CLIENT_ID`,
+ * `CAMUNDA_CLIENT_SECRET`, `CAMUNDA_OAUTH_URL`, `ZEEBE_REST_ADDRESS` or
+ * `CAMUNDA_CLUSTER_REGION` + `CAMUNDA_CLUSTER_ID`, `CAMUNDA_AUTH_STRATEGY`,
+ * `CAMUNDA_BASIC_AUTH_USERNAME`, ...; the repository README has the
+ * table), then from the defaults (Camunda SaaS).
  *
  * The library validates them. camelCase names are passed on in its
  * snake_case spelling (`restAddress` → `rest_address`), any other key as
- * written; the library refuses unknown ones with a `CONFIG` error. A value
- * JSON cannot carry (a function, a symbol, `NaN`, an infinity) is an
+ * written; the library refuses unknown ones with a `CONFIG` error, and so
+ * an unknown strategy or method, or a strategy without what it needs. A
+ * value JSON cannot carry (a function, a symbol, `NaN`, an infinity) is an
  * `ARGUMENT` error; `undefined` means not given.
+ *
+ * The client keeps none of the options: the secrets (`clientSecret`,
+ * `basicAuthPassword`, `oauthToken`, the keystore passwords) go to the
+ * library, and no error, `util.inspect` or `JSON.stringify` of the client
+ * shows them.
  */
 export interface ClientOptions {
+  /**
+   * How REST calls authenticate: `OAUTH` (a token from the token endpoint),
+   * `BASIC` (HTTP Basic credentials on every call), `BEARER`
+   * ({@link oauthToken} on every call, never refreshed) or `NONE` (no
+   * `Authorization` header); case-insensitive. Unset: `OAUTH` when a client
+   * id is set, `BASIC` when a Basic user name is.
+   */
+  authStrategy?: 'OAUTH' | 'BASIC' | 'BEARER' | 'NONE' | (string & {});
   /** OAuth2 client id. */
   clientId?: string;
   /** OAuth2 client secret. Never appears in error messages. */
   clientSecret?: string;
   /** The token endpoint. Default: `https://login.cloud.camunda.io/oauth/token`. */
   authorizationServerUrl?: string;
+  /**
+   * The OpenID issuer: the token endpoint is read from
+   * `{issuerUrl}/.well-known/openid-configuration` (once per client, with
+   * the first token).
+   */
+  issuerUrl?: string;
+  /** The OpenID discovery document's own URL, instead of {@link issuerUrl}. */
+  wellKnownConfigurationUrl?: string;
   /** The token audience. Default: `zeebe.camunda.io`. */
   audience?: string;
   /** The token scope, if the identity provider needs one. */
   scope?: string;
-  /** The cluster's REST address, e.g. `https://bru-2.zeebe.camunda.io/<cluster-id>`. */
+  /** The token's resource indicator (RFC 8707), if the identity provider needs one. */
+  resource?: string;
+  /**
+   * How the client authenticates at the token endpoint. Unset:
+   * `private_key_jwt` when a client-assertion key or keystore is given,
+   * else what the discovery document prefers, else `client_secret_post`.
+   */
+  tokenAuthMethod?: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt' | (string & {});
+  /** `private_key_jwt`: the PEM private key that signs the client assertion. */
+  clientAssertionKeyPath?: string;
+  /** `private_key_jwt`: the PEM certificate of {@link clientAssertionKeyPath} (its thumbprint goes in the assertion). */
+  clientAssertionCertPath?: string;
+  /** `private_key_jwt`: a PKCS#12 keystore holding the key and its certificate instead. */
+  clientAssertionKeystorePath?: string;
+  /** The keystore's password. A wrong one is a `CONFIG` error that does not show it. */
+  clientAssertionKeystorePassword?: string;
+  /** The key's alias in the keystore. */
+  clientAssertionKeystoreKeyAlias?: string;
+  /** The key's own password, when it differs from the keystore's. */
+  clientAssertionKeystoreKeyPassword?: string;
+  /** `BASIC`: the user name. */
+  basicAuthUsername?: string;
+  /** `BASIC`: the password. Never appears in error messages. */
+  basicAuthPassword?: string;
+  /** `BEARER`: the token sent on every call. Never appears in error messages. */
+  oauthToken?: string;
+  /**
+   * The cluster's REST address, e.g. `https://bru-2.zeebe.camunda.io/<cluster-id>`.
+   * Ending in `/v1` or `/v2`, it names the API version.
+   */
   restAddress?: string;
   /**
    * Bound on every HTTP request, and on getting a token with all its
    * retries, in milliseconds. Default: 10000.
    */
   timeoutMs?: number;
+  /** Bound on getting a token, in milliseconds, when it should differ from {@link timeoutMs}. */
+  tokenTimeoutMs?: number;
   /** A PEM file of CA certificates trusted in addition to the system's. */
   caCertificatePath?: string;
   /** A PEM certificate presented for mutual TLS (with {@link clientKeyPath}). */
@@ -72,13 +124,17 @@ export interface Broker {
   partitions: Partition[];
 }
 
-/** The answer of `GET /v1/topology`, with the REST API's own field names. */
+/** The answer of `GET /v1/topology` or `/v2/topology`, with the REST API's own field names. */
 export interface Topology {
   brokers: Broker[];
   clusterSize: number;
   partitionsCount: number;
   replicationFactor: number;
   gatewayVersion: string;
+  /** From `/v2/topology` (Camunda 8.8+); `""` from a v1 answer. */
+  lastCompletedChangeId: string;
+  /** From `/v2/topology` (Camunda 8.8+); `""` from a v1 answer. */
+  clusterId: string;
 }
 
 /** The answer of {@link Client.request} when its status is below 400. */
@@ -170,12 +226,16 @@ export class Client {
   /**
    * A valid access token (without `"Bearer "`), from the cache when
    * possible. Concurrent callers share one token request: the calls made
-   * while one waits for it return the same promise.
+   * while one waits for it return the same promise. Under the `BASIC` and
+   * `NONE` strategies there is none: it rejects with a `CONFIG` error
+   * (`fields: ["auth_strategy"]`) saying so. Under `BEARER` it is
+   * {@link ClientOptions.oauthToken}.
    */
   token(): Promise<string>;
 
   /**
-   * Fetches `GET /v1/topology`. A status of 400 or more rejects with an
+   * Fetches `GET /v1/topology` (or `/v2/topology`, when the REST address
+   * names v2 or after /v1 answered 404). A status of 400 or more rejects with an
    * `API` error carrying `status`, `title`, `detail` and `problem`.
    */
   topology(): Promise<Topology>;

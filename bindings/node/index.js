@@ -113,6 +113,20 @@ function load() {
 // given", as in the types.
 const CAMEL = /^[a-z][a-zA-Z0-9]*$/;
 
+// The library's own settings (ClientOptions in index.d.ts) are always
+// spelled its way, whatever their values hold: a discovery URL ends in
+// ".well-known/openid-configuration", which repeats part of the name
+// wellKnownConfigurationUrl. The library knows these names, so it never
+// reports them as unknown keys.
+const OPTIONS = new Set([
+  'authStrategy', 'clientId', 'clientSecret', 'authorizationServerUrl', 'issuerUrl', 'wellKnownConfigurationUrl',
+  'audience', 'scope', 'resource', 'tokenAuthMethod', 'clientAssertionKeyPath', 'clientAssertionCertPath',
+  'clientAssertionKeystorePath', 'clientAssertionKeystorePassword', 'clientAssertionKeystoreKeyAlias',
+  'clientAssertionKeystoreKeyPassword', 'basicAuthUsername', 'basicAuthPassword', 'oauthToken', 'restAddress',
+  'timeoutMs', 'tokenTimeoutMs', 'caCertificatePath', 'clientCertificatePath', 'clientKeyPath', 'allowInsecureHttp',
+  'tokenCacheDir', 'maxBodyBytes',
+]);
+
 // Whether name repeats a string option value, whole or any 8 characters of
 // it: the rule the library applies to the keys it quotes.
 function repeatsValue(name, options) {
@@ -126,12 +140,12 @@ function repeatsValue(name, options) {
 }
 
 function configKey(name, options) {
-  if (!CAMEL.test(name) || repeatsValue(name, options)) return name;
+  if (!OPTIONS.has(name) && (!CAMEL.test(name) || repeatsValue(name, options))) return name;
   return name.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
 }
 
 // An option's name in this file's own messages, by the same rule.
-const optionLabel = (name, options) => (repeatsValue(name, options) ? 'an option' : `option ${name}`);
+const optionLabel = (name, options) => (!OPTIONS.has(name) && repeatsValue(name, options) ? 'an option' : `option ${name}`);
 
 function configJSON(options) {
   if (options === undefined || options === null) return null;
@@ -277,5 +291,5 @@ function libraryPath() {
 module.exports = { Client, ZbauthError, version, libraryPath };
 // For the binding's own tests and benchmark; not part of the API.
 Object.defineProperty(module.exports, Symbol.for('zbauth.internal'), {
-  value: { makeError, features: () => load().features() },
+  value: { makeError, features: () => load().features(), options: [...OPTIONS] },
 });

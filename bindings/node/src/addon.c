@@ -211,6 +211,23 @@ static napi_value parse_json(napi_env env, envctx *ec, napi_value text) {
     return result;
 }
 
+/* with_v2_fields gives a topology the v2 fields a v1 answer lacks (the
+ * library leaves them out when empty) as "", so that every topology has
+ * the same shape. */
+static void with_v2_fields(napi_env env, napi_value topo) {
+    static const char *const names[] = {"lastCompletedChangeId", "clusterId"};
+    napi_valuetype t;
+    if (napi_typeof(env, topo, &t) != napi_ok || t != napi_object) return;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        bool has = false;
+        if (napi_has_named_property(env, topo, names[i], &has) == napi_ok && !has) {
+            napi_value empty;
+            napi_create_string_utf8(env, "", 0, &empty);
+            napi_set_named_property(env, topo, names[i], empty);
+        }
+    }
+}
+
 /* settle turns a finished job into its JS value. It returns 1 with *out
  * set to the fulfilment value, or 0 with *out set to the rejection. */
 static int settle(napi_env env, envctx *ec, job *j, napi_value *out) {
@@ -229,6 +246,7 @@ static int settle(napi_env env, envctx *ec, job *j, napi_value *out) {
             *out = make_error(env, ec, ZBAUTH_ERR_INTERNAL, "zbauth: topology: the library returned malformed JSON", NULL, NULL);
             return 0;
         }
+        with_v2_fields(env, *out);
         return 1;
     default: { /* OP_REQUEST: { status, body } */
         napi_value obj, status, body = NULL;

@@ -210,6 +210,22 @@ test('options reach the library as written; only what JSON cannot carry is refus
   throwsWith(() => new Client({ ...opts, timeoutMs: 2 ** 60 }), 'CONFIG');
 });
 
+test("the library's own option names: index.d.ts, index.js and the library agree", () => {
+  const dts = require('node:fs').readFileSync(path.join(PKG, 'index.d.ts'), 'utf8');
+  const body = /export interface ClientOptions \{([\s\S]*?)\n\}/.exec(dts)[1];
+  const declared = [...body.matchAll(/^ {2}([a-zA-Z]+)\?:/gm)].map((m) => m[1]);
+  const known = zbauth[Symbol.for('zbauth.internal')].options;
+  assert.deepEqual([...known].sort(), [...declared].sort());
+  for (const name of known) {
+    // a value of the wrong type: the library names the field, it does not call it unknown
+    const e = throwsWith(() => new Client({ ...opts, [name]: [] }), 'CONFIG');
+    assert.doesNotMatch(e.message, /unknown field/, `${name}: ${e.message}`);
+  }
+  // and they are spelled its way even when a value repeats part of the name
+  const c = new Client({ ...opts, wellKnownConfigurationUrl: 'http://127.0.0.1:1/.well-known/openid-configuration' });
+  c.close();
+});
+
 test("a cold client's failing token() is one token request", async () => {
   // token() asks zbauth_client_token_nowait first, which starts the request
   // in the background; the waiting call that follows joins it, or gets its

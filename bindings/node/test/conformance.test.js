@@ -27,12 +27,31 @@ after(async () => { if (cluster) await cluster.stop(); });
  * (`timeout_ms` → `timeoutMs`, `client_idd` → `clientIdd`). */
 const optionName = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 
+/**
+ * A config value with a leading "$NAME" replaced by the variable's value:
+ * from the environment the dev cluster printed (its ZBAUTH_DEV_* key
+ * files, Basic credentials, static token), else this process's; any other
+ * value as it is.
+ */
+function expand(v, env = cluster.env) {
+  if (typeof v !== 'string') return v;
+  return v.replace(/^\$([A-Z][A-Z0-9_]*)/, (_, name) => env[name] ?? process.env[name] ?? '');
+}
+
 /** The dev cluster's options overlaid with the scenario's config. */
 function options(overlay = {}) {
   const o = clusterOptions(cluster.env);
-  for (const [k, v] of Object.entries(overlay)) o[optionName(k)] = v;
+  for (const [k, v] of Object.entries(overlay)) o[optionName(k)] = expand(v);
   return o;
 }
+
+test('$NAME expansion', () => {
+  const env = { ZBAUTH_X: '/x' };
+  assert.equal(expand('$ZBAUTH_X/v2', env), '/x/v2');
+  assert.equal(expand('$ZBAUTH_X', env), '/x');
+  assert.equal(expand('$ZBAUTH_UNSET_FOR_SURE/v2', env), '/v2');
+  for (const v of ['a$ZBAUTH_X', '$lower', '$', '$1X', 3, null]) assert.equal(expand(v, env), v);
+});
 
 async function run(sc) {
   let client;
@@ -59,9 +78,10 @@ async function run(sc) {
 for (const sc of vectors.scenarios) {
   test(sc.name, async () => {
     await cluster.dev('POST', '/_dev/reset', {});
+    if (sc.dev_config) await cluster.dev('POST', '/_dev/config', sc.dev_config);
     if (sc.faults) await cluster.dev('POST', '/_dev/faults', sc.faults);
 
-    const { error, token, response } = await run(sc);
+    const { error, token, response, topology } = await run(sc);
     const ex = sc.expect;
     if (ex.ok) {
       assert.equal(error, undefined, `want success, got ${error && `${error.code}: ${error.message}`}`);
@@ -72,6 +92,7 @@ for (const sc of vectors.scenarios) {
         const text = typeof response.body === 'string' ? response.body : JSON.stringify(response.body);
         assert.ok(text.includes(ex.body_contains), text);
       }
+      if ('topology_cluster_id' in ex) assert.equal(topology.clusterId, ex.topology_cluster_id, JSON.stringify(topology));
     } else {
       assert.ok(error, `want ${ex.error}, got success`);
       assert.ok(CODES.includes(ex.error), `the vectors name a known code: ${ex.error}`);

@@ -19,6 +19,10 @@ const ZBAUTH_BIN = process.env.ZBAUTH_BIN || path.resolve(PKG, '../../bin/zbauth
 const SECRET = 'SECRET-MARKER-node-4c9e s3cr&t+/=%?#"x\'';
 /** A token the dev cluster's token endpoint can be made to issue. */
 const TOKEN_MARKER = 'TOKEN-MARKER-node-b7f0';
+/** The Basic password the dev clusters accept: a marker too. */
+const BASIC_PASSWORD = 'SECRET-MARKER-node-basic-2e8a p4ss:w&rd+/=%';
+/** The dev cluster's Basic credentials as an Authorization header carries them. */
+const BASIC_CREDENTIALS = Buffer.from(`zbauth-dev-user:${BASIC_PASSWORD}`).toString('base64');
 
 // URL escapings of a string: fully (encodeURIComponent), and as Go's
 // url.PathEscape and url.QueryEscape do.
@@ -28,10 +32,12 @@ const queryEscape = (s) => escapeAll(s).replace(/%20/g, '+');
 
 /**
  * The secrets and markers found in text: any string starting SECRET-MARKER
- * or TOKEN-MARKER, and the dev cluster's secret (also URL-escaped).
+ * or TOKEN-MARKER, the dev cluster's secret (also URL-escaped) and its
+ * Basic credentials as a header carries them.
  */
 function leaks(text, secret = SECRET) {
-  const bad = ['SECRET-MARKER', 'TOKEN-MARKER', secret, encodeURIComponent(secret), escapeAll(secret), pathEscape(secret), queryEscape(secret)];
+  const bad = ['SECRET-MARKER', 'TOKEN-MARKER', secret, encodeURIComponent(secret), escapeAll(secret), pathEscape(secret), queryEscape(secret),
+    BASIC_CREDENTIALS];
   return [...new Set(bad.filter((b) => b && text.includes(b)))];
 }
 
@@ -42,16 +48,20 @@ function shown(err) {
 }
 
 /**
- * Starts a dev cluster that accepts clientSecret (default: SECRET) and
- * resolves to { env, url, stop, dev, stats, reset, fault }. env holds the
- * ZEEBE_* variables and ZBAUTH_DEV_URL it printed.
+ * Starts a dev cluster that accepts clientSecret (default: SECRET) and the
+ * Basic password BASIC_PASSWORD, with more command-line args (such as
+ * `['--auth', 'basic']`), and resolves to { env, url, stop, dev, stats,
+ * reset, fault }. env holds the variables it printed: its ZEEBE_* or
+ * CAMUNDA_* settings and the ZBAUTH_DEV_* ones (URL, key files, Basic
+ * credentials, static token).
  */
-function startCluster({ clientSecret = SECRET } = {}) {
+function startCluster({ clientSecret = SECRET, args = [] } = {}) {
   if (!fs.existsSync(ZBAUTH_BIN)) {
     throw new Error(`no zbauth binary at ${ZBAUTH_BIN}: run \`make build\` or set ZBAUTH_BIN`);
   }
   return new Promise((resolve, reject) => {
-    const proc = spawn(ZBAUTH_BIN, ['dev-cluster', '--port', '0', '--client-secret', clientSecret], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(ZBAUTH_BIN, ['dev-cluster', '--port', '0', '--client-secret', clientSecret, '--basic-password', BASIC_PASSWORD, ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let errText = '';
     let done = false;
@@ -67,7 +77,8 @@ function startCluster({ clientSecret = SECRET } = {}) {
     proc.on('exit', (code) => fail(new Error(`dev cluster exited (${code}): ${errText}`)));
     proc.stdout.on('data', (d) => {
       out += d;
-      if (done || !/^export ZBAUTH_DEV_URL=.*$/m.test(out)) return;
+      // ZBAUTH_DEV_URL is the last line: wait for all of it.
+      if (done || !/^export ZBAUTH_DEV_URL=.*\n/m.test(out)) return;
       done = true;
       clearTimeout(timer);
       const env = {};
@@ -75,9 +86,10 @@ function startCluster({ clientSecret = SECRET } = {}) {
         const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
         if (m) env[m[1]] = m[2].replace(/^'(.*)'$/, '$1').replace(/'\\''/g, "'");
       }
-      if (env.ZEEBE_CLIENT_SECRET !== clientSecret) {
+      const oauth = !args.includes('--auth') || args[args.indexOf('--auth') + 1] === 'oauth';
+      if ((oauth && env.ZEEBE_CLIENT_SECRET !== clientSecret) || env.ZBAUTH_DEV_BASIC_PASSWORD !== BASIC_PASSWORD) {
         proc.kill('SIGTERM');
-        reject(new Error('the dev cluster does not use the given client secret'));
+        reject(new Error('the dev cluster does not use the given client secret and Basic password'));
         return;
       }
       resolve({
@@ -141,7 +153,7 @@ function runNode(args, { env, cwd, timeoutMs = 30000 } = {}) {
   });
 }
 
-/** process.env without any ZEEBE_/CAMUNDA_/ZBAUTH_ variables. */
+/** process.env without any ZEEBE_/CAMUNDA_/ZBAUTH_ variables, plus extra. */
 function cleanEnv(extra) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
@@ -162,6 +174,6 @@ function clusterOptions(env) {
 }
 
 module.exports = {
-  PKG, ZBAUTH_BIN, SECRET, TOKEN_MARKER, startCluster, control, clusterOptions, closedPort, runNode, cleanEnv,
+  PKG, ZBAUTH_BIN, SECRET, TOKEN_MARKER, BASIC_PASSWORD, BASIC_CREDENTIALS, startCluster, control, clusterOptions, closedPort, runNode, cleanEnv,
   leaks, shown, pathEscape, queryEscape,
 };

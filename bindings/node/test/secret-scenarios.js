@@ -8,11 +8,21 @@
 //
 // Each scenario: [code, faults queued after a reset, run(ctx), more
 // markers?], where run resolves to { error, client } and ctx is
-// { opts, closedPort }; the optional markers are texts that must not show
-// either.
+// { opts, closedPort, env } (env: the dev cluster's variables); the
+// optional markers are texts that must not show either. DEV_CONFIG[name],
+// when present, is POSTed to /_dev/config before the faults (as the
+// conformance vectors do).
+//
+// Besides the client secret and tokens (zbauth issue 7), the secrets of
+// the other strategies (issue 16): the Basic password (the dev clusters
+// accept helpers.BASIC_PASSWORD), a static bearer token, the keystore
+// passwords and the contents of key files.
 
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { Client, ZbauthError } = require('..');
-const { SECRET, TOKEN_MARKER, pathEscape, queryEscape } = require('./helpers');
+const { SECRET, TOKEN_MARKER, BASIC_PASSWORD, BASIC_CREDENTIALS, pathEscape, queryEscape } = require('./helpers');
 
 const Q = pathEscape(SECRET); // as a URL path segment
 const QP = queryEscape(SECRET); // as a query value
@@ -190,4 +200,88 @@ Object.assign(SCENARIOS, {
   }))],
 });
 
-module.exports = { SCENARIOS, UNUSABLE_TOKENS, UNUSABLE_MESSAGES };
+// The other strategies' secrets (zbauth issue 16).
+const DEV_CONFIG = {};
+const STATIC_TOKEN = 'TOKEN-MARKER-node-static-4f0e';
+const P12_WRONG = 'SECRET-MARKER-node-p12-wrong s3cr&t';
+const P12_KEY_WRONG = 'SECRET-MARKER-node-p12-key-wrong';
+const NOT_A_KEY = 'SECRET-MARKER-node-file-contents-not-a-key\n';
+
+/** Options for the BASIC strategy with the marker password. */
+const basic = (ctx, more = {}) => ({
+  restAddress: ctx.opts.restAddress, authStrategy: 'BASIC',
+  basicAuthUsername: ctx.env.ZBAUTH_DEV_BASIC_USERNAME, basicAuthPassword: BASIC_PASSWORD, ...more,
+});
+const bearer = (ctx, more = {}) => ({ restAddress: ctx.opts.restAddress, authStrategy: 'BEARER', oauthToken: STATIC_TOKEN, ...more });
+/** The cluster's options with private_key_jwt from its PKCS#12 keystore (password undefined: the right one). */
+const keystore = (ctx, password, more = {}) => ({
+  ...ctx.opts, clientAssertionKeystorePath: ctx.env.ZBAUTH_DEV_ASSERTION_KEYSTORE_PATH,
+  clientAssertionKeystorePassword: password === undefined ? ctx.env.ZBAUTH_DEV_ASSERTION_KEYSTORE_PASSWORD : password, ...more,
+});
+
+/** Creates a client from make(ctx), a CONFIG error from the constructor being the outcome too, and makes call on it. */
+function withOptions(make, call) {
+  return async (ctx) => {
+    let c;
+    try {
+      c = new Client(await make(ctx));
+    } catch (e) {
+      if (!(e instanceof ZbauthError)) throw e;
+      return { error: e };
+    }
+    return fails(() => call(c), c);
+  };
+}
+
+function notAKeyFile() {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'zbauth-node-test-')), 'not-a-key');
+  fs.writeFileSync(file, NOT_A_KEY);
+  return file;
+}
+
+/** A fault: the REST API answers with a problem echoing echo (default: the Basic credentials) in every member. */
+function echoBack(status, echo = `Authorization: Basic ${BASIC_CREDENTIALS} password=${BASIC_PASSWORD}`) {
+  return {
+    target: 'api', status, content_type: 'application/problem+json',
+    body: JSON.stringify({ type: echo, title: echo, status, detail: echo, instance: echo }),
+  };
+}
+
+const BASIC_MODE = { auth: 'basic' };
+const STRATEGIES = {
+  'BASIC: wrong password': ['AUTH', [], withOptions((ctx) => basic(ctx, { basicAuthPassword: `${BASIC_PASSWORD}-wrong` }), topology), BASIC_MODE],
+  'BASIC: token() has none': ['CONFIG', [], withOptions(basic, token), BASIC_MODE],
+  'BASIC: API problem echoes the credentials': ['API', [echoBack(403)], withOptions(basic, topology), BASIC_MODE],
+  'BASIC: API problem echoes the credentials (request)': ['API', [echoBack(400)],
+    withOptions(basic, (c) => c.request('POST', '/v2/echo', { password: BASIC_PASSWORD })), BASIC_MODE],
+  'BASIC: REST API unreachable': ['TRANSPORT', [], withOptions(async (ctx) => basic(ctx, { restAddress: await dead(ctx), timeoutMs: 300 }), topology)],
+  'BASIC: API timeout': ['TIMEOUT', [{ target: 'api', delay_ms: 2000 }], withOptions((ctx) => basic(ctx, { timeoutMs: 200 }), topology), BASIC_MODE],
+  'BASIC: no user name': ['CONFIG', [], withOptions((ctx) => basic(ctx, { basicAuthUsername: '' }), topology)],
+  'BASIC: password with a newline': ['CONFIG', [], withOptions((ctx) => basic(ctx, { basicAuthPassword: `${BASIC_PASSWORD}\r\nX-Injected: 1` }), topology)],
+  'BASIC: closed client': ['ARGUMENT', [], withOptions(basic, async (c) => { c.close(); return c.topology(); })],
+  'BEARER: token rejected': ['AUTH', [], withOptions(bearer, topology)],
+  'BEARER: API problem echoes the token': ['API', [echoBack(403, `Bearer ${STATIC_TOKEN}`)], withOptions(bearer, topology)],
+  'BEARER: token with a newline': ['CONFIG', [], withOptions((ctx) => bearer(ctx, { oauthToken: `${STATIC_TOKEN}\r\nX-Injected: 1` }), topology)],
+  'BEARER: token with a space and the secret': ['CONFIG', [], withOptions((ctx) => bearer(ctx, { oauthToken: `${STATIC_TOKEN} ${SECRET}` }), topology)],
+  'keystore: wrong password': ['CONFIG', [], withOptions((ctx) => keystore(ctx, P12_WRONG), token)],
+  'keystore: wrong password and key password': ['CONFIG', [], withOptions((ctx) => keystore(ctx, P12_WRONG, {
+    clientAssertionKeystoreKeyPassword: P12_KEY_WRONG,
+  }), token)],
+  'keystore: not a keystore': ['CONFIG', [], withOptions((ctx) => keystore(ctx, P12_WRONG, { clientAssertionKeystorePath: notAKeyFile() }), token)],
+  'PEM key: not a key': ['CONFIG', [], withOptions((ctx) => ({
+    ...ctx.opts, tokenAuthMethod: 'private_key_jwt', clientAssertionKeyPath: notAKeyFile(),
+  }), token)],
+  'keystore: right password, token endpoint refuses': ['AUTH', [tokenAnswers(401, { error: 'invalid_client', error_description: SECRET })],
+    withOptions((ctx) => keystore(ctx), token), { token_auth_method: 'private_key_jwt' }],
+  'keystore: right password, key password, API rejects': ['API', [MARKER_TOKEN], withOptions((ctx) => keystore(ctx, undefined, {
+    clientAssertionKeystoreKeyPassword: P12_KEY_WRONG,
+  }), topology), { token_auth_method: 'private_key_jwt' }],
+};
+for (const [name, [code, faults, run, devConfig]] of Object.entries(STRATEGIES)) {
+  SCENARIOS[name] = [code, faults, run, ['X-Injected']];
+  if (devConfig) DEV_CONFIG[name] = devConfig;
+}
+
+module.exports = {
+  SCENARIOS, DEV_CONFIG, UNUSABLE_TOKENS, UNUSABLE_MESSAGES, STATIC_TOKEN, P12_KEY_WRONG, basic, bearer, keystore,
+};

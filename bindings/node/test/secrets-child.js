@@ -1,19 +1,20 @@
 'use strict';
 // Run by secrets.test.js in a fresh process pointed at its dev cluster (the
-// ZEEBE_* variables, ZBAUTH_DEV_URL): every scenario of secret-scenarios.js,
+// ZEEBE_* and ZBAUTH_DEV_* variables): every scenario of secret-scenarios.js,
 // each error and client logged as an application would log them. The parent
 // checks everything this process writes. Prints one JSON line per scenario.
 
 const util = require('node:util');
 const { control, clusterOptions, closedPort } = require('./helpers');
-const { SCENARIOS } = require('./secret-scenarios');
+const { SCENARIOS, DEV_CONFIG } = require('./secret-scenarios');
 
 (async () => {
   const cluster = control(process.env.ZBAUTH_DEV_URL);
   for (const [name, [, faults, run]] of Object.entries(SCENARIOS)) {
     await cluster.reset();
+    if (DEV_CONFIG[name]) await cluster.dev('POST', '/_dev/config', DEV_CONFIG[name]);
     if (faults.length) await cluster.fault(faults);
-    const { error, client } = await run({ opts: clusterOptions(process.env), closedPort });
+    const { error, client } = await run({ opts: clusterOptions(process.env), closedPort, env: process.env });
     console.error(error);
     console.error('%s', error);
     console.error(util.inspect(error, { depth: 10 }));
