@@ -49,7 +49,8 @@ TESTS += test-go
 # expires while a new input is being minimised fails with "context deadline
 # exceeded" (a go test quirk), which would make CI flaky.
 FUZZTIME ?= 10000x
-FUZZ_TARGETS := core:FuzzParseConfigJSON core:FuzzParseTokenResponse core:FuzzParseTopology core:FuzzParseProblem
+FUZZ_TARGETS := core:FuzzParseConfigJSON core:FuzzParseTokenResponse core:FuzzParseTopology core:FuzzParseProblem \
+  core:FuzzParseDiscovery core:FuzzJWTExpiry core:FuzzCredentialFile
 test-fuzz: ## run each fuzz target for FUZZTIME executions (seed corpus in core/testdata/fuzz)
 	@mkdir -p $(BUILD)
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -360,6 +361,13 @@ func TestUsage(t *testing.T) {
 		{[]string{"topology", "--no-such-flag"}, 2, "no-such-flag"},
 		{[]string{"token", "extra"}, 2, "usage: zbauth token"},
 		{[]string{"dev-cluster", "--no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"dev-cluster", "--auth", "kerberos"}, 2, `--auth must be oauth, basic or none, not "kerberos"`},
+		{[]string{"dev-cluster", "--auth", "BASIC"}, 2, "--auth must be"},
+		{[]string{"dev-cluster", "--token-auth-method", "tls_client_auth"}, 2, "--token-auth-method must be one of client_secret_post, client_secret_basic, private_key_jwt"},
+		{[]string{"dev-cluster", "--jwt-exp-s", "-1"}, 2, "--jwt-exp-s must not be negative"},
+		{[]string{"dev-cluster", "--issuer", "http://127.0.0.1:1", "--auth", "basic"}, 2, "--auth does not apply with --jwks-url/--issuer"},
+		{[]string{"dev-cluster", "--jwks-url", "http://127.0.0.1:1/jwks", "--token-auth-method", "private_key_jwt"}, 2, "--token-auth-method does not apply"},
+		{[]string{"dev-cluster", "--jwks-url", "http://127.0.0.1:1/jwks", "--jwt-exp-s", "5"}, 2, "--jwt-exp-s does not apply"},
 	}
 	for _, tt := range tests {
 		code, out, errOut := cli(tt.args...)
@@ -388,11 +396,127 @@ func TestUsage(t *testing.T) {
 // TestHelperProcess is not a test: `zbauth dev-cluster -- <this binary>`
 // runs it as the child command, which then acts as the CLI.
 func TestHelperProcess(t *testing.T) {
+	if os.Getenv("ZBAUTH_TEST_HELPER_PROBE") != "" {
+		os.Exit(probe())
+	}
 	args, ok := os.LookupEnv("ZBAUTH_TEST_HELPER_ARGS")
 	if !ok {
 		t.Skip("only run as a child process")
 	}
 	os.Exit(run(strings.Fields(args), os.Stdout, os.Stderr))
+}
+
+// probe is the child of TestDevClusterModes: it prints the cluster's
+// environment and what the cluster answers when used as that environment
+// says, one KEY=VALUE a line.
+func probe() int {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "ZEEBE_") || strings.HasPrefix(kv, "CAMUNDA_") || strings.HasPrefix(kv, "ZBAUTH_DEV_") {
+			fmt.Println(kv)
+		}
+	}
+	dev := os.Getenv("ZBAUTH_DEV_URL")
+	get := func(u, auth string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", u, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if user := os.Getenv("CAMUNDA_BASIC_AUTH_USERNAME"); user != "" {
+		req, _ := http.NewRequest("GET", dev, nil)
+		req.SetBasicAuth(user, os.Getenv("CAMUNDA_BASIC_AUTH_PASSWORD"))
+		status, _ := get(dev+"/v2/topology", req.Header.Get("Authorization"))
+		fmt.Printf("probe_basic_topology=%d\n", status)
+	}
+	status, _ := get(dev+"/v1/topology", "Bearer "+os.Getenv("ZBAUTH_DEV_STATIC_TOKEN"))
+	fmt.Printf("probe_static_topology=%d\n", status)
+	_, disco := get(dev+"/.well-known/openid-configuration", "")
+	fmt.Printf("probe_methods=%v\n", disco["token_endpoint_auth_methods_supported"])
+	if id := os.Getenv("ZEEBE_CLIENT_ID"); id != "" {
+		body := strings.NewReader("grant_type=client_credentials&audience=" + os.Getenv("ZEEBE_TOKEN_AUDIENCE"))
+		req, _ := http.NewRequest("POST", os.Getenv("ZEEBE_AUTHORIZATION_SERVER_URL"), body)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, os.Getenv("ZEEBE_CLIENT_SECRET")) // url-encoding leaves these ids as they are
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 1
+		}
+		defer resp.Body.Close()
+		var tok struct {
+			AccessToken string  `json:"access_token"`
+			ExpiresIn   float64 `json:"expires_in"`
+		}
+		json.NewDecoder(resp.Body).Decode(&tok)
+		var claims struct{ Iat, Exp float64 }
+		if parts := strings.Split(tok.AccessToken, "."); len(parts) == 3 {
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			json.Unmarshal(raw, &claims)
+		}
+		fmt.Printf("probe_basic_token=%d expires_in=%v exp-iat=%v\n", resp.StatusCode, tok.ExpiresIn, claims.Exp-claims.Iat)
+	}
+	return 0
+}
+
+// The dev-cluster flags reach the cluster, and its environment follows the
+// auth mode.
+func TestDevClusterModes(t *testing.T) {
+	clearEnv(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ZBAUTH_TEST_HELPER_PROBE", "1")
+	child := []string{"--", exe, "-test.run=^TestHelperProcess$"}
+	lines := func(args ...string) map[string]string {
+		t.Helper()
+		code, out, errOut := cli(append(append([]string{"dev-cluster"}, args...), child...)...)
+		if code != 0 {
+			t.Fatalf("dev-cluster %q: exit %d\n%s\n%s", args, code, out, errOut)
+		}
+		m := map[string]string{}
+		for _, l := range strings.Split(out, "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				m[k] = v
+			}
+		}
+		if n := strings.Count(out, "ZBAUTH_DEV_URL="); n != 1 {
+			t.Errorf("ZBAUTH_DEV_URL appears %d times:\n%s", n, out)
+		}
+		return m
+	}
+
+	m := lines("--auth", "basic", "--basic-user", "u1", "--basic-password", "pw 1")
+	if m["CAMUNDA_AUTH_STRATEGY"] != "BASIC" || m["CAMUNDA_BASIC_AUTH_USERNAME"] != "u1" || m["CAMUNDA_BASIC_AUTH_PASSWORD"] != "pw 1" ||
+		m["ZEEBE_REST_ADDRESS"] != m["ZBAUTH_DEV_URL"] || m["probe_basic_topology"] != "200" || m["probe_static_topology"] != "401" ||
+		m["ZEEBE_CLIENT_ID"] != "" || m["ZBAUTH_DEV_ASSERTION_KEY_PATH"] == "" {
+		t.Errorf("--auth basic: %v", m)
+	}
+	m = lines("--auth", "none")
+	if m["CAMUNDA_AUTH_STRATEGY"] != "NONE" || m["probe_static_topology"] != "200" {
+		t.Errorf("--auth none: %v", m)
+	}
+	m = lines("--token-auth-method", "client_secret_basic", "--jwt-exp-s", "7", "--token-lifetime", "1m", "--static-token", "st-1")
+	if m["ZBAUTH_DEV_STATIC_TOKEN"] != "st-1" || m["probe_static_topology"] != "200" || m["probe_methods"] != "[client_secret_basic]" ||
+		m["probe_basic_token"] != "200 expires_in=60 exp-iat=7" || m["CAMUNDA_TOKEN_AUTH_METHOD"] != "client_secret_basic" {
+		t.Errorf("--token-auth-method, --jwt-exp-s, --static-token: %v", m)
+	}
+	// --assertion-cert registers that certificate; a file that is not one stops the start.
+	pemFile := filepath.Join(t.TempDir(), "cert.pem")
+	os.WriteFile(pemFile, []byte("not a certificate"), 0o600)
+	if code, _, errOut := cli(append([]string{"dev-cluster", "--assertion-cert", pemFile}, child...)...); code != 1 || !strings.Contains(errOut, "AssertionCertPEM") {
+		t.Errorf("--assertion-cert with a bad file: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := cli(append([]string{"dev-cluster", "--assertion-cert", pemFile + ".missing"}, child...)...); code != 1 || !strings.Contains(errOut, "--assertion-cert") {
+		t.Errorf("--assertion-cert with a missing file: exit %d, %s", code, errOut)
+	}
 }
 
 // dev-cluster -- cmd runs cmd with the cluster's environment and exits
