@@ -302,7 +302,8 @@ func TestMissingConfig(t *testing.T) {
 		if out != "" {
 			t.Errorf("%v: stdout = %q", cmd, out)
 		}
-		for _, v := range []string{core.EnvClientID, core.EnvClientSecret, core.EnvRESTAddress} {
+		// The names to set are Camunda 8.7+'s, which win over ZEEBE_*.
+		for _, v := range []string{"CAMUNDA_CLIENT_ID", "CAMUNDA_CLIENT_SECRET", "CAMUNDA_REST_ADDRESS"} {
 			if !strings.Contains(errOut, v) {
 				t.Errorf("%v: stderr does not mention %s: %q", cmd, v, errOut)
 			}
@@ -744,7 +745,7 @@ func TestTopologyJSONAfterV2Fallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode/100 != 2 {
 		t.Fatalf("POST /_dev/config: %s", resp.Status)
 	}
 	code, out, errOut := cli("topology", "--json")
@@ -849,16 +850,20 @@ func TestBasicUnderDevCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	const pw = secretMarker + "-dev-cluster"
-	for _, args := range []string{"topology", "topology --json", "token"} {
-		t.Setenv("ZBAUTH_TEST_HELPER_ARGS", args)
+	for _, tt := range []struct {
+		args, inOutput string
+		code           int
+	}{
+		{"topology", "Cluster size: 3\n", 0},
+		{"topology --json", `"clusterSize":3`, 0},
+		{"token", "there is no access token: the auth strategy is BASIC", 3},
+	} {
+		t.Setenv("ZBAUTH_TEST_HELPER_ARGS", tt.args)
 		code, out, errOut := cli("dev-cluster", "--auth", "basic", "--basic-password", pw, "--", exe, "-test.run=^TestHelperProcess$")
-		want := 0
-		if args == "token" {
-			want = 3
+		if code != tt.code || !strings.Contains(out+errOut, tt.inOutput) {
+			t.Errorf("%s: exit %d, want %d and %q\nstdout %s\nstderr %s", tt.args, code, tt.code, tt.inOutput, out, errOut)
 		}
-		if code != want || (want == 0 && !strings.Contains(out, "3")) {
-			t.Errorf("%s: exit %d, want %d\nstdout %s\nstderr %s", args, code, want, out, errOut)
-		}
+		args := tt.args
 		if strings.Contains(out+errOut, secretMarker) {
 			t.Errorf("%s: the Basic password was printed:\n%s\n%s", args, out, errOut)
 		}
