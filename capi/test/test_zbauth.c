@@ -1308,6 +1308,7 @@ static void test_strategy_secrets(void) {
     zbauth_client_free(c);
     char cfg[1024];
     snprintf(cfg, sizeof cfg, "{\"auth_strategy\":\"BEARER\",\"oauth_token\":\"%s\"}", must_env("ZBAUTH_DEV_STATIC_TOKEN"));
+    reset();
     c = must_new(cfg);
     CHECK(zbauth_client_topology(c, &topo, NULL) == ZBAUTH_OK);
     zbauth_free(topo);
