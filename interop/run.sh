@@ -22,8 +22,8 @@
 # ZBAUTH_KEYCLOAK_CACHE, ZBAUTH_KEYCLOAK_JAVA_HOME,
 # ZBAUTH_KEYCLOAK_START_TIMEOUT (seconds), ZBAUTH_INTEROP_GO_FLAGS (more
 # flags for the Go scenarios' test binary, e.g. -test.count=5 to repeat),
-# ZBAUTH_INTEROP_ISSUE16=1 (the steps that wait for the core's issue-16
-# features; off by default).
+# ZBAUTH_INTEROP_ISSUE16=0 (leaves out the client_secret_basic,
+# private_key_jwt and issuer-URL steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,11 +62,10 @@ export OMS_DIR=$RUN/oauth2-mock-server
 # of its PKCS#12 files.
 export ASSERTION_DIR=$RUN/assertion
 export P12_PASSWORD=interop-openssl-p12-password KEYTOOL_PASSWORD=interop-keytool-p12-password
-# ZBAUTH_INTEROP_ISSUE16=1: the steps of issue 16 that need the core's
-# client_secret_basic, private_key_jwt and issuer URL (and the Go tests
-# under the interop16 build tag); the scope steps then read
-# CAMUNDA_TOKEN_SCOPE instead of ZEEBE_TOKEN_SCOPE.
-ISSUE16=${ZBAUTH_INTEROP_ISSUE16:-}
+# The client_secret_basic, private_key_jwt and issuer-URL steps run unless
+# ZBAUTH_INTEROP_ISSUE16=0; the scope steps then read CAMUNDA_TOKEN_SCOPE
+# instead of ZEEBE_TOKEN_SCOPE.
+ISSUE16=${ZBAUTH_INTEROP_ISSUE16:-1}
 [ "$ISSUE16" = 0 ] && ISSUE16=
 SCOPE_VAR=ZEEBE_TOKEN_SCOPE
 [ -n "$ISSUE16" ] && SCOPE_VAR=CAMUNDA_TOKEN_SCOPE
@@ -536,7 +535,7 @@ fi
 
 # 2. The surfaces, built while the issuers start.
 gate build/cli none "$MAKE" --no-print-directory build
-gate build/go none "$GO" test -c ${ISSUE16:+-tags interop16} -o "$RUN/interop-go.test" ./interop/go
+gate build/go none "$GO" test -c -o "$RUN/interop-go.test" ./interop/go
 gate build/c none "$MAKE" --no-print-directory "$INTEROP_C"
 if [ -n "$HAVE_PYTHON" ]; then gate build/python none build_python; else todo build/python "bindings/python/python.mk is not there"; fi
 # `make node` readies the package in bindings/node (index.js, prebuilds/),
@@ -570,7 +569,7 @@ STATE[oauth2-mock-server/setup]=${STATE[oauth2-mock-server]} # nothing to set up
 # ZEEBE_AUTHORIZATION_SERVER_URL and ZEEBE_TOKEN_AUDIENCE; the credentials
 # come from ZEEBE_CLIENT_ID and ZEEBE_CLIENT_SECRET.
 #
-# The scope steps (Keycloak) and, with ZBAUTH_INTEROP_ISSUE16=1, the
+# The scope steps (Keycloak) and (unless ZBAUTH_INTEROP_ISSUE16=0) the
 # client_secret_basic, private_key_jwt and issuer-URL steps drive every
 # surface through driver(): `DRIVER... success | refused CODE`.
 scenarios() { # KIND ISSUER CLIENT_ID SECRET WRONG_SECRET_ERROR BASIC_CLIENT_ID BASIC_SECRET
@@ -635,12 +634,11 @@ scenarios() { # KIND ISSUER CLIENT_ID SECRET WRONG_SECRET_ERROR BASIC_CLIENT_ID 
 				CAMUNDA_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS=zeebe-jwt-keytool "$ZBAUTH" topology
 		fi
 	else
-		todo "$kind/issue16" "client_secret_basic, private_key_jwt and issuer-URL steps are off (ZBAUTH_INTEROP_ISSUE16=1 turns them on)"
+		todo "$kind/issue16" "client_secret_basic, private_key_jwt and issuer-URL steps are off (ZBAUTH_INTEROP_ISSUE16=0)"
 	fi
 	# The Go core's scenarios (interop/go): success, wrong secret, audience
 	# enforced, scope, and for Keycloak the client disabled mid-run and the
-	# short token lifespan; with the interop16 build tag also
-	# client_secret_basic, private_key_jwt and the issuer URL. They start
+	# short token lifespan; also client_secret_basic, private_key_jwt and the issuer URL. They start
 	# their own REST side, in-process.
 	step "$kind/go" "$kind/setup,build/go" env ZBAUTH_INTEROP_KIND="$kind" ZBAUTH_INTEROP_ISSUER="$issuer" \
 		ZBAUTH_INTEROP_CLIENT_ID="$3" ZBAUTH_INTEROP_CLIENT_SECRET="$4" ZBAUTH_INTEROP_AUDIENCE="$AUDIENCE" \

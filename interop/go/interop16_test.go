@@ -1,10 +1,6 @@
-//go:build interop16
-
-// The issue-16 scenarios: client_secret_basic, private_key_jwt (PEM and
-// PKCS#12 keys) and configuration by issuer URL, against the same issuers.
-// They use Config fields the core gains with issue 16, hence the build tag
-// until then: run.sh builds with -tags interop16 when
-// ZBAUTH_INTEROP_ISSUE16=1.
+// The authentication-strategy scenarios: client_secret_basic,
+// private_key_jwt (PEM and PKCS#12 keys) and configuration by issuer URL,
+// against the same issuers.
 
 package interop
 
