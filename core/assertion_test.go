@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,6 +214,8 @@ func TestAssertionKeyErrors(t *testing.T) {
 	}{
 		{"missing file", core.Config{ClientAssertionKeyPath: filepath.Join(c.dir, "nope.pem")}, "client_assertion_key_path", "cannot be read"},
 		{"a directory", core.Config{ClientAssertionKeyPath: c.dir}, "client_assertion_key_path", "regular file"},
+		{"a FIFO", core.Config{ClientAssertionKeyPath: fifo(t, c.dir)}, "client_assertion_key_path", "regular file"},
+		{"/dev/zero", core.Config{ClientAssertionKeyPath: "/dev/zero"}, "client_assertion_key_path", "regular file"},
 		{"not a key", core.Config{ClientAssertionKeyPath: notKey}, "client_assertion_key_path", "no PEM private key"},
 		{"encrypted PEM", core.Config{ClientAssertionKeyPath: encrypted}, "client_assertion_key_path", "PKCS#12"},
 		{"certificate of another key", core.Config{ClientAssertionKeyPath: key,
@@ -397,4 +400,14 @@ func TestAssertionRSAPSSKey(t *testing.T) {
 	if h, _ := verifyAssertion(t, jwt, pub, "zbauth-test", testAud); h["alg"] != "PS256" {
 		t.Errorf("alg %v, want PS256", h["alg"])
 	}
+}
+
+// fifo makes a named pipe nobody writes to: opening it for reading would
+// block.
+func fifo(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
