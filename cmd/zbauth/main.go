@@ -254,7 +254,7 @@ func cmdDevCluster(args []string, stdout, stderr io.Writer) int {
 // runWith runs cmd with env added and returns its exit status.
 func runWith(cmd, env []string, stdout, stderr io.Writer) int {
 	c := exec.Command(cmd[0], cmd[1:]...)
-	c.Env = append(os.Environ(), env...)
+	c.Env = append(withoutShadows(os.Environ(), env), env...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, stdout, stderr
 	signal.Ignore(os.Interrupt) // the child gets it from the terminal
 	if err := c.Run(); err != nil {
@@ -269,6 +269,32 @@ func runWith(cmd, env []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// withoutShadows drops from inherited every variable that sets one of the
+// settings env sets, under another of its names (core.EnvNames): an
+// inherited CAMUNDA_CLIENT_ID would otherwise win over the dev cluster's
+// ZEEBE_CLIENT_ID. Settings env leaves alone (the credentials in JWKS
+// mode) are inherited as they are.
+func withoutShadows(inherited, env []string) []string {
+	drop := map[string]bool{}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, names := range core.EnvNames {
+			if slices.Contains(names, name) {
+				for _, n := range names {
+					drop[n] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for _, kv := range inherited {
+		if name, _, _ := strings.Cut(kv, "="); !drop[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func shellQuote(s string) string {

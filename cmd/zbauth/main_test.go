@@ -550,6 +550,15 @@ func TestDevClusterRunsCommand(t *testing.T) {
 		t.Errorf("dev-cluster --client-secret: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
+	// Also over the caller's CAMUNDA_* names, which the core reads first.
+	t.Setenv("CAMUNDA_CLIENT_ID", "someone-else")
+	t.Setenv("CAMUNDA_CLIENT_SECRET", "SECRET-MARKER-inherited")
+	t.Setenv("CAMUNDA_OAUTH_URL", "http://127.0.0.1:9/oauth/token")
+	code, out, errOut = cli(append([]string{"dev-cluster", "--"}, child...)...)
+	if code != 0 || strings.TrimSpace(out) == "" {
+		t.Errorf("dev-cluster under inherited CAMUNDA_*: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
 	// A command that cannot be started.
 	code, _, errOut = cli("dev-cluster", "--", "/nonexistent/zbauth-test-command")
 	if code != 1 || errOut == "" {
