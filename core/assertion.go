@@ -53,6 +53,11 @@ func credentialError(field, msg string) error {
 // readCredentialFile reads a key, certificate or keystore named by field,
 // at most maxCredentialFile bytes of a regular file.
 func readCredentialFile(field, path string) ([]byte, error) {
+	// Stat first: opening a FIFO would block until someone writes to it.
+	// (A symlink is followed: Kubernetes mounts secrets as symlinks.)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, credentialError(field, "must name a regular file")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, credentialError(field, "cannot be read: "+describeOSError(err))

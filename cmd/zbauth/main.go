@@ -6,9 +6,11 @@
 //	zbauth dev-cluster [flags] [-- command args...]
 //	zbauth version
 //
-// Configuration comes from the ZEEBE_* environment variables. Exit codes:
-// 0 success, 1 internal error, 2 usage, 3 configuration, 4 authentication,
-// 5 REST API error, 6 transport, 7 timeout.
+// Configuration comes from the environment: Camunda 8.7+'s CAMUNDA_* names
+// first, then the legacy ZEEBE_* ones (the README's Configuration table).
+// Exit codes: 0 success, 1 internal error, 2 usage, 3 configuration (also
+// `zbauth token` under BASIC or NONE, which have no token), 4
+// authentication, 5 REST API error, 6 transport, 7 timeout.
 package main
 
 import (
@@ -40,9 +42,25 @@ commands:
                       the cluster's environment and exit with its status
   version             print the version
 
-Configuration comes from ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET,
-ZEEBE_AUTHORIZATION_SERVER_URL, ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE and
-ZEEBE_REST_ADDRESS (or CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID).
+Configuration comes from the environment; where a setting has two names,
+the CAMUNDA_* one wins over the legacy ZEEBE_* one:
+  CAMUNDA_REST_ADDRESS           (ZEEBE_REST_ADDRESS; or CAMUNDA_CLUSTER_REGION
+                                 + CAMUNDA_CLUSTER_ID); may end in /v1 or /v2
+  CAMUNDA_AUTH_STRATEGY          OAUTH, BASIC, BEARER or NONE (default: OAUTH
+                                 with a client id, BASIC with a Basic username)
+  OAUTH   CAMUNDA_CLIENT_ID      (ZEEBE_CLIENT_ID)
+          CAMUNDA_CLIENT_SECRET  (ZEEBE_CLIENT_SECRET)
+          CAMUNDA_OAUTH_URL      (ZEEBE_AUTHORIZATION_SERVER_URL), or
+                                 CAMUNDA_ISSUER_URL for OpenID discovery
+          CAMUNDA_TOKEN_AUDIENCE (ZEEBE_TOKEN_AUDIENCE), CAMUNDA_TOKEN_SCOPE,
+          CAMUNDA_TOKEN_AUTH_METHOD, CAMUNDA_CLIENT_ASSERTION_KEY_PATH, ...
+  BASIC   CAMUNDA_BASIC_AUTH_USERNAME, CAMUNDA_BASIC_AUTH_PASSWORD
+  BEARER  CAMUNDA_OAUTH_TOKEN
+Every variable, with its default: the Configuration table of zbauth's
+README.md. BASIC and NONE send no token, so "zbauth token" refuses them.
+
+Exit codes: 0 success, 1 internal, 2 usage, 3 configuration, 4 authentication,
+5 REST API error, 6 transport, 7 timeout.
 `
 
 func main() {
@@ -236,7 +254,7 @@ func cmdDevCluster(args []string, stdout, stderr io.Writer) int {
 // runWith runs cmd with env added and returns its exit status.
 func runWith(cmd, env []string, stdout, stderr io.Writer) int {
 	c := exec.Command(cmd[0], cmd[1:]...)
-	c.Env = append(os.Environ(), env...)
+	c.Env = append(withoutShadows(os.Environ(), env), env...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, stdout, stderr
 	signal.Ignore(os.Interrupt) // the child gets it from the terminal
 	if err := c.Run(); err != nil {
@@ -251,6 +269,32 @@ func runWith(cmd, env []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// withoutShadows drops from inherited every variable that sets one of the
+// settings env sets, under another of its names (core.EnvNames): an
+// inherited CAMUNDA_CLIENT_ID would otherwise win over the dev cluster's
+// ZEEBE_CLIENT_ID. Settings env leaves alone (the credentials in JWKS
+// mode) are inherited as they are.
+func withoutShadows(inherited, env []string) []string {
+	drop := map[string]bool{}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, names := range core.EnvNames {
+			if slices.Contains(names, name) {
+				for _, n := range names {
+					drop[n] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for _, kv := range inherited {
+		if name, _, _ := strings.Cut(kv, "="); !drop[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func shellQuote(s string) string {

@@ -9,10 +9,14 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +26,15 @@ import (
 
 const secretMarker = "SECRET-MARKER-abc123"
 
-// configVars are every variable the CLI reads; tests start from none.
-var configVars = []string{
-	core.EnvClientID, core.EnvClientSecret, core.EnvAuthorizationServerURL, core.EnvAudience,
-	core.EnvScope, core.EnvRESTAddress, core.EnvClusterRegion, core.EnvClusterID,
-	core.EnvCACertificatePath, core.EnvClientCertificatePath, core.EnvClientKeyPath,
-	core.EnvTokenCacheDir, core.EnvAllowInsecureHTTP,
-}
+// configVars are every variable the CLI reads, CAMUNDA_* and ZEEBE_*
+// alike; tests start from none.
+var configVars = func() []string {
+	names := []string{core.EnvClusterRegion, core.EnvClusterID}
+	for _, n := range core.EnvNames {
+		names = append(names, n...)
+	}
+	return names
+}()
 
 // clearEnv unsets every configuration variable for the test.
 func clearEnv(t *testing.T) {
@@ -296,7 +302,8 @@ func TestMissingConfig(t *testing.T) {
 		if out != "" {
 			t.Errorf("%v: stdout = %q", cmd, out)
 		}
-		for _, v := range []string{core.EnvClientID, core.EnvClientSecret, core.EnvRESTAddress} {
+		// The names to set are Camunda 8.7+'s, which win over ZEEBE_*.
+		for _, v := range []string{"CAMUNDA_CLIENT_ID", "CAMUNDA_CLIENT_SECRET", "CAMUNDA_REST_ADDRESS"} {
 			if !strings.Contains(errOut, v) {
 				t.Errorf("%v: stderr does not mention %s: %q", cmd, v, errOut)
 			}
@@ -543,6 +550,15 @@ func TestDevClusterRunsCommand(t *testing.T) {
 		t.Errorf("dev-cluster --client-secret: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
+	// Also over the caller's CAMUNDA_* names, which the core reads first.
+	t.Setenv("CAMUNDA_CLIENT_ID", "someone-else")
+	t.Setenv("CAMUNDA_CLIENT_SECRET", "SECRET-MARKER-inherited")
+	t.Setenv("CAMUNDA_OAUTH_URL", "http://127.0.0.1:9/oauth/token")
+	code, out, errOut = cli(append([]string{"dev-cluster", "--"}, child...)...)
+	if code != 0 || strings.TrimSpace(out) == "" {
+		t.Errorf("dev-cluster under inherited CAMUNDA_*: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
 	// A command that cannot be started.
 	code, _, errOut = cli("dev-cluster", "--", "/nonexistent/zbauth-test-command")
 	if code != 1 || errOut == "" {
@@ -560,6 +576,305 @@ func TestShellQuote(t *testing.T) {
 	} {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// ---- CAMUNDA_* names, strategies, /v2 (issue 16) ----
+
+// setEnv sets each KEY=VALUE for the test.
+func setEnv(t *testing.T, kv ...string) {
+	t.Helper()
+	for i := 0; i < len(kv); i += 2 {
+		t.Setenv(kv[i], kv[i+1])
+	}
+}
+
+// startCluster starts a dev cluster with opts; the environment is left
+// empty, for the test to set.
+func startCluster(t *testing.T, opts devcluster.Options) *devcluster.Cluster {
+	t.Helper()
+	clearEnv(t)
+	cl, err := devcluster.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// What Camunda's own clients read, with no ZEEBE_* name set, is enough.
+func TestCamundaNamesAlone(t *testing.T) {
+	cl := startCluster(t, devcluster.Options{})
+	o := cl.Options()
+	setEnv(t, "CAMUNDA_CLIENT_ID", o.ClientID, "CAMUNDA_CLIENT_SECRET", o.ClientSecret,
+		"CAMUNDA_OAUTH_URL", cl.TokenURL(), "CAMUNDA_REST_ADDRESS", cl.RESTAddress())
+	if code, out, errOut := cli("topology"); code != 0 || !strings.HasPrefix(out, "Cluster size: 3\n") {
+		t.Fatalf("topology: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if tok := token(t); tok == "" {
+		t.Error("empty token")
+	}
+	if st := cl.Stats(); st.TokenRequests != 2 || st.APIRequests != 1 { // two processes' worth, no shared cache
+		t.Errorf("token requests %d, API requests %d; want 2 and 1", st.TokenRequests, st.APIRequests)
+	}
+}
+
+// Where both are set, the CAMUNDA_* name wins.
+func TestCamundaNamesWin(t *testing.T) {
+	cl := clusterEnv(t)
+	setEnv(t, core.EnvClientSecret, secretMarker, "CAMUNDA_CLIENT_SECRET", cl.Options().ClientSecret)
+	if code, _, errOut := cli("topology"); code != 0 {
+		t.Fatalf("topology: exit %d, stderr %q", code, errOut)
+	}
+	// and the other way round: a wrong CAMUNDA_* secret is not rescued by
+	// the right ZEEBE_* one
+	setEnv(t, core.EnvClientSecret, cl.Options().ClientSecret, "CAMUNDA_CLIENT_SECRET", secretMarker)
+	code, out, errOut := cli("topology")
+	if code != 4 || strings.Contains(out+errOut, secretMarker) {
+		t.Errorf("topology with a wrong CAMUNDA_CLIENT_SECRET: exit %d, want 4, without the secret\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+// The issue's mixed set-up: ZEEBE_* credentials, and CAMUNDA_OAUTH_URL
+// naming the token endpoint. The token request goes there, not to the
+// SaaS default.
+func TestMixedSetUpUsesCamundaOAuthURL(t *testing.T) {
+	cl := startCluster(t, devcluster.Options{})
+	o := cl.Options()
+	setEnv(t, core.EnvClientID, o.ClientID, core.EnvClientSecret, o.ClientSecret, core.EnvRESTAddress, cl.RESTAddress(),
+		"CAMUNDA_OAUTH_URL", cl.TokenURL())
+	// Checked before any request, so that a regression cannot send the
+	// test's credentials to login.cloud.camunda.io (nor resolve it).
+	cfg, err := core.Config{}.Resolve(os.LookupEnv)
+	if err != nil || cfg.AuthorizationServerURL != cl.TokenURL() {
+		t.Fatalf("token endpoint %q (%v), want CAMUNDA_OAUTH_URL %q", cfg.AuthorizationServerURL, err, cl.TokenURL())
+	}
+	if code, out, errOut := cli("topology"); code != 0 || !strings.HasPrefix(out, "Cluster size: 3\n") {
+		t.Fatalf("topology: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if n := cl.Stats().TokenRequests; n != 1 {
+		t.Errorf("%d token requests reached CAMUNDA_OAUTH_URL, want 1", n)
+	}
+
+	// With ZEEBE_AUTHORIZATION_SERVER_URL set too, CAMUNDA_OAUTH_URL still
+	// wins: the other endpoint is never asked.
+	var decoyHits int
+	decoy := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		decoyHits++
+		http.Error(w, "not this one", 500)
+	}))
+	t.Setenv(core.EnvAuthorizationServerURL, decoy+"/oauth/token")
+	if code, _, errOut := cli("token"); code != 0 || decoyHits != 0 {
+		t.Errorf("token: exit %d, stderr %q; ZEEBE_AUTHORIZATION_SERVER_URL asked %d times, want 0", code, errOut, decoyHits)
+	}
+}
+
+// newServer serves h on a loopback port until the test ends.
+func newServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// recordingProxy forwards to target and notes each request's path.
+func recordingProxy(t *testing.T, target string) (base string, paths func() []string) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	rp := httputil.NewSingleHostReverseProxy(u)
+	base = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	return base, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
+// ZEEBE_REST_ADDRESS ending in /v2 (the new SDKs' form) names the API
+// version: topology is GET /v2/topology, never /v2/v1/topology; --json
+// carries the v2 fields.
+func TestRESTAddressNamingV2(t *testing.T) {
+	cl := clusterEnv(t)
+	base, paths := recordingProxy(t, cl.RESTAddress())
+	t.Setenv(core.EnvRESTAddress, base+"/v2")
+	if code, out, errOut := cli("topology"); code != 0 || !strings.HasPrefix(out, "Cluster size: 3\n") {
+		t.Fatalf("topology: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	code, out, errOut := cli("topology", "--json")
+	if code != 0 {
+		t.Fatalf("topology --json: exit %d, stderr %q", code, errOut)
+	}
+	if got := paths(); !slices.Equal(got, []string{"/v2/topology", "/v2/topology"}) {
+		t.Errorf("REST paths %q, want /v2/topology twice", got)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	id, _ := got["clusterId"].(string)
+	change, _ := got["lastCompletedChangeId"].(string)
+	if id == "" || change == "" {
+		t.Errorf("--json of a v2 answer lacks clusterId or lastCompletedChangeId:\n%s", out)
+	}
+}
+
+// A v1 answer has neither v2 field, and --json shows neither.
+func TestTopologyJSONOfV1HasNoV2Fields(t *testing.T) {
+	clusterEnv(t)
+	code, out, errOut := cli("topology", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(out, "clusterId") || strings.Contains(out, "lastCompletedChangeId") {
+		t.Errorf("--json of a /v1 answer shows v2 fields:\n%s", out)
+	}
+}
+
+// After /v1/topology answers 404, the v2 answer's fields reach --json.
+func TestTopologyJSONAfterV2Fallback(t *testing.T) {
+	cl := clusterEnv(t)
+	resp, err := http.Post(cl.URL()+"/_dev/config", "application/json", strings.NewReader(`{"v1_topology":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("POST /_dev/config: %s", resp.Status)
+	}
+	code, out, errOut := cli("topology", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var got core.Topology
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if got.ClusterID == "" || got.LastCompletedChangeID == "" || got.ClusterSize != 3 {
+		t.Errorf("--json after the fallback to /v2 = %+v", got)
+	}
+}
+
+// An unknown strategy or method is a configuration error naming the
+// variable to fix.
+func TestUnknownStrategyOrMethod(t *testing.T) {
+	for name, value := range map[string]string{core.EnvAuthStrategy: "KERBEROS", core.EnvTokenAuthMethod: "tls_client_auth"} {
+		clusterEnv(t)
+		t.Setenv(name, value)
+		for _, cmd := range [][]string{{"token"}, {"topology"}, {"topology", "--json"}} {
+			code, out, errOut := cli(cmd...)
+			if code != 3 || out != "" || !strings.Contains(errOut, name) {
+				t.Errorf("%s=%s %v: exit %d, stdout %q, stderr %q; want 3 and the variable named", name, value, cmd, code, out, errOut)
+			}
+		}
+	}
+}
+
+// Under BASIC and NONE there is no token: `zbauth token` exits 3 and says
+// why in a sentence, without contacting anything.
+func TestTokenWithoutOne(t *testing.T) {
+	for _, strategy := range []string{"BASIC", "none"} {
+		cl := startCluster(t, devcluster.Options{})
+		setEnv(t, core.EnvAuthStrategy, strategy, "CAMUNDA_REST_ADDRESS", cl.RESTAddress(),
+			"CAMUNDA_BASIC_AUTH_USERNAME", "demo", "CAMUNDA_BASIC_AUTH_PASSWORD", secretMarker)
+		code, out, errOut := cli("token")
+		if code != 3 || out != "" {
+			t.Errorf("%s: exit %d, stdout %q; want 3 and nothing", strategy, code, out)
+		}
+		up := strings.ToUpper(strategy)
+		if !strings.Contains(errOut, "no access token") || !strings.Contains(errOut, "strategy is "+up) ||
+			strings.Count(errOut, "\n") != 1 || strings.Contains(errOut, secretMarker) {
+			t.Errorf("%s: stderr %q; want one line saying there is no token under %s, without the password", strategy, errOut, up)
+		}
+		if st := cl.Stats(); st.TokenRequests != 0 || st.APIRequests != 0 {
+			t.Errorf("%s: %d token and %d API requests, want none", strategy, st.TokenRequests, st.APIRequests)
+		}
+	}
+}
+
+// BASIC from CAMUNDA_AUTH_STRATEGY and CAMUNDA_BASIC_AUTH_* against a dev
+// cluster in basic mode: topology works with Basic credentials and no
+// token endpoint; a wrong password is exit 4; the password is printed
+// nowhere, logs included.
+func TestBasic(t *testing.T) {
+	cl := startCluster(t, devcluster.Options{Auth: "basic", BasicPassword: secretMarker + "-basic"})
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	setEnv(t, core.EnvAuthStrategy, "BASIC", "CAMUNDA_BASIC_AUTH_USERNAME", cl.Options().BasicUsername,
+		"CAMUNDA_BASIC_AUTH_PASSWORD", secretMarker+"-basic", "CAMUNDA_REST_ADDRESS", cl.RESTAddress())
+	var all strings.Builder
+	code, out, errOut := cli("topology")
+	all.WriteString(out + errOut)
+	if code != 0 || !strings.HasPrefix(out, "Cluster size: 3\n") {
+		t.Errorf("topology: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	code, out, errOut = cli("topology", "--json")
+	all.WriteString(out + errOut)
+	if code != 0 || !json.Valid([]byte(out)) {
+		t.Errorf("topology --json: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if st := cl.Stats(); st.TokenRequests != 0 || st.APIRequests != 2 || st.LastAPIAuthScheme != "Basic" {
+		t.Errorf("stats %+v; want 2 API requests with Basic and no token request", st)
+	}
+	code, out, errOut = cli("token")
+	all.WriteString(out + errOut)
+	if code != 3 || !strings.Contains(errOut, "BASIC") {
+		t.Errorf("token: exit %d, stderr %q; want 3", code, errOut)
+	}
+
+	t.Setenv("CAMUNDA_BASIC_AUTH_PASSWORD", secretMarker+"-wrong")
+	code, out, errOut = cli("topology")
+	all.WriteString(out + errOut)
+	if code != 4 || !strings.Contains(errOut, "401") || !strings.Contains(errOut, "Basic credentials") {
+		t.Errorf("wrong password: exit %d, stderr %q; want 4 naming the status and the credentials", code, errOut)
+	}
+	if strings.Contains(all.String(), secretMarker) || strings.Contains(logged.String(), secretMarker) {
+		t.Errorf("a Basic password was printed:\n%s\nlog: %s", all.String(), logged.String())
+	}
+}
+
+// The same through `zbauth dev-cluster --auth basic -- zbauth ...`, as a
+// user would run it: the cluster's environment names the strategy and
+// credentials with the CAMUNDA_* names.
+func TestBasicUnderDevCluster(t *testing.T) {
+	clearEnv(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = secretMarker + "-dev-cluster"
+	for _, tt := range []struct {
+		args, inOutput string
+		code           int
+	}{
+		{"topology", "Cluster size: 3\n", 0},
+		{"topology --json", `"clusterSize":3`, 0},
+		{"token", "there is no access token: the auth strategy is BASIC", 3},
+	} {
+		t.Setenv("ZBAUTH_TEST_HELPER_ARGS", tt.args)
+		code, out, errOut := cli("dev-cluster", "--auth", "basic", "--basic-password", pw, "--", exe, "-test.run=^TestHelperProcess$")
+		if code != tt.code || !strings.Contains(out+errOut, tt.inOutput) {
+			t.Errorf("%s: exit %d, want %d and %q\nstdout %s\nstderr %s", tt.args, code, tt.code, tt.inOutput, out, errOut)
+		}
+		args := tt.args
+		if strings.Contains(out+errOut, secretMarker) {
+			t.Errorf("%s: the Basic password was printed:\n%s\n%s", args, out, errOut)
 		}
 	}
 }
