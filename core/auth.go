@@ -146,11 +146,12 @@ func hasVersion(path string) bool {
 
 // topologyPath is the topology endpoint of the version in use.
 func (c *Client) topologyPath() string {
-	if c.version != "" {
-		return "/" + c.version + "/topology"
+	v := c.version
+	if p := c.topoVersion.Load(); v == "" && p != nil {
+		v = *p
 	}
-	if v := c.topoVersion.Load(); v != nil {
-		return "/" + *v + "/topology"
+	if v == "v2" {
+		return "/v2/topology"
 	}
 	return "/v1/topology"
 }
