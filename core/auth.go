@@ -78,7 +78,9 @@ func (c *Client) checkToken() error {
 // tokenRequest builds one token request for ep: the form, and the
 // client's credentials as ep's method wants them. A private_key_jwt
 // assertion is signed anew for each request.
-func (c *Client) tokenRequest(ep *tokenEndpoint, now time.Time) (*Request, error) {
+// jwt is the assertion sent, if any: a credential for its lifetime, to be
+// kept out of error texts like the secret.
+func (c *Client) tokenRequest(ep *tokenEndpoint, now time.Time) (req *Request, jwt string, err error) {
 	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 	var body string
 	switch ep.method {
@@ -86,9 +88,8 @@ func (c *Client) tokenRequest(ep *tokenEndpoint, now time.Time) (*Request, error
 		h["Authorization"] = c.secretBasic
 		body = c.form
 	case MethodPrivateKeyJWT:
-		jwt, err := c.key.sign(c.cfg.ClientID, ep.url, now)
-		if err != nil {
-			return nil, &Error{Kind: KindInternal, Op: "token", Msg: "could not sign the client assertion", Err: err}
+		if jwt, err = c.key.sign(c.cfg.ClientID, ep.url, now); err != nil {
+			return nil, "", &Error{Kind: KindInternal, Op: "token", Msg: "could not sign the client assertion", Err: err}
 		}
 		body = c.form + "&" + url.Values{
 			"client_id":             {c.cfg.ClientID},
@@ -98,7 +99,7 @@ func (c *Client) tokenRequest(ep *tokenEndpoint, now time.Time) (*Request, error
 	default:
 		body = c.post
 	}
-	return &Request{Method: "POST", URL: ep.url, Header: h, Body: []byte(body), MaxBody: maxTokenBody}, nil
+	return &Request{Method: "POST", URL: ep.url, Header: h, Body: []byte(body), MaxBody: maxTokenBody}, jwt, nil
 }
 
 // doStatic makes a REST call under BASIC, BEARER or NONE: one fixed
@@ -160,23 +161,25 @@ func (c *Client) topologyPath() string {
 // JWT's exp when that comes sooner (an IdP may hand out a cached token
 // whose exp is near while expires_in announces a whole lifetime). exp is
 // read against the token endpoint's Date header when it sent one, so that
-// a local clock that is off does not matter; else against now.
+// a local clock that is off does not matter; else against now. Both have
+// whole seconds: an exp within a second of expires_in is the same
+// promise, and expires_in (measured from the request) is kept.
 func effectiveLifetime(tr tokenResponse, date string, now time.Time) (time.Duration, error) {
 	exp, ok := jwtExpiry(tr.AccessToken)
 	if !ok {
 		return tr.ExpiresIn, nil
 	}
-	ref := now
+	left, slack := exp.Sub(now), time.Duration(0)
 	if t, ok := parseHTTPDate(date); ok {
-		ref = t
+		// Date is rounded down: up to a second has passed since.
+		left, slack = exp.Sub(t), time.Second
 	}
-	left := exp.Sub(ref)
-	if left <= 0 {
+	if tr.ExpiresIn > 0 && left >= tr.ExpiresIn-time.Second {
+		return tr.ExpiresIn, nil
+	}
+	if left-slack <= 0 {
 		return 0, &Error{Kind: KindAuth, Op: "token", Status: 200,
 			Msg: "token endpoint returned a token that has already expired (its JWT exp is not after the endpoint's clock)"}
 	}
-	if tr.ExpiresIn <= 0 || left < tr.ExpiresIn {
-		return left, nil
-	}
-	return tr.ExpiresIn, nil
+	return left - slack, nil
 }

@@ -248,15 +248,19 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 	}
 	sentAt := time.Now()
 	c.tokens.paced(sentAt, 0)
-	req, err := c.tokenRequest(ep, sentAt)
+	req, jwt, err := c.tokenRequest(ep, sentAt)
 	if err != nil {
 		return nil, 0, err
 	}
+	red := c.red
+	if jwt != "" {
+		red = redactorWith(red, jwt)
+	}
 	resp, err := c.tr.RoundTrip(ctx, req)
 	if err != nil {
-		return nil, 0, c.transportError("token", ctx, err)
+		return nil, 0, c.transportError("token", ctx, red.cleanErr(err))
 	}
-	tr, err := parseTokenResponse(resp.Status, resp.Body, c.red)
+	tr, err := parseTokenResponse(resp.Status, resp.Body, red)
 	if err != nil {
 		retryAfter := parseRetryAfter(resp.Header["Retry-After"], time.Now())
 		c.tokens.paced(sentAt, retryAfter)

@@ -529,15 +529,23 @@ func (c Config) String() string {
 // GoString makes %#v redact too.
 func (c Config) GoString() string { return c.String() }
 
-// level says where a setting came from, for the precedence between the
-// token URL and discovery.
+// level says where a setting came from, for the choices between settings
+// (strategy, method, token URL or discovery): the higher level decides.
 type level int
 
 const (
-	unset level = iota
-	fromEnv
+	unset     level = iota
+	fromEnv         // a legacy (ZEEBE_*) or ZBAUTH_* name
+	fromEnvC8       // a Camunda 8.7+ (CAMUNDA_*) name
 	explicit
 )
+
+func envLevel(name string) level {
+	if strings.HasPrefix(name, "CAMUNDA_") {
+		return fromEnvC8
+	}
+	return fromEnv
+}
 
 // Resolve fills every empty field of c from the environment (read through
 // lookup; nil means os.LookupEnv; the names of EnvNames, first set wins)
@@ -566,8 +574,8 @@ func (c Config) Resolve(lookup func(string) (string, bool)) (Config, error) {
 	for _, f := range c.stringFields() {
 		if *f.p != "" {
 			levels[f.key] = explicit
-		} else if v, _ := env(f.key); v != "" {
-			*f.p, levels[f.key] = v, fromEnv
+		} else if v, name := env(f.key); v != "" {
+			*f.p, levels[f.key] = v, envLevel(name)
 		}
 	}
 	if c.RESTAddress == "" {
@@ -608,15 +616,17 @@ func (c Config) Resolve(lookup func(string) (string, bool)) (Config, error) {
 	switch c.AuthStrategy {
 	case AuthOAuth, AuthBasic, AuthBearer, AuthNone:
 	case "":
-		switch {
-		case c.ClientID != "":
-			c.AuthStrategy = AuthOAuth
-		case c.BasicAuthUsername != "":
-			c.AuthStrategy = AuthBasic
-		case c.OAuthToken != "":
-			c.AuthStrategy = AuthBearer
-		default:
-			c.AuthStrategy = AuthOAuth
+		// What is set at the highest level decides, so that an explicit
+		// Basic username is not overruled by a ZEEBE_CLIENT_ID left in the
+		// environment; at one level, in this order.
+		c.AuthStrategy = AuthOAuth
+		best := unset
+		for _, k := range []struct{ key, strategy string }{
+			{"client_id", AuthOAuth}, {"basic_auth_username", AuthBasic}, {"oauth_token", AuthBearer},
+		} {
+			if l := levels[k.key]; l > best {
+				best, c.AuthStrategy = l, k.strategy
+			}
 		}
 	default:
 		bad("auth_strategy", "must be OAUTH, BASIC, BEARER or NONE (set "+EnvAuthStrategy+")")
@@ -650,8 +660,9 @@ func (c *Config) resolveOAuth(levels map[string]level, bad func(field, why strin
 	switch c.TokenAuthMethod {
 	case MethodClientSecretPost, MethodClientSecretBasic, MethodPrivateKeyJWT:
 	case "":
+		key := max(levels["client_assertion_key_path"], levels["client_assertion_keystore_path"])
 		switch {
-		case c.ClientAssertionKeyPath != "" || c.ClientAssertionKeystorePath != "":
+		case key != unset && key >= levels["client_secret"]:
 			c.TokenAuthMethod = MethodPrivateKeyJWT
 		case c.DiscoveryURL() == "":
 			c.TokenAuthMethod = MethodClientSecretPost
@@ -765,11 +776,12 @@ func (c Config) validate(bad func(field, why string)) []string {
 		bad("client_certificate_path", "and client_key_path must be set together")
 	}
 	if !c.AllowInsecureHTTP {
-		for _, f := range []struct{ name, url string }{
-			{"authorization_server_url", c.AuthorizationServerURL},
-			{"rest_address", c.RESTAddress},
-			{"issuer_url", c.DiscoveryURL()},
-		} {
+		urls := []struct{ name, url string }{{"rest_address", c.RESTAddress}}
+		if c.AuthStrategy == AuthOAuth { // the others never contact the token endpoint
+			urls = append(urls, struct{ name, url string }{"authorization_server_url", c.AuthorizationServerURL},
+				struct{ name, url string }{"issuer_url", c.DiscoveryURL()})
+		}
+		for _, f := range urls {
 			if insecureRemote(f.url) {
 				bad(f.name, "uses plain http:// to a host that is not loopback, which would expose "+
 					"the credentials; use https://, or opt in with allow_insecure_http / "+EnvAllowInsecureHTTP+"=true")

@@ -69,8 +69,10 @@ func TestJoinTokenRefusal(t *testing.T) {
 	cl, c := clusterClient(t)
 	cl.AddFault(devcluster.Fault{Target: "token", Status: 401, Body: `{"error":"invalid_client"}`, Times: 1})
 	done := make(chan error, 1)
+	// A refusal that arrives before Join has registered the callback is
+	// answered at once instead; either way, once and as AUTH.
 	if _, pending, err := joinToken(c, func(_ string, err error) { done <- err }); !pending {
-		t.Fatalf("answered at once: %v", err)
+		done <- err
 	}
 	select {
 	case err := <-done:
