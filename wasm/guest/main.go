@@ -211,7 +211,8 @@ func panicError(op string, r any) error {
 }
 
 // known[h] is what must never leave the guest in a text the core did not
-// build (a panic's value) for client handle h: its secret as typed and
+// build (a panic's value) for client handle h: its secrets (the client
+// secret, Basic password, static token, keystore passwords) as typed and
 // escaped, and the last access tokens it used. Kept after the client is
 // closed (an operation of it may still be running). Only exports and
 // guest goroutines touch it, never across a blocking point, and Go on
@@ -318,7 +319,7 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	resolved, _ := c.Config().MarshalJSON()
 	clients = append(clients, c)
 	reported = append(reported, last)
-	known = append(known, redact.NewScrubber(c.Config().ClientSecret))
+	known = append(known, redact.NewScrubber(c.Config().Secrets()...))
 	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
 	finish(call, append(out, '}'), nil, nil)
 	return busy()
