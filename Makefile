@@ -39,8 +39,15 @@ demo-cli: $(ZBAUTH) ## the CLI prints the dev cluster's topology
 	$(WITH_CLUSTER) $(ZBAUTH) topology
 DEMOS += demo-cli
 
+# The private_key_jwt tests read PKCS#12 files as OpenSSL 3 and Java's
+# keytool write them; openssl comes from Debian's apt when missing (keytool
+# comes with the JDK the machine has).
+.PHONY: deps-openssl
+deps-openssl:
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
 # The Wasm host's tests need the built module: test-wasm runs them.
-test-go: ## Go tests with the race detector
+test-go: deps-openssl ## Go tests with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/wasm/')
 TESTS += test-go
@@ -49,7 +56,8 @@ TESTS += test-go
 # expires while a new input is being minimised fails with "context deadline
 # exceeded" (a go test quirk), which would make CI flaky.
 FUZZTIME ?= 10000x
-FUZZ_TARGETS := core:FuzzParseConfigJSON core:FuzzParseTokenResponse core:FuzzParseTopology core:FuzzParseProblem
+FUZZ_TARGETS := core:FuzzParseConfigJSON core:FuzzParseTokenResponse core:FuzzParseTopology core:FuzzParseProblem \
+  core:FuzzParseDiscovery core:FuzzJWTExpiry core:FuzzCredentialFile
 test-fuzz: ## run each fuzz target for FUZZTIME executions (seed corpus in core/testdata/fuzz)
 	@mkdir -p $(BUILD)
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -1,10 +1,12 @@
 /*
  * zbauth.h — the C interface of libzbauth.
  *
- * libzbauth obtains OAuth2 client-credentials tokens for Camunda 8 and calls
- * the Zeebe REST API with them. All behaviour lives in zbauth's Go core; this
- * header is its stable C contract. It is written by hand: never use the
- * header that cgo generates.
+ * libzbauth authenticates to Camunda 8 and calls the Zeebe REST API: with
+ * OAuth2 client-credentials tokens (client secret, or a signed client
+ * assertion), HTTP Basic credentials, a static bearer token, or none (see
+ * zbauth_client_new). All behaviour lives in zbauth's Go core; this header
+ * is its stable C contract. It is written by hand: never use the header
+ * that cgo generates.
  *
  * PLATFORM
  *   Linux with glibc only: the library uses eventfd and glibc's
@@ -23,7 +25,10 @@
  *   Every fallible function returns a zbauth_status. Its last parameter,
  *   `char **err`, may be NULL; when it is not, *err is set to NULL on
  *   success and to a message (caller frees with zbauth_free) on failure.
- *   Messages never contain the client secret or an access token.
+ *   Messages never contain a secret of the configuration (the keys marked
+ *   secret at zbauth_client_new: the client secret, the Basic password,
+ *   the static bearer token, keystore and key passwords), a private key, or
+ *   an access token, whether it came from config_json or the environment.
  *   Out-parameters are set to NULL/0 on entry, so they are safe to free
  *   whatever the outcome.
  *
@@ -75,7 +80,8 @@ typedef enum zbauth_status {
     ZBAUTH_OK = 0,
     ZBAUTH_ERR_ARGUMENT = 1,  /* NULL or malformed argument; unknown or freed handle */
     ZBAUTH_ERR_CONFIG = 2,    /* missing or malformed configuration */
-    ZBAUTH_ERR_AUTH = 3,      /* the token endpoint refused or answered unusably */
+    ZBAUTH_ERR_AUTH = 3,      /* the token endpoint (or discovery document) refused or answered
+                                 unusably; under BASIC, BEARER or NONE, the REST API's 401 */
     ZBAUTH_ERR_API = 4,       /* the REST API answered with an error status (>= 400) */
     ZBAUTH_ERR_TRANSPORT = 5, /* connection, TLS or size-limit failure */
     ZBAUTH_ERR_TIMEOUT = 6,   /* a request timed out */
@@ -93,29 +99,65 @@ const char *zbauth_version(void);
 const char *zbauth_status_name(zbauth_status s);
 
 /*
- * Creates a client. No network request is made.
+ * Creates a client. No network request is made (OpenID discovery, when
+ * configured, happens at the first token request).
  *
- * config_json: a JSON object with any of the keys client_id, client_secret,
- *   authorization_server_url, audience, scope, rest_address, timeout_ms,
- *   ca_certificate_path, client_certificate_path, client_key_path,
- *   allow_insecure_http, token_cache_dir, max_body_bytes (see the README).
+ * config_json: a JSON object. The one table of every setting, with its
+ *   environment variables, meaning and default, is the README's
+ *   "Configuration" section (README.md#configuration); its keys here:
+ *     where:    rest_address, authorization_server_url, issuer_url,
+ *               well_known_configuration_url
+ *     strategy: auth_strategy ("OAUTH", "BASIC", "BEARER" or "NONE",
+ *               any case); basic_auth_username, basic_auth_password
+ *               (BASIC); oauth_token (BEARER: sent as it is, never
+ *               renewed)
+ *     OAUTH:    client_id, client_secret, audience, scope, resource,
+ *               token_auth_method ("client_secret_post",
+ *               "client_secret_basic" or "private_key_jwt"),
+ *               client_assertion_key_path, client_assertion_cert_path (PEM),
+ *               client_assertion_keystore_path,
+ *               client_assertion_keystore_password,
+ *               client_assertion_keystore_key_alias,
+ *               client_assertion_keystore_key_password (PKCS#12)
+ *     transport: timeout_ms, token_timeout_ms, ca_certificate_path,
+ *               client_certificate_path, client_key_path,
+ *               allow_insecure_http, token_cache_dir, max_body_bytes
+ *   Values are strings, but allow_insecure_http is a boolean and
+ *   max_body_bytes and the *_ms keys are numbers. SECRETS: client_secret, basic_auth_password,
+ *   oauth_token, client_assertion_keystore_password and
+ *   client_assertion_keystore_key_password. zbauth never echoes them (nor
+ *   the key files' contents): no error message or details show them, a
+ *   wrong one included.
+ *   Without auth_strategy: OAUTH when a client id is set, else BASIC when a
+ *   Basic username is, else BEARER when a token is. Without
+ *   token_auth_method: private_key_jwt when an assertion key or keystore
+ *   is set (then no client secret is needed), else what the discovery
+ *   document lists, else client_secret_post. An unknown strategy or
+ *   method, or a strategy without what it needs, is ZBAUTH_ERR_CONFIG.
  *   Unknown keys, a document above 1 MiB, strings that are not valid UTF-8
- *   and max_body_bytes above 1 GiB are ZBAUTH_ERR_CONFIG. Fields not given come from the environment
- *   (ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET, ZEEBE_AUTHORIZATION_SERVER_URL,
- *   ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE, ZEEBE_REST_ADDRESS or
- *   CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID, ZEEBE_CA_CERTIFICATE_PATH,
- *   ZEEBE_TOKEN_CACHE_DIR, ...), read with getenv() at this call, then from
- *   the defaults. NULL or "" means environment only. Borrowed.
+ *   and max_body_bytes above 1 GiB are ZBAUTH_ERR_CONFIG. Fields not given
+ *   come from the environment, read with getenv() at this call: the
+ *   CAMUNDA_* name first, then the legacy ZEEBE_* one (CAMUNDA_CLIENT_ID,
+ *   then ZEEBE_CLIENT_ID; CAMUNDA_OAUTH_URL, then
+ *   ZEEBE_AUTHORIZATION_SERVER_URL; CAMUNDA_REST_ADDRESS, then
+ *   ZEEBE_REST_ADDRESS or CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID;
+ *   CAMUNDA_AUTH_STRATEGY, CAMUNDA_BASIC_AUTH_USERNAME, ...: the README's
+ *   table), then from the defaults. NULL or "" means environment only.
+ *   Borrowed.
  * out: receives the handle; release it with zbauth_client_free. Required.
  * err: optional; see ERRORS.
  *
  * Returns ZBAUTH_OK, ZBAUTH_ERR_ARGUMENT (out is NULL) or ZBAUTH_ERR_CONFIG
- * (the message names every field at fault).
+ * (the message names every field at fault, and the variable that sets
+ * it; a wrong keystore password included, never its value).
  */
 zbauth_status zbauth_client_new(const char *config_json, zbauth_client **out, char **err);
 
 /*
- * Returns a valid access token, from the cache when possible.
+ * Returns a valid access token, from the cache when possible; under
+ * BEARER, the configured token. Under BASIC and NONE there is no token:
+ * ZBAUTH_ERR_CONFIG, with a message that says so (and names
+ * auth_strategy), and no request is made.
  *
  * token: receives the token (without "Bearer "); caller frees with
  *   zbauth_free. Required.
@@ -137,17 +179,23 @@ zbauth_status zbauth_client_token(zbauth_client *c, char **token, char **err);
  * is cached yet, after starting the token request in the background (call
  * zbauth_client_token from another thread to wait for it, or try again
  * later); ZBAUTH_ERR_AUTH with the remembered refusal while its cooldown
- * lasts; ZBAUTH_ERR_ARGUMENT when buf is too small (see *len) or the handle
+ * lasts; ZBAUTH_ERR_CONFIG under BASIC and NONE, as zbauth_client_token;
+ * ZBAUTH_ERR_ARGUMENT when buf is too small (see *len) or the handle
  * is invalid. A token in its refresh window is returned at once while a
  * background request renews it, as with zbauth_client_token.
  */
 zbauth_status zbauth_client_token_nowait(zbauth_client *c, char *buf, size_t cap, size_t *len, char **err);
 
 /*
- * Fetches GET /v1/topology and returns it as JSON with the REST API's own
+ * Fetches the topology and returns it as JSON with the REST API's own
  * field names: {"brokers":[{"nodeId","host","port","version",
  * "partitions":[{"partitionId","role","health"}]}],"clusterSize",
- * "partitionsCount","replicationFactor","gatewayVersion"}.
+ * "partitionsCount","replicationFactor","gatewayVersion",
+ * "lastCompletedChangeId","clusterId"}. The last two are strings that
+ * only a /v2 answer (Camunda 8.8+) has; they are absent after a /v1 one.
+ * The endpoint: GET /v2/topology or /v1/topology when rest_address ends in
+ * /v2 or /v1; otherwise /v1/topology, and after a 404 there /v2/topology,
+ * from then on for this client.
  *
  * topology_json: receives the JSON; caller frees with zbauth_free. Required.
  * err: optional; see ERRORS.
@@ -155,12 +203,16 @@ zbauth_status zbauth_client_token_nowait(zbauth_client *c, char *buf, size_t cap
 zbauth_status zbauth_client_topology(zbauth_client *c, char **topology_json, char **err);
 
 /*
- * Makes an authenticated request to the REST API. On a 401 the library
- * fetches a new token and retries once.
+ * Makes an authenticated request to the REST API. Under OAUTH, on a 401
+ * the library fetches a new token and retries once; under BASIC, BEARER
+ * and NONE nothing can be renewed, and a 401 is ZBAUTH_ERR_AUTH (with
+ * http_status and response_body filled in).
  *
  * method: "GET", "POST", ... Required. Borrowed.
- * path: relative to the REST address, e.g. "/v2/topology". Absolute URLs
- *   are refused. Required. Borrowed.
+ * path: relative to the REST address, e.g. "/v2/topology". When
+ *   rest_address ends in /v1 or /v2, a path without a version gets that
+ *   one ("/topology"), and one with a version is not doubled. Absolute
+ *   URLs are refused. Required. Borrowed.
  * body_json: the JSON request body, or NULL for none. Borrowed.
  * http_status: optional; receives the HTTP status, or 0 when no response
  *   arrived.

@@ -705,7 +705,7 @@ func parseMillis(v string) (time.Duration, bool) {
 // need names the variable that sets key, for "is missing" errors.
 func need(key string) string {
 	if names := EnvNames[key]; len(names) > 0 {
-		return " (set " + names[0] + ")"
+		return " (set " + strings.Join(names, " or ") + ")"
 	}
 	return ""
 }
@@ -744,7 +744,7 @@ func (c Config) validate(bad func(field, why string)) []string {
 		}
 	}
 	if c.RESTAddress == "" {
-		bad("rest_address", "is missing (set CAMUNDA_REST_ADDRESS, or "+EnvClusterRegion+" and "+EnvClusterID+")")
+		bad("rest_address", "is missing (set CAMUNDA_REST_ADDRESS or "+EnvRESTAddress+", or "+EnvClusterRegion+" and "+EnvClusterID+")")
 	} else if why := checkHTTPURL(c.RESTAddress); why != "" {
 		bad("rest_address", why)
 	} else if u, _ := url.Parse(c.RESTAddress); u.RawQuery != "" || u.Fragment != "" {

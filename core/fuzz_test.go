@@ -2,8 +2,14 @@ package core_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -327,5 +333,81 @@ func FuzzParseProblem(f *testing.F) {
 		}
 		// An error carrying it renders.
 		_ = (&core.Error{Kind: core.KindAPI, Problem: p, Status: p.Status}).Error()
+	})
+}
+
+func FuzzParseDiscovery(f *testing.F) {
+	for _, s := range []string{
+		`{"issuer":"https://idp/realms/c","token_endpoint":"https://idp/realms/c/protocol/openid-connect/token",` +
+			`"token_endpoint_auth_methods_supported":["client_secret_basic","private_key_jwt"]}`,
+		`{"token_endpoint":"http://user:pw@idp/token"}`, `{"token_endpoint":"/relative"}`, `{"token_endpoint":1}`,
+		`{"token_endpoint":"ftp://idp/t"}`, `{"token_endpoint_auth_methods_supported":"basic"}`, `[]`, `null`, ``, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d, err := core.ParseDiscovery(body)
+		if err != nil {
+			if core.KindOf(err) != core.KindAuth {
+				t.Fatalf("kind %v: %v", core.KindOf(err), err)
+			}
+			return
+		}
+		u, perr := url.Parse(d.TokenEndpoint)
+		if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			t.Fatalf("accepted token_endpoint %q", d.TokenEndpoint)
+		}
+	})
+}
+
+func FuzzJWTExpiry(f *testing.F) {
+	for _, s := range []string{
+		"eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE3MDAwMDAwMDB9.c2ln", "a.b.c", "..", "a..c", "opaque",
+		"eyJhbGciOiJSUzI1NiJ9.eyJleHAiOiJub3cifQ.c2ln", "x.eyJleHAiOjFlMzAwfQ.y", "x.eyJleHAiOi0xfQ==.y",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		exp, ok := core.JWTExpiry(tok)
+		if !ok {
+			return
+		}
+		if exp.Unix() < 0 || exp.Unix() > 1e12 {
+			t.Fatalf("exp %v accepted", exp)
+		}
+		// An exp that lies ahead caps the lifetime; one that has passed is
+		// an error, never a negative lifetime.
+		d, err := core.EffectiveLifetime(tok, time.Hour, "", exp.Add(-time.Minute))
+		if err != nil || d != time.Minute {
+			t.Fatalf("lifetime %v, %v; want 1m", d, err)
+		}
+		if d, err := core.EffectiveLifetime(tok, time.Hour, "", exp); err == nil || d != 0 {
+			t.Fatalf("a token at its exp: %v, %v", d, err)
+		}
+	})
+}
+
+func FuzzCredentialFile(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), "pw")
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der[:len(der)/2]}), "")
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x01}}), "")
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0x00}}), "")
+	f.Add([]byte{0x30, 0x82, 0x01, 0x00, 0x02, 0x01, 0x03}, "pw")
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n"), "")
+	f.Fuzz(func(t *testing.T, data []byte, password string) {
+		pemErr, p12Err := core.DecodeCredential(data, password)
+		_, p12Other := core.DecodeCredential(data, "\x00")
+		// A password that is also a word of the message with another
+		// password is vocabulary, not an echo.
+		if p12Err != nil && password != "" && strings.Contains(p12Err.Error(), password) &&
+			(p12Other == nil || !strings.Contains(p12Other.Error(), password)) {
+			t.Fatalf("the password is echoed: %v", p12Err)
+		}
+		// The PEM reader's texts are its own, never the file's bytes.
+		if pemErr != nil && len(data) >= 16 && strings.Contains(pemErr.Error(), string(data)) {
+			t.Fatalf("the file is echoed: %v", pemErr)
+		}
 	})
 }

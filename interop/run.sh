@@ -21,7 +21,9 @@
 # Knobs: ZBAUTH_KEYCLOAK_VERSION, ZBAUTH_KEYCLOAK_JAVA_VERSIONS,
 # ZBAUTH_KEYCLOAK_CACHE, ZBAUTH_KEYCLOAK_JAVA_HOME,
 # ZBAUTH_KEYCLOAK_START_TIMEOUT (seconds), ZBAUTH_INTEROP_GO_FLAGS (more
-# flags for the Go scenarios' test binary, e.g. -test.count=5 to repeat).
+# flags for the Go scenarios' test binary, e.g. -test.count=5 to repeat),
+# ZBAUTH_INTEROP_ISSUE16=1 (the steps that wait for the core's issue-16
+# features; off by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,8 +55,21 @@ KC_REALM=camunda-platform
 AUDIENCE=zeebe-api
 # The realm file's main client, and the one server.mjs accepts.
 KC_CLIENT_ID=zeebe KC_CLIENT_SECRET=zeebe-interop-secret
+KC_BASIC_SECRET='zeebe+basic:%41/&=interop-secret' # the realm file's zeebe-basic
 OMS_CLIENT_ID=zeebe OMS_CLIENT_SECRET=zeebe-mock-interop-secret
 export OMS_DIR=$RUN/oauth2-mock-server
+# private_key_jwt: keys made by prepare_assertion_keys, and the passwords
+# of its PKCS#12 files.
+export ASSERTION_DIR=$RUN/assertion
+export P12_PASSWORD=interop-openssl-p12-password KEYTOOL_PASSWORD=interop-keytool-p12-password
+# ZBAUTH_INTEROP_ISSUE16=1: the steps of issue 16 that need the core's
+# client_secret_basic, private_key_jwt and issuer URL (and the Go tests
+# under the interop16 build tag); the scope steps then read
+# CAMUNDA_TOKEN_SCOPE instead of ZEEBE_TOKEN_SCOPE.
+ISSUE16=${ZBAUTH_INTEROP_ISSUE16:-}
+[ "$ISSUE16" = 0 ] && ISSUE16=
+SCOPE_VAR=ZEEBE_TOKEN_SCOPE
+[ -n "$ISSUE16" ] && SCOPE_VAR=CAMUNDA_TOKEN_SCOPE
 
 elapsed() { echo $((($(date +%s%N) - $1) / 1000000)); } # ms since $1 (ns)
 fmt_ms() { printf '%d.%ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
@@ -152,6 +167,46 @@ wait_line() {
 	grep -F -- "$pat" "$log" | head -n1
 }
 
+# Client-assertion keys for private_key_jwt, made anew each run and never
+# committed: an RSA key (PKCS#8 and PKCS#1 PEM) with a self-signed
+# certificate, the same key and certificate as PKCS#12 written by
+# `openssl pkcs12 -export` with its defaults and converted by Java's
+# keytool, and an EC P-256 key with its certificate. setup.py registers
+# the certificates with Keycloak's zeebe-jwt and zeebe-jwt-es256 clients.
+quiet() { # cmd...: its output only when it fails
+	local out
+	out=$("$@" 2>&1) || {
+		echo "$out"
+		return 1
+	}
+}
+
+prepare_assertion_keys() {
+	local d=$ASSERTION_DIR keytool=keytool
+	[ -n "${KC_JAVA:-}" ] && [ -x "$KC_JAVA/bin/keytool" ] && keytool=$KC_JAVA/bin/keytool
+	rm -rf "$d"
+	mkdir -p "$d"
+	chmod 700 "$d"
+	quiet openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/key.pem" -out "$d/cert.pem" \
+		-days 2 -subj /CN=zeebe-jwt
+	openssl pkey -in "$d/key.pem" -traditional -out "$d/key-pkcs1.pem"
+	openssl pkcs12 -export -in "$d/cert.pem" -inkey "$d/key.pem" -name zeebe-jwt \
+		-passout "pass:$P12_PASSWORD" -out "$d/openssl.p12"
+	quiet "$keytool" -importkeystore -noprompt -srckeystore "$d/openssl.p12" -srcstoretype PKCS12 \
+		-srcstorepass "$P12_PASSWORD" -srcalias zeebe-jwt -destkeystore "$d/keytool.p12" \
+		-deststoretype PKCS12 -deststorepass "$KEYTOOL_PASSWORD" -destalias zeebe-jwt-keytool
+	# A key and certificate Keycloak has never seen, to be refused.
+	quiet openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/other-key.pem" -out "$d/other-cert.pem" \
+		-days 2 -subj /CN=zeebe-jwt
+	quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ec-key.pem" \
+		-out "$d/ec-cert.pem" -days 2 -subj /CN=zeebe-jwt-es256
+	echo "$(openssl version); keytool of $("$keytool" -J-version 2>&1 | head -n1)"
+	openssl pkcs12 -in "$d/openssl.p12" -info -noout -passin "pass:$P12_PASSWORD" 2>&1 | grep -E '^(MAC|PKCS7|Shrouded)' || true
+	echo "keytool.p12:"
+	openssl pkcs12 -in "$d/keytool.p12" -info -noout -passin "pass:$KEYTOOL_PASSWORD" 2>&1 | grep -E '^(MAC|PKCS7|Shrouded)' || true
+	echo "keys and certificates in ${d#"$ROOT"/}"
+}
+
 build_python() {
 	"$MAKE" --no-print-directory python
 	local whl venv=$RUN/venv-python
@@ -191,6 +246,62 @@ cli_wrong_secret() { # CODE
 		echo "the message leaks the secret"
 		return 1
 	}
+}
+
+# The CLI as the other surfaces' drivers: `cli success` (the topology) or
+# `cli refused CODE` (exit 4, the message carrying the issuer's OAuth error
+# CODE and not the configured secret).
+cli() {
+	local out rc=0 secret=${CAMUNDA_CLIENT_SECRET:-${ZEEBE_CLIENT_SECRET:-}}
+	case ${1:-} in
+	success) "$ZBAUTH" topology ;;
+	refused)
+		out=$("$ZBAUTH" topology 2>&1) || rc=$?
+		echo "zbauth topology: exit $rc: $out"
+		[ "$rc" -eq 4 ] || {
+			echo "want exit 4 (authentication)"
+			return 1
+		}
+		[[ $out == *"$2"* ]] || {
+			echo "the message must carry $2"
+			return 1
+		}
+		[[ -z $secret || $out != *"$secret"* ]] || {
+			echo "the message leaks the secret"
+			return 1
+		}
+		;;
+	*) return 2 ;;
+	esac
+}
+
+# scope_case VAR DRIVER...: with VAR (the scope's environment name)
+# naming Keycloak's optional scope zeebe-scope the driver gets a token and
+# the topology; naming a scope the client does not have, Keycloak refuses
+# with invalid_scope, which shows the scope reached it.
+scope_case() {
+	local var=$1
+	shift
+	echo "-- $var=zeebe-scope"
+	env "$var=zeebe-scope" "$@" success
+	echo "-- $var=not-a-zeebe-scope"
+	env "$var=not-a-zeebe-scope" "$@" refused invalid_scope
+}
+
+# refused_too CODE ENV... -- DRIVER...: the driver succeeds, then, with the
+# assignments ENV added, is refused with CODE.
+refused_too() {
+	local code=$1 more=()
+	shift
+	while [ "$1" != -- ]; do
+		more+=("$1")
+		shift
+	done
+	shift
+	echo "-- as configured"
+	"$@" success
+	echo "-- with ${more[*]%%=*} changed"
+	env "${more[@]}" "$@" refused "$code"
 }
 
 if [ "${1:-}" = --sub ]; then
@@ -415,6 +526,7 @@ if [ "${STATE[prep/keycloak]}" = ok ]; then
 	say "Keycloak is starting on $KC_URL (log: ${LOGS#"$ROOT"/}/service-keycloak.log)"
 fi
 
+gate prep/assertion-keys none prepare_assertion_keys
 gate prep/oauth2-mock-server none prepare_mock_server
 if [ "${STATE[prep/oauth2-mock-server]}" = ok ]; then
 	start oauth2-mock-server "$OMS_DIR" "$LOGS/service-oauth2-mock-server.log" env PORT=0 \
@@ -424,7 +536,7 @@ fi
 
 # 2. The surfaces, built while the issuers start.
 gate build/cli none "$MAKE" --no-print-directory build
-gate build/go none "$GO" test -c -o "$RUN/interop-go.test" ./interop/go
+gate build/go none "$GO" test -c ${ISSUE16:+-tags interop16} -o "$RUN/interop-go.test" ./interop/go
 gate build/c none "$MAKE" --no-print-directory "$INTEROP_C"
 if [ -n "$HAVE_PYTHON" ]; then gate build/python none build_python; else todo build/python "bindings/python/python.mk is not there"; fi
 # `make node` readies the package in bindings/node (index.js, prebuilds/),
@@ -437,8 +549,12 @@ if [ -n "${KC_PID:-}" ]; then
 	gate keycloak none wait_http "$KC_URL/realms/$KC_REALM/.well-known/openid-configuration" \
 		"$KC_PID" Keycloak "$KC_START_TIMEOUT" "$LOGS/service-keycloak.log"
 	grep -aE 'started in|augmentation completed|Realm .* imported' "$LOGS/service-keycloak.log" | cut -c1-160 | sed 's/^/   | /' || true
+	# What the realm file cannot know: this run's certificates; and the
+	# client scope (see setup.py).
+	gate keycloak/setup keycloak,prep/assertion-keys python3 interop/keycloak/setup.py "$KC_URL" "$KC_REALM" \
+		"$KC_ADMIN_USER" "$KC_ADMIN_PASSWORD" "$ASSERTION_DIR"
 else
-	STATE[keycloak]=failed
+	STATE[keycloak]=failed STATE[keycloak/setup]=failed
 fi
 if [ -n "${OMS_PID:-}" ]; then
 	gate oauth2-mock-server none wait_line "$LOGS/service-oauth2-mock-server.log" '"issuer"' "$OMS_PID" oauth2-mock-server 30
@@ -446,14 +562,19 @@ if [ -n "${OMS_PID:-}" ]; then
 else
 	STATE[oauth2-mock-server]=failed
 fi
+STATE[oauth2-mock-server/setup]=${STATE[oauth2-mock-server]} # nothing to set up
 
 # 4. The scenarios, per issuer. The REST side of each step is a fresh
 # `zbauth dev-cluster` in JWKS mode, which finds the issuer's JWKS and
 # token endpoint by OpenID discovery and exports ZEEBE_REST_ADDRESS,
 # ZEEBE_AUTHORIZATION_SERVER_URL and ZEEBE_TOKEN_AUDIENCE; the credentials
 # come from ZEEBE_CLIENT_ID and ZEEBE_CLIENT_SECRET.
-scenarios() { # KIND ISSUER CLIENT_ID SECRET WRONG_SECRET_ERROR
-	local kind=$1 issuer=$2 wrong=$5
+#
+# The scope steps (Keycloak) and, with ZBAUTH_INTEROP_ISSUE16=1, the
+# client_secret_basic, private_key_jwt and issuer-URL steps drive every
+# surface through driver(): `DRIVER... success | refused CODE`.
+scenarios() { # KIND ISSUER CLIENT_ID SECRET WRONG_SECRET_ERROR BASIC_CLIENT_ID BASIC_SECRET
+	local kind=$1 issuer=$2 wrong=$5 s
 	local rest=("$ZBAUTH" dev-cluster --issuer "$issuer" --audience "$AUDIENCE" --)
 	export ZEEBE_CLIENT_ID=$3 ZEEBE_CLIENT_SECRET=$4
 	say "-- $kind: $issuer (wrong secret → $wrong)"
@@ -473,20 +594,85 @@ scenarios() { # KIND ISSUER CLIENT_ID SECRET WRONG_SECRET_ERROR
 		env -u ZBAUTH_LIBRARY node interop/node/interop.cjs "$ROOT/bindings/node" wrong-secret "$wrong"
 	step "$kind/wasm/success" "$kind,build/wasm" "${rest[@]}" "$RUN/interop-wasm" -module "$WASM_MODULE" success
 	step "$kind/wasm/wrong-secret" "$kind,build/wasm" "${rest[@]}" "$RUN/interop-wasm" -module "$WASM_MODULE" wrong-secret "$wrong"
+	if [ "$kind" = keycloak ]; then
+		for s in "${SURFACES[@]}"; do
+			driver "$s"
+			step "$kind/$s/scope" "$kind/setup,build/$s" "${rest[@]}" bash "$SELF" --sub scope_case "$SCOPE_VAR" "${DRIVER[@]}"
+		done
+	fi
+	if [ -n "$ISSUE16" ]; then
+		# A dead loopback proxy for every address but loopback (which is never
+		# proxied): a surface that ignored, say, CAMUNDA_ISSUER_URL would
+		# otherwise try the SaaS default token endpoint.
+		local offline=(HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=
+			https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy=)
+		for s in "${SURFACES[@]}"; do
+			driver "$s"
+			# client_secret_basic, and a wrong secret sent that way refused.
+			step "$kind/$s/basic" "$kind/setup,build/$s" "${rest[@]}" env "${offline[@]}" CAMUNDA_CLIENT_ID="$6" \
+				CAMUNDA_CLIENT_SECRET="$7" CAMUNDA_TOKEN_AUTH_METHOD=client_secret_basic \
+				bash "$SELF" --sub refused_too "$wrong" CAMUNDA_CLIENT_SECRET=wrong-secret -- "${DRIVER[@]}"
+			# The token endpoint from the issuer's discovery document only.
+			step "$kind/$s/issuer" "$kind,build/$s" "${rest[@]}" env -u ZEEBE_AUTHORIZATION_SERVER_URL "${offline[@]}" \
+				CAMUNDA_ISSUER_URL="$issuer" "${DRIVER[@]}" success
+			[ "$kind" = keycloak ] || continue
+			# private_key_jwt with the registered key, no secret; a key
+			# Keycloak does not know is refused.
+			step "$kind/$s/jwt" "$kind/setup,build/$s" "${rest[@]}" env -u ZEEBE_CLIENT_SECRET "${offline[@]}" \
+				CAMUNDA_CLIENT_ID=zeebe-jwt CAMUNDA_TOKEN_AUTH_METHOD=private_key_jwt \
+				CAMUNDA_CLIENT_ASSERTION_KEY_PATH="$ASSERTION_DIR/key.pem" CAMUNDA_CLIENT_ASSERTION_CERT_PATH="$ASSERTION_DIR/cert.pem" \
+				bash "$SELF" --sub refused_too invalid_client CAMUNDA_CLIENT_ASSERTION_KEY_PATH="$ASSERTION_DIR/other-key.pem" \
+				CAMUNDA_CLIENT_ASSERTION_CERT_PATH="$ASSERTION_DIR/other-cert.pem" -- "${DRIVER[@]}"
+		done
+		if [ "$kind" = keycloak ]; then
+			# PKCS#12 by OpenSSL and by keytool, method inferred from the keystore.
+			step "$kind/cli/keystore-openssl" "$kind/setup,build/cli" "${rest[@]}" env -u ZEEBE_CLIENT_SECRET "${offline[@]}" \
+				CAMUNDA_CLIENT_ID=zeebe-jwt CAMUNDA_CLIENT_ASSERTION_KEYSTORE_PATH="$ASSERTION_DIR/openssl.p12" \
+				CAMUNDA_CLIENT_ASSERTION_KEYSTORE_PASSWORD="$P12_PASSWORD" "$ZBAUTH" topology
+			step "$kind/cli/keystore-keytool" "$kind/setup,build/cli" "${rest[@]}" env -u ZEEBE_CLIENT_SECRET "${offline[@]}" \
+				CAMUNDA_CLIENT_ID=zeebe-jwt CAMUNDA_CLIENT_ASSERTION_KEYSTORE_PATH="$ASSERTION_DIR/keytool.p12" \
+				CAMUNDA_CLIENT_ASSERTION_KEYSTORE_PASSWORD="$KEYTOOL_PASSWORD" \
+				CAMUNDA_CLIENT_ASSERTION_KEYSTORE_KEY_ALIAS=zeebe-jwt-keytool "$ZBAUTH" topology
+		fi
+	else
+		todo "$kind/issue16" "client_secret_basic, private_key_jwt and issuer-URL steps are off (ZBAUTH_INTEROP_ISSUE16=1 turns them on)"
+	fi
 	# The Go core's scenarios (interop/go): success, wrong secret, audience
-	# enforced, and for Keycloak the client disabled mid-run and the short
-	# token lifespan. They start their own REST side, in-process.
-	step "$kind/go" "$kind,build/go" env ZBAUTH_INTEROP_KIND="$kind" ZBAUTH_INTEROP_ISSUER="$issuer" \
+	# enforced, scope, and for Keycloak the client disabled mid-run and the
+	# short token lifespan; with the interop16 build tag also
+	# client_secret_basic, private_key_jwt and the issuer URL. They start
+	# their own REST side, in-process.
+	step "$kind/go" "$kind/setup,build/go" env ZBAUTH_INTEROP_KIND="$kind" ZBAUTH_INTEROP_ISSUER="$issuer" \
 		ZBAUTH_INTEROP_CLIENT_ID="$3" ZBAUTH_INTEROP_CLIENT_SECRET="$4" ZBAUTH_INTEROP_AUDIENCE="$AUDIENCE" \
 		ZBAUTH_INTEROP_WRONG_SECRET_ERROR="$wrong" ZBAUTH_INTEROP_KEYCLOAK_URL="${KC_URL:-}" \
 		ZBAUTH_INTEROP_KEYCLOAK_ADMIN_USER="$KC_ADMIN_USER" ZBAUTH_INTEROP_KEYCLOAK_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD" \
+		ZBAUTH_INTEROP_BASIC_CLIENT_ID="$6" ZBAUTH_INTEROP_BASIC_CLIENT_SECRET="$7" \
+		ZBAUTH_INTEROP_ASSERTION_DIR="$ASSERTION_DIR" ZBAUTH_INTEROP_P12_PASSWORD="$P12_PASSWORD" \
+		ZBAUTH_INTEROP_KEYTOOL_PASSWORD="$KEYTOOL_PASSWORD" \
 		"$RUN/interop-go.test" -test.v -test.count=1 -test.timeout=4m ${ZBAUTH_INTEROP_GO_FLAGS:-}
+}
+
+# driver SURFACE: DRIVER=(the command that takes success | refused CODE).
+SURFACES=(cli c python node wasm)
+driver() {
+	case $1 in
+	cli) DRIVER=(bash "$SELF" --sub cli) ;;
+	# shellcheck disable=SC2206 # INTEROP_C_ENV is a list of assignments
+	c) DRIVER=(env $INTEROP_C_ENV "$INTEROP_C") ;;
+	python) DRIVER=(env -u ZBAUTH_LIBRARY -u PYTHONPATH "$RUN/venv-python/bin/python" interop/python/interop.py) ;;
+	node) DRIVER=(env -u ZBAUTH_LIBRARY node interop/node/interop.cjs "$ROOT/bindings/node") ;;
+	wasm) DRIVER=("$RUN/interop-wasm" -module "$WASM_MODULE") ;;
+	esac
 }
 
 # Keycloak answers a wrong secret for a known client with
 # unauthorized_client (and an unknown client with invalid_client).
-scenarios keycloak "${KC_URL:-none}/realms/$KC_REALM" "$KC_CLIENT_ID" "$KC_CLIENT_SECRET" unauthorized_client
-scenarios oauth2-mock-server "${OMS_ISSUER:-none}" "$OMS_CLIENT_ID" "$OMS_CLIENT_SECRET" invalid_client
+# client_secret_basic: Keycloak's zeebe-basic, whose secret has characters
+# RFC 6749 §2.3.1 form-encodes; the mock server's one client.
+scenarios keycloak "${KC_URL:-none}/realms/$KC_REALM" "$KC_CLIENT_ID" "$KC_CLIENT_SECRET" unauthorized_client \
+	zeebe-basic "$KC_BASIC_SECRET"
+scenarios oauth2-mock-server "${OMS_ISSUER:-none}" "$OMS_CLIENT_ID" "$OMS_CLIENT_SECRET" invalid_client \
+	"$OMS_CLIENT_ID" "$OMS_CLIENT_SECRET"
 
 # 5. The report.
 say "summary"

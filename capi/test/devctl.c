@@ -74,3 +74,19 @@ long dev_stat(const char *key) {
 
 void reset(void) { dev("POST", "/_dev/reset", "{}"); }
 
+
+int dev_stat_str(const char *key, char *out, size_t cap) {
+    char *r = dev_call("GET", "/_dev/stats", NULL);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    char *p = r ? strstr(r, pat) : NULL;
+    int found = p != NULL;
+    if (found) {
+        p += strlen(pat);
+        size_t n = 0;
+        while (p[n] && p[n] != '"') n++;
+        snprintf(out, cap, "%.*s", (int)n, p);
+    }
+    free(r);
+    return found ? 0 : -1;
+}

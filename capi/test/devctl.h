@@ -2,6 +2,8 @@
 #ifndef ZBAUTH_DEVCTL_H
 #define ZBAUTH_DEVCTL_H
 
+#include <stddef.h>
+
 /* One request to the dev cluster; returns the raw HTTP response (caller
  * frees with free()) or NULL when the cluster cannot be reached. */
 char *dev_call(const char *method, const char *path, const char *body);
@@ -9,6 +11,8 @@ char *dev_call(const char *method, const char *path, const char *body);
 void dev(const char *method, const char *path, const char *body);
 /* A counter from GET /_dev/stats, or -1. */
 long dev_stat(const char *key);
+/* A string of GET /_dev/stats, copied into out: 0, or -1 when absent. */
+int dev_stat_str(const char *key, char *out, size_t cap);
 /* POST /_dev/reset: clear faults and counters. */
 void reset(void);
 

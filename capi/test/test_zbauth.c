@@ -1117,6 +1117,245 @@ static void test_flight_callback_order(void) {
     zbauth_client_free(order.c);
 }
 
+/* ---- strategies other than OAUTH, and secrets in error strings ---- */
+
+static const char *must_env(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "%s is not set: run under a `zbauth dev-cluster --` that exports it\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+/* base64 of s, for the form a Basic password travels in (user:password). */
+static void base64(const char *s, char *out, size_t cap) {
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s), o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16 | (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? (unsigned char)s[i + 2] : 0);
+        out[o++] = a[v >> 18 & 63];
+        out[o++] = a[v >> 12 & 63];
+        out[o++] = i + 1 < n ? a[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? a[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+#define C_MARKER "MARKER-C-SECRET"
+
+/* clean says that text shows none of the secrets these tests configure:
+ * the markers, the dev cluster's Basic password (also base64'd with its
+ * user, as it is sent), its static token and its keystore password. */
+static int clean(const char *text) {
+    if (!text) return 1;
+    char pair[256], b64[512];
+    snprintf(pair, sizeof pair, "%s:%s", must_env("ZBAUTH_DEV_BASIC_USERNAME"), must_env("ZBAUTH_DEV_BASIC_PASSWORD"));
+    base64(pair, b64, sizeof b64);
+    const char *secrets[] = {C_MARKER, must_env("ZBAUTH_DEV_BASIC_PASSWORD"), b64, must_env("ZBAUTH_DEV_STATIC_TOKEN"),
+                             must_env("ZBAUTH_DEV_ASSERTION_KEYSTORE_PASSWORD")};
+    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+        if (strstr(text, secrets[i])) {
+            fprintf(stderr, "  %s: \"%s\" shows a secret (%s)\n", current, text, secrets[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* clean_err: an error string and its details are both clean. */
+static int clean_err(const char *err) {
+    char *d = NULL;
+    int ok = err && zbauth_error_details(err, &d) == ZBAUTH_OK && clean(err) && clean(d);
+    zbauth_free(d);
+    return ok;
+}
+
+static char *basic_config(char *buf, size_t cap, const char *password) {
+    snprintf(buf, cap, "{\"auth_strategy\":\"basic\",\"basic_auth_username\":\"%s\",\"basic_auth_password\":\"%s\"}",
+             must_env("ZBAUTH_DEV_BASIC_USERNAME"), password);
+    return buf;
+}
+
+/* One queued token call's outcome. */
+static zbauth_completion queued_token(zbauth_client *c) {
+    zbauth_queue *q = NULL;
+    zbauth_completion got[1] = {{0}};
+    size_t have = 0;
+    CHECK(zbauth_queue_new(&q, NULL) == ZBAUTH_OK);
+    CHECK(zbauth_client_token_queued(c, q, 7, NULL) == ZBAUTH_OK);
+    for (int rounds = 0; have < 1 && rounds < 100; rounds++) queue_collect(q, got, 1, &have);
+    CHECK(have == 1 && got[0].tag == 7);
+    zbauth_queue_free(q);
+    return got[0];
+}
+
+static void test_basic(void) {
+    current = "BASIC against the dev cluster in basic mode";
+    reset();
+    dev("POST", "/_dev/config", "{\"auth\":\"basic\"}");
+    char cfg[1024];
+    zbauth_client *c = must_new(basic_config(cfg, sizeof cfg, must_env("ZBAUTH_DEV_BASIC_PASSWORD")));
+    char *topo = NULL, *err = NULL, *body = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_OK);
+    if (err) fprintf(stderr, "  %s\n", err);
+    CHECK(topo && strstr(topo, "\"clusterSize\":3"));
+    int status = 0;
+    CHECK(zbauth_client_request(c, "POST", "/v2/echo", "{\"b\":1}", &status, &body, NULL) == ZBAUTH_OK);
+    CHECK(status == 200 && body && strstr(body, "\"b\":1"));
+    char scheme[32] = "";
+    CHECK(dev_stat_str("last_api_auth_scheme", scheme, sizeof scheme) == 0 && strcmp(scheme, "Basic") == 0);
+    CHECK(dev_stat("api_requests") == 2);
+    zbauth_free(topo);
+    zbauth_free(body);
+    zbauth_free(err);
+
+    current = "BASIC: zbauth_client_token is a configuration error";
+    char *tok = (char *)1, *d = NULL;
+    err = NULL;
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(tok == NULL);
+    CHECK(err && strstr(err, "no access token") && strstr(err, "BASIC"));
+    CHECK(err && zbauth_error_details(err, &d) == ZBAUTH_OK && d && strstr(d, "\"code\":\"CONFIG\"") &&
+          strstr(d, "\"fields\":[\"auth_strategy\"]"));
+    CHECK(clean_err(err));
+    zbauth_free(d);
+    zbauth_free(err);
+    char buf[256];
+    size_t len = 99;
+    err = NULL;
+    CHECK(zbauth_client_token_nowait(c, buf, sizeof buf, &len, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(len == 0 && err && strstr(err, "BASIC") && clean_err(err));
+    zbauth_free(err);
+    zbauth_completion o = queued_token(c);
+    CHECK(o.status == ZBAUTH_ERR_CONFIG && o.result == NULL && o.err && strstr(o.err, "BASIC") && clean_err(o.err));
+    zbauth_free(o.err);
+    zbauth_free(o.result);
+    CHECK(dev_stat("token_requests") == 0);
+    zbauth_client_free(c);
+
+    current = "BASIC from CAMUNDA_AUTH_STRATEGY and CAMUNDA_BASIC_AUTH_*";
+    setenv("CAMUNDA_AUTH_STRATEGY", "BASIC", 1);
+    setenv("CAMUNDA_BASIC_AUTH_USERNAME", must_env("ZBAUTH_DEV_BASIC_USERNAME"), 1);
+    setenv("CAMUNDA_BASIC_AUTH_PASSWORD", must_env("ZBAUTH_DEV_BASIC_PASSWORD"), 1);
+    c = must_new(NULL);
+    topo = NULL;
+    err = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_OK);
+    if (err) fprintf(stderr, "  %s\n", err);
+    CHECK(dev_stat("token_requests") == 0 && dev_stat("api_requests") == 3);
+    zbauth_free(topo);
+    zbauth_free(err);
+    zbauth_client_free(c);
+    unsetenv("CAMUNDA_AUTH_STRATEGY");
+    unsetenv("CAMUNDA_BASIC_AUTH_USERNAME");
+    unsetenv("CAMUNDA_BASIC_AUTH_PASSWORD");
+
+    current = "BASIC with a wrong password: AUTH, 401, password not shown";
+    c = must_new(basic_config(cfg, sizeof cfg, C_MARKER "-basic"));
+    status = 0;
+    body = NULL;
+    err = NULL;
+    CHECK(zbauth_client_request(c, "GET", "/v2/topology", NULL, &status, &body, &err) == ZBAUTH_ERR_AUTH);
+    CHECK(status == 401 && err && strstr(err, "401") && strstr(err, "basic_auth_password"));
+    CHECK(clean_err(err) && clean(body));
+    zbauth_free(body);
+    zbauth_free(err);
+    zbauth_client_free(c);
+
+    current = "BASIC credentials where a token is wanted: AUTH, neither the password nor its base64 shown";
+    reset();
+    c = must_new(basic_config(cfg, sizeof cfg, must_env("ZBAUTH_DEV_BASIC_PASSWORD")));
+    topo = NULL;
+    err = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_ERR_AUTH);
+    CHECK(topo == NULL && err && strstr(err, "401") && clean_err(err));
+    zbauth_free(err);
+    zbauth_client_free(c);
+}
+
+static void test_none(void) {
+    current = "NONE: topology without credentials, and no token";
+    reset();
+    dev("POST", "/_dev/config", "{\"auth\":\"none\"}");
+    zbauth_client *c = must_new("{\"auth_strategy\":\"NONE\"}");
+    char *topo = NULL, *tok = (char *)1, *err = NULL;
+    CHECK(zbauth_client_topology(c, &topo, NULL) == ZBAUTH_OK && topo);
+    char scheme[32] = "x";
+    CHECK(dev_stat_str("last_api_auth_scheme", scheme, sizeof scheme) == 0 && strcmp(scheme, "") == 0);
+    CHECK(zbauth_client_token(c, &tok, &err) == ZBAUTH_ERR_CONFIG);
+    CHECK(tok == NULL && err && strstr(err, "no access token") && strstr(err, "NONE"));
+    CHECK(dev_stat("token_requests") == 0);
+    zbauth_free(topo);
+    zbauth_free(err);
+    zbauth_client_free(c);
+}
+
+/* The bearer token, the Basic password and keystore passwords appear in
+ * no error string, whatever the failure. */
+static void test_strategy_secrets(void) {
+    current = "BEARER: a rejected token is not shown";
+    reset();
+    zbauth_client *c = must_new("{\"auth_strategy\":\"BEARER\",\"oauth_token\":\"" C_MARKER "-bearer\"}");
+    char *topo = NULL, *err = NULL, *tok = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_ERR_AUTH);
+    CHECK(err && strstr(err, "401") && clean_err(err));
+    zbauth_free(err);
+    /* the token itself is what zbauth_client_token returns */
+    CHECK(zbauth_client_token(c, &tok, NULL) == ZBAUTH_OK && tok && strcmp(tok, C_MARKER "-bearer") == 0);
+    zbauth_free(tok);
+    zbauth_client_free(c);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "{\"auth_strategy\":\"BEARER\",\"oauth_token\":\"%s\"}", must_env("ZBAUTH_DEV_STATIC_TOKEN"));
+    reset();
+    c = must_new(cfg);
+    CHECK(zbauth_client_topology(c, &topo, NULL) == ZBAUTH_OK);
+    zbauth_free(topo);
+    dev("POST", "/_dev/faults", "{\"target\":\"api\",\"status\":401,\"times\":1}");
+    err = NULL;
+    topo = NULL;
+    CHECK(zbauth_client_topology(c, &topo, &err) == ZBAUTH_ERR_AUTH && clean_err(err));
+    CHECK(dev_stat("token_requests") == 0 && dev_stat("api_requests") == 2); /* no retry: nothing to renew */
+    zbauth_free(err);
+    zbauth_client_free(c);
+
+    current = "keystore: a wrong password is a CONFIG error that does not show it";
+    snprintf(cfg, sizeof cfg,
+             "{\"client_assertion_keystore_path\":\"%s\",\"client_assertion_keystore_password\":\"" C_MARKER "-p12\"}",
+             must_env("ZBAUTH_DEV_ASSERTION_KEYSTORE_PATH"));
+    c = NULL;
+    err = NULL;
+    zbauth_status st = zbauth_client_new(cfg, &c, &err);
+    if (st == ZBAUTH_OK) st = zbauth_client_token(c, &tok, &err);
+    CHECK(st == ZBAUTH_ERR_CONFIG);
+    CHECK(err && strstr(err, "client_assertion_keystore_password") && clean_err(err));
+    CHECK(dev_stat("token_requests") == 0);
+    zbauth_free(err);
+    zbauth_client_free(c);
+
+    current = "configuration errors never show the secrets beside them";
+    static const char *const bad[] = {
+        "{\"basic_auth_password\":\"" C_MARKER "-1\",\"oauth_token\":\"" C_MARKER "-2\","
+        "\"client_assertion_keystore_password\":\"" C_MARKER "-3\","
+        "\"client_assertion_keystore_key_password\":\"" C_MARKER "-4\",\"client_idd\":1}",
+        "{\"basic_auth_password\":\"" C_MARKER "-5\xc3\"}",
+        "{\"oauth_token\":\"" C_MARKER "-6\xff\"}",
+        "{\"client_assertion_keystore_password\":\"" C_MARKER "-7\",",
+        "{\"auth_strategy\":\"KERBEROS\",\"basic_auth_password\":\"" C_MARKER "-8\"}",
+        "{\"auth_strategy\":\"BEARER\",\"basic_auth_password\":\"" C_MARKER "-9\"}",
+        "{\"auth_strategy\":\"BASIC\",\"oauth_token\":\"" C_MARKER "-10\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        c = NULL;
+        err = NULL;
+        CHECK(zbauth_client_new(bad[i], &c, &err) == ZBAUTH_ERR_CONFIG);
+        CHECK(clean_err(err));
+        zbauth_free(err);
+        zbauth_client_free(c);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGALRM, on_alarm);
@@ -1143,6 +1382,9 @@ int main(void) {
     test_flight_callback_order();
     test_async();
     test_queue();
+    test_basic();
+    test_none();
+    test_strategy_secrets();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

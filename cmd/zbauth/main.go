@@ -6,9 +6,11 @@
 //	zbauth dev-cluster [flags] [-- command args...]
 //	zbauth version
 //
-// Configuration comes from the ZEEBE_* environment variables. Exit codes:
-// 0 success, 1 internal error, 2 usage, 3 configuration, 4 authentication,
-// 5 REST API error, 6 transport, 7 timeout.
+// Configuration comes from the environment: Camunda 8.7+'s CAMUNDA_* names
+// first, then the legacy ZEEBE_* ones (the README's Configuration table).
+// Exit codes: 0 success, 1 internal error, 2 usage, 3 configuration (also
+// `zbauth token` under BASIC or NONE, which have no token), 4
+// authentication, 5 REST API error, 6 transport, 7 timeout.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,9 +42,25 @@ commands:
                       the cluster's environment and exit with its status
   version             print the version
 
-Configuration comes from ZEEBE_CLIENT_ID, ZEEBE_CLIENT_SECRET,
-ZEEBE_AUTHORIZATION_SERVER_URL, ZEEBE_TOKEN_AUDIENCE, ZEEBE_TOKEN_SCOPE and
-ZEEBE_REST_ADDRESS (or CAMUNDA_CLUSTER_REGION + CAMUNDA_CLUSTER_ID).
+Configuration comes from the environment; where a setting has two names,
+the CAMUNDA_* one wins over the legacy ZEEBE_* one:
+  CAMUNDA_REST_ADDRESS           (ZEEBE_REST_ADDRESS; or CAMUNDA_CLUSTER_REGION
+                                 + CAMUNDA_CLUSTER_ID); may end in /v1 or /v2
+  CAMUNDA_AUTH_STRATEGY          OAUTH, BASIC, BEARER or NONE (default: OAUTH
+                                 with a client id, BASIC with a Basic username)
+  OAUTH   CAMUNDA_CLIENT_ID      (ZEEBE_CLIENT_ID)
+          CAMUNDA_CLIENT_SECRET  (ZEEBE_CLIENT_SECRET)
+          CAMUNDA_OAUTH_URL      (ZEEBE_AUTHORIZATION_SERVER_URL), or
+                                 CAMUNDA_ISSUER_URL for OpenID discovery
+          CAMUNDA_TOKEN_AUDIENCE (ZEEBE_TOKEN_AUDIENCE), CAMUNDA_TOKEN_SCOPE,
+          CAMUNDA_TOKEN_AUTH_METHOD, CAMUNDA_CLIENT_ASSERTION_KEY_PATH, ...
+  BASIC   CAMUNDA_BASIC_AUTH_USERNAME, CAMUNDA_BASIC_AUTH_PASSWORD
+  BEARER  CAMUNDA_OAUTH_TOKEN
+Every variable, with its default: the Configuration table of zbauth's
+README.md. BASIC and NONE send no token, so "zbauth token" refuses them.
+
+Exit codes: 0 success, 1 internal, 2 usage, 3 configuration, 4 authentication,
+5 REST API error, 6 transport, 7 timeout.
 `
 
 func main() {
@@ -154,36 +173,67 @@ func cmdDevCluster(args []string, stdout, stderr io.Writer) int {
 	jwksURL := fs.String("jwks-url", "", "JWKS mode: verify tokens of an external issuer against its JWKS at this URL")
 	issuer := fs.String("issuer", "", "JWKS mode: the required iss claim; without --jwks-url, the JWKS is found by OpenID discovery")
 	tokenURL := fs.String("token-url", "", "JWKS mode: the issuer's token endpoint, exported as ZEEBE_AUTHORIZATION_SERVER_URL")
+	auth := fs.String("auth", devcluster.AuthOAuth, "REST API authentication: oauth, basic or none")
+	basicUser := fs.String("basic-user", "", "--auth basic: accepted user name (default zbauth-dev-user)")
+	basicPassword := fs.String("basic-password", "", "--auth basic: accepted password (default zbauth-dev-password)")
+	staticToken := fs.String("static-token", "", "--auth oauth: a Bearer token accepted besides issued ones (default zbauth-dev-static-token)")
+	tokenAuthMethod := fs.String("token-auth-method", "", "the one client authentication the token endpoint accepts: "+strings.Join(devcluster.Methods, ", ")+" (default: any)")
+	assertionCert := fs.String("assertion-cert", "", "PEM certificate file registered for private_key_jwt instead of the generated one")
+	jwtExpS := fs.Int("jwt-exp-s", 0, "issued JWTs expire this many seconds after issue while expires_in stays --token-lifetime (0: the same)")
 	if fs.Parse(args) != nil {
 		return 2
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "zbauth: dev-cluster: "+format+"\n", a...)
+		return 2
+	}
+	switch *auth {
+	case devcluster.AuthOAuth, devcluster.AuthBasic, devcluster.AuthNone:
+	default:
+		return usageErr("--auth must be oauth, basic or none, not %q", *auth)
+	}
+	if m := *tokenAuthMethod; m != "" && !slices.Contains(devcluster.Methods, m) {
+		return usageErr("--token-auth-method must be one of %s, not %q", strings.Join(devcluster.Methods, ", "), m)
+	}
+	if *jwtExpS < 0 {
+		return usageErr("--jwt-exp-s must not be negative")
 	}
 	if *jwksURL != "" || *issuer != "" {
 		bad := ""
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "client-id", "client-secret", "token-lifetime":
+			case "client-id", "client-secret", "token-lifetime", "auth", "basic-user", "basic-password", "static-token",
+				"token-auth-method", "assertion-cert", "jwt-exp-s":
 				bad = f.Name
 			}
 		})
 		if bad != "" {
-			fmt.Fprintf(stderr, "zbauth: dev-cluster: --%s does not apply with --jwks-url/--issuer: the external issuer issues the tokens\n", bad)
-			return 2
+			return usageErr("--%s does not apply with --jwks-url/--issuer: the external issuer issues the tokens", bad)
 		}
 	} else if *tokenURL != "" {
-		fmt.Fprintln(stderr, "zbauth: dev-cluster: --token-url needs --jwks-url or --issuer")
-		return 2
+		return usageErr("--token-url needs --jwks-url or --issuer")
+	}
+	var certPEM []byte
+	if *assertionCert != "" {
+		var err error
+		if certPEM, err = os.ReadFile(*assertionCert); err != nil {
+			fmt.Fprintln(stderr, "zbauth: dev-cluster: --assertion-cert:", err)
+			return 1
+		}
 	}
 	cl, err := devcluster.Start(devcluster.Options{
 		Addr:     fmt.Sprintf("127.0.0.1:%d", *port),
 		ClientID: *id, ClientSecret: *secret, Audience: *aud, TokenLifetime: *lifetime,
 		JWKSURL: *jwksURL, Issuer: *issuer, TokenURL: *tokenURL,
+		Auth: *auth, BasicUsername: *basicUser, BasicPassword: *basicPassword, StaticToken: *staticToken,
+		TokenAuthMethod: *tokenAuthMethod, AssertionCertPEM: string(certPEM), JWTExp: time.Duration(*jwtExpS) * time.Second,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "zbauth: dev-cluster:", err)
 		return 1
 	}
 	defer cl.Close()
-	env := append(cl.Env(), "ZBAUTH_DEV_URL="+cl.URL())
+	env := cl.Env()
 	if cmd := fs.Args(); len(cmd) > 0 {
 		return runWith(cmd, env, stdout, stderr)
 	}

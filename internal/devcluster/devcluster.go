@@ -1,7 +1,9 @@
 // Package devcluster is an embedded stand-in for a Camunda 8 cluster: an
-// OAuth2 token endpoint (client-credentials grant) that issues signed JWTs,
-// and the REST API's topology endpoints, which verify them. It listens on
-// loopback only.
+// OAuth2 token endpoint (client-credentials grant, with client_secret_post,
+// client_secret_basic or private_key_jwt client authentication) that issues
+// signed JWTs, its OpenID discovery document, and the REST API's topology
+// endpoints, which verify the JWTs (or Basic credentials, or nothing, by
+// mode). It listens on loopback only.
 //
 // Tests in every language steer it over HTTP through its /_dev/ control
 // endpoints (see docs/dev-cluster.md): inject faults, revoke tokens, change
@@ -14,6 +16,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -21,6 +25,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +47,29 @@ type Options struct {
 	Replication   int           // 3
 	Version       string        // "8.7.0-dev"
 
+	// Auth is how the REST API authenticates requests: "oauth" (a Bearer
+	// token the token endpoint issued, or StaticToken), "basic"
+	// (BasicUsername and BasicPassword) or "none" (every request, with or
+	// without an Authorization header).
+	Auth          string // "oauth"
+	BasicUsername string // "zbauth-dev-user"
+	BasicPassword string // "zbauth-dev-password"
+	StaticToken   string // "zbauth-dev-static-token"
+	// TokenAuthMethod is the one client authentication method the token
+	// endpoint accepts (client_secret_post, client_secret_basic or
+	// private_key_jwt); "" accepts each of them.
+	TokenAuthMethod string
+	// JWTExp, when positive, makes issued JWTs carry exp = iat + JWTExp
+	// while expires_in stays TokenLifetime: the IdPs that hand out cached
+	// tokens behave so.
+	JWTExp time.Duration
+	// AssertionCertPEM, when set, is the client certificate registered for
+	// private_key_jwt instead of the generated one (whose files are written
+	// all the same).
+	AssertionCertPEM string
+	// KeystorePassword encrypts the generated client.p12.
+	KeystorePassword string // "zbauth-dev-keystore"
+
 	// JWKS mode (jwks.go): with JWKSURL or Issuer set, the cluster issues no
 	// tokens (its token endpoint answers an error) and the REST API verifies
 	// tokens of an external issuer instead: RS/PS/ES signatures against the
@@ -55,7 +83,8 @@ type Options struct {
 // Fault changes how the cluster answers the next requests to one target.
 // Faults are consumed in the order they were added.
 type Fault struct {
-	// Target is "token" (the token endpoint) or "api" (the REST API).
+	// Target is "token" (the token endpoint), "discovery" (the OpenID
+	// discovery document) or "api" (the REST API).
 	Target string `json:"target"`
 	// Times is how many requests the fault applies to; 0 means every request
 	// until the faults are cleared.
@@ -89,6 +118,30 @@ type Stats struct {
 	APIRejected    int64             `json:"api_rejected"`
 	LastTokenForm  map[string]string `json:"last_token_form,omitempty"`
 	LastAuthHeader bool              `json:"last_auth_header_bearer"`
+
+	DiscoveryRequests int64 `json:"discovery_requests"`
+	// LastClientAuth is the client authentication method of the last token
+	// request ("" when it used none, or more than one).
+	LastClientAuth string `json:"last_client_auth"`
+	// LastAssertionHeader and LastAssertionClaims are the decoded header and
+	// claims of the last token request's client_assertion, when it had one
+	// that decodes.
+	LastAssertionHeader map[string]any `json:"last_assertion_header,omitempty"`
+	LastAssertionClaims map[string]any `json:"last_assertion_claims,omitempty"`
+	// LastAPIAuthScheme is the Authorization scheme of the last REST
+	// request: "Bearer", "Basic" or "".
+	LastAPIAuthScheme string `json:"last_api_auth_scheme"`
+}
+
+// settings are what POST /_dev/config changes at run time; Reset restores
+// the values the start options gave.
+type settings struct {
+	auth        string
+	tokenMethod string
+	jwtExp      time.Duration // < 0: exp = iat + the token lifetime
+	v1Topology  bool
+	discovery   []string          // nil: derived from tokenMethod
+	cert        *x509.Certificate // registered for private_key_jwt
 }
 
 // Cluster is a running dev cluster.
@@ -96,8 +149,10 @@ type Cluster struct {
 	opts Options
 	key  []byte
 	jwks *jwksVerifier // non-nil in JWKS mode
+	keys *keyMaterial  // nil in JWKS mode
 	srv  *http.Server
 	ln   net.Listener
+	init settings
 
 	lifetimeNS   atomic.Int64
 	generation   atomic.Int64 // tokens of older generations are revoked
@@ -105,11 +160,18 @@ type Cluster struct {
 	tokensIssued atomic.Int64
 	apiReqs      atomic.Int64
 	apiRejected  atomic.Int64
+	discoReqs    atomic.Int64
 
-	mu       sync.Mutex
-	faults   []*Fault
-	lastForm map[string]string
-	bearer   bool
+	mu                  sync.Mutex
+	faults              []*Fault
+	lastForm            map[string]string
+	bearer              bool
+	cur                 settings
+	seenJTI             map[string]float64 // client_assertion jti -> its exp, forgotten after it
+	lastClientAuth      string
+	lastAssertionHead   map[string]any
+	lastAssertionClaims map[string]any
+	lastAPIScheme       string
 }
 
 // Start listens and serves until Close.
@@ -126,6 +188,28 @@ func Start(opts Options) (*Cluster, error) {
 	def(&opts.ClientSecret, "zbauth-dev-secret")
 	def(&opts.Audience, "zeebe.camunda.io")
 	def(&opts.Version, "8.7.0-dev")
+	def(&opts.Auth, AuthOAuth)
+	def(&opts.BasicUsername, "zbauth-dev-user")
+	def(&opts.BasicPassword, "zbauth-dev-password")
+	def(&opts.StaticToken, "zbauth-dev-static-token")
+	def(&opts.KeystorePassword, "zbauth-dev-keystore")
+	if !validAuth(opts.Auth) {
+		return nil, fmt.Errorf("devcluster: unknown auth mode %q (oauth, basic, none)", opts.Auth)
+	}
+	if opts.TokenAuthMethod != "" && !validMethod(opts.TokenAuthMethod) {
+		return nil, fmt.Errorf("devcluster: unknown token auth method %q (%s)", opts.TokenAuthMethod, strings.Join(Methods, ", "))
+	}
+	jwksMode := opts.JWKSURL != "" || opts.Issuer != ""
+	if jwksMode && opts.Auth != AuthOAuth {
+		return nil, errors.New("devcluster: JWKS mode verifies Bearer tokens: the auth mode must be oauth")
+	}
+	var assertionCert *x509.Certificate
+	if opts.AssertionCertPEM != "" {
+		var err error
+		if assertionCert, err = parseCertPEM(opts.AssertionCertPEM); err != nil {
+			return nil, fmt.Errorf("devcluster: AssertionCertPEM: %w", err)
+		}
+	}
 	if opts.TokenLifetime <= 0 {
 		opts.TokenLifetime = time.Hour
 	}
@@ -148,22 +232,38 @@ func Start(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{opts: opts, key: make([]byte, 32), ln: ln}
-	if opts.JWKSURL != "" || opts.Issuer != "" {
-		if c.jwks, err = startJWKS(&c.opts); err != nil {
-			ln.Close()
-			return nil, err
-		}
-	}
-	if _, err := rand.Read(c.key); err != nil {
+	c := &Cluster{opts: opts, key: make([]byte, 32), ln: ln, seenJTI: map[string]float64{}}
+	fail := func(err error) (*Cluster, error) {
 		ln.Close()
+		if c.keys != nil {
+			os.RemoveAll(c.keys.dir)
+		}
 		return nil, err
 	}
+	if jwksMode {
+		if c.jwks, err = startJWKS(&c.opts); err != nil {
+			return fail(err)
+		}
+	} else if c.keys, err = writeKeyMaterial(opts.ClientID, opts.KeystorePassword); err != nil {
+		return fail(fmt.Errorf("devcluster: client key material: %w", err))
+	}
+	if _, err := rand.Read(c.key); err != nil {
+		return fail(err)
+	}
+	c.init = settings{auth: opts.Auth, tokenMethod: opts.TokenAuthMethod, jwtExp: -1, v1Topology: true, cert: assertionCert}
+	if opts.JWTExp > 0 {
+		c.init.jwtExp = opts.JWTExp
+	}
+	if c.init.cert == nil && c.keys != nil {
+		c.init.cert = c.keys.cert
+	}
+	c.cur = c.init
 	c.lifetimeNS.Store(int64(opts.TokenLifetime))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth/token", c.handleToken)
-	mux.HandleFunc("/v1/topology", c.api(c.handleTopology))
-	mux.HandleFunc("/v2/topology", c.api(c.handleTopology))
+	mux.HandleFunc("/.well-known/openid-configuration", c.handleDiscovery)
+	mux.HandleFunc("/v1/topology", c.api(c.handleTopologyV1))
+	mux.HandleFunc("/v2/topology", c.api(c.handleTopologyV2))
 	mux.HandleFunc("/v2/echo", c.api(c.handleEcho))
 	mux.HandleFunc("/_dev/faults", c.handleFaults)
 	mux.HandleFunc("/_dev/stats", c.handleStats)
@@ -187,32 +287,112 @@ func (c *Cluster) TokenURL() string { return c.URL() + "/oauth/token" }
 // RESTAddress is the REST API's base address.
 func (c *Cluster) RESTAddress() string { return c.URL() }
 
+// DiscoveryURL is the OpenID discovery document; the issuer is URL().
+func (c *Cluster) DiscoveryURL() string { return c.URL() + "/.well-known/openid-configuration" }
+
+// AssertionKeyPath is the generated client key (PEM, PKCS#8) for
+// private_key_jwt; "" in JWKS mode, as are the three below.
+func (c *Cluster) AssertionKeyPath() string {
+	return c.keyFile(func(m *keyMaterial) string { return m.keyPath })
+}
+
+// AssertionCertPath is the generated key's self-signed certificate (PEM),
+// the one registered unless Options.AssertionCertPEM names another.
+func (c *Cluster) AssertionCertPath() string {
+	return c.keyFile(func(m *keyMaterial) string { return m.certPath })
+}
+
+// AssertionKeystorePath is a PKCS#12 keystore holding the generated key and
+// certificate, encrypted with AssertionKeystorePassword.
+func (c *Cluster) AssertionKeystorePath() string {
+	return c.keyFile(func(m *keyMaterial) string { return m.p12Path })
+}
+
+// AssertionKeystorePassword is the PKCS#12 keystore's password.
+func (c *Cluster) AssertionKeystorePassword() string {
+	if c.keys == nil {
+		return ""
+	}
+	return c.opts.KeystorePassword
+}
+
+func (c *Cluster) keyFile(f func(*keyMaterial) string) string {
+	if c.keys == nil {
+		return ""
+	}
+	return f(c.keys)
+}
+
 // Options returns the options in effect, defaults filled in.
 func (c *Cluster) Options() Options { return c.opts }
 
 // Env returns the environment that points a zbauth client at the cluster,
-// as KEY=VALUE strings.
+// as KEY=VALUE strings, for the auth mode and token auth method the cluster
+// was started with. The ZBAUTH_DEV_* names are read by tests, not by
+// zbauth; ZBAUTH_DEV_URL comes last, so that a reader of `zbauth
+// dev-cluster`'s output can stop at it.
 func (c *Cluster) Env() []string {
 	if c.jwks != nil {
-		return c.jwksEnv()
+		return append(c.jwksEnv(), "ZBAUTH_DEV_URL="+c.URL())
 	}
-	return []string{
-		"ZEEBE_REST_ADDRESS=" + c.RESTAddress(),
-		"ZEEBE_AUTHORIZATION_SERVER_URL=" + c.TokenURL(),
-		"ZEEBE_CLIENT_ID=" + c.opts.ClientID,
-		"ZEEBE_CLIENT_SECRET=" + c.opts.ClientSecret,
-		"ZEEBE_TOKEN_AUDIENCE=" + c.opts.Audience,
+	var env []string
+	switch c.opts.Auth {
+	case AuthBasic:
+		env = []string{
+			"CAMUNDA_AUTH_STRATEGY=BASIC",
+			"CAMUNDA_BASIC_AUTH_USERNAME=" + c.opts.BasicUsername,
+			"CAMUNDA_BASIC_AUTH_PASSWORD=" + c.opts.BasicPassword,
+			"ZEEBE_REST_ADDRESS=" + c.RESTAddress(),
+		}
+	case AuthNone:
+		env = []string{"CAMUNDA_AUTH_STRATEGY=NONE", "ZEEBE_REST_ADDRESS=" + c.RESTAddress()}
+	default:
+		env = []string{
+			"ZEEBE_REST_ADDRESS=" + c.RESTAddress(),
+			"ZEEBE_AUTHORIZATION_SERVER_URL=" + c.TokenURL(),
+			"ZEEBE_CLIENT_ID=" + c.opts.ClientID,
+			"ZEEBE_CLIENT_SECRET=" + c.opts.ClientSecret,
+			"ZEEBE_TOKEN_AUDIENCE=" + c.opts.Audience,
+		}
+		// A required method is exported too, or a command run under
+		// `zbauth dev-cluster --token-auth-method M --` could not succeed.
+		// The generated key is named only when its certificate is the
+		// registered one; a caller who registered another has its key.
+		switch c.opts.TokenAuthMethod {
+		case MethodSecretBasic:
+			env = append(env, "CAMUNDA_TOKEN_AUTH_METHOD="+MethodSecretBasic)
+		case MethodPrivateKeyJWT:
+			env = append(env, "CAMUNDA_TOKEN_AUTH_METHOD="+MethodPrivateKeyJWT)
+			if c.opts.AssertionCertPEM == "" {
+				env = append(env, "CAMUNDA_CLIENT_ASSERTION_KEY_PATH="+c.AssertionKeyPath(),
+					"CAMUNDA_CLIENT_ASSERTION_CERT_PATH="+c.AssertionCertPath())
+			}
+		}
 	}
+	return append(env,
+		"ZBAUTH_DEV_BASIC_USERNAME="+c.opts.BasicUsername,
+		"ZBAUTH_DEV_BASIC_PASSWORD="+c.opts.BasicPassword,
+		"ZBAUTH_DEV_STATIC_TOKEN="+c.opts.StaticToken,
+		"ZBAUTH_DEV_ASSERTION_KEY_PATH="+c.AssertionKeyPath(),
+		"ZBAUTH_DEV_ASSERTION_CERT_PATH="+c.AssertionCertPath(),
+		"ZBAUTH_DEV_ASSERTION_KEYSTORE_PATH="+c.AssertionKeystorePath(),
+		"ZBAUTH_DEV_ASSERTION_KEYSTORE_PASSWORD="+c.AssertionKeystorePassword(),
+		"ZBAUTH_DEV_URL="+c.URL(),
+	)
 }
 
-// Close stops the server.
+// Close stops the server and removes the key material.
 func (c *Cluster) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := c.srv.Shutdown(ctx); err != nil {
-		return c.srv.Close()
+	err := c.srv.Shutdown(ctx)
+	if err != nil {
+		err = c.srv.Close()
 	}
-	return nil
+	if c.keys != nil {
+		os.RemoveAll(c.keys.dir)
+	}
+	return err
 }
 
 // AddFault queues f.
@@ -229,17 +409,28 @@ func (c *Cluster) ClearFaults() {
 	c.faults = nil
 }
 
-// Reset clears faults and counters and restores the token lifetime.
+// Reset clears faults, counters and remembered assertion ids, and restores
+// every setting the start options gave.
 func (c *Cluster) Reset() {
 	c.ClearFaults()
 	c.tokenReqs.Store(0)
 	c.tokensIssued.Store(0)
 	c.apiReqs.Store(0)
 	c.apiRejected.Store(0)
+	c.discoReqs.Store(0)
 	c.lifetimeNS.Store(int64(c.opts.TokenLifetime))
 	c.mu.Lock()
 	c.lastForm, c.bearer = nil, false
+	c.cur = c.init
+	c.seenJTI = map[string]float64{}
+	c.lastClientAuth, c.lastAssertionHead, c.lastAssertionClaims, c.lastAPIScheme = "", nil, nil, ""
 	c.mu.Unlock()
+}
+
+func (c *Cluster) settings() settings {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
 }
 
 // RevokeAll makes every token issued so far invalid.
@@ -260,13 +451,16 @@ func (c *Cluster) Stats() Stats {
 	for k, v := range c.lastForm {
 		form[k] = v
 	}
-	bearer := c.bearer
-	c.mu.Unlock()
-	return Stats{
+	st := Stats{
 		TokenRequests: c.tokenReqs.Load(), TokensIssued: c.tokensIssued.Load(),
 		APIRequests: c.apiReqs.Load(), APIRejected: c.apiRejected.Load(),
-		LastTokenForm: form, LastAuthHeader: bearer,
+		LastTokenForm: form, LastAuthHeader: c.bearer,
+		DiscoveryRequests: c.discoReqs.Load(), LastClientAuth: c.lastClientAuth,
+		LastAssertionHeader: copyMap(c.lastAssertionHead), LastAssertionClaims: copyMap(c.lastAssertionClaims),
+		LastAPIAuthScheme: c.lastAPIScheme,
 	}
+	c.mu.Unlock()
+	return st
 }
 
 // takeFault consumes the next fault for target, if any.
@@ -381,22 +575,30 @@ func (c *Cluster) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	form := map[string]string{}
 	for k := range r.PostForm {
-		if k == "client_secret" {
+		if k == "client_secret" || k == "client_assertion" {
 			form[k] = "(set)"
 		} else {
 			form[k] = r.PostForm.Get(k)
 		}
 	}
+	method := ""
+	if used := usedMethods(r); len(used) == 1 {
+		method = used[0]
+	}
 	c.mu.Lock()
-	c.lastForm = form
+	c.lastForm, c.lastClientAuth = form, method
+	c.lastAssertionHead, c.lastAssertionClaims = nil, nil
+	s := c.cur
 	c.mu.Unlock()
 	if r.PostForm.Get("grant_type") != "client_credentials" {
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 		return
 	}
-	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if !hmac.Equal([]byte(id), []byte(c.opts.ClientID)) || !hmac.Equal([]byte(secret), []byte(c.opts.ClientSecret)) {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	if _, f := c.authenticateClient(r, s); f != nil {
+		if f.challenge && f.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", basicChallenge)
+		}
+		oauthError(w, f.status, f.code, f.desc)
 		return
 	}
 	if aud := r.PostForm.Get("audience"); aud != c.opts.Audience {
@@ -404,13 +606,17 @@ func (c *Cluster) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lifetime := time.Duration(c.lifetimeNS.Load())
+	jwtLife := lifetime
+	if s.jwtExp >= 0 {
+		jwtLife = s.jwtExp
+	}
 	now := time.Now()
 	tok := c.sign(map[string]any{
 		"iss":   c.URL() + "/",
-		"sub":   id,
+		"sub":   c.opts.ClientID,
 		"aud":   c.opts.Audience,
 		"iat":   now.Unix(),
-		"exp":   now.Add(lifetime).Unix(),
+		"exp":   now.Add(jwtLife).Unix(),
 		"jti":   randomHex(8),
 		"gen":   c.generation.Load(),
 		"scope": r.PostForm.Get("scope"),
@@ -424,20 +630,31 @@ func (c *Cluster) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// api wraps a REST handler with fault injection and bearer verification.
+// api wraps a REST handler with fault injection and authentication.
 func (c *Cluster) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c.apiReqs.Add(1)
 		auth := r.Header.Get("Authorization")
+		scheme, _, _ := strings.Cut(auth, " ")
+		switch {
+		case strings.EqualFold(scheme, "Bearer"):
+			scheme = "Bearer"
+		case strings.EqualFold(scheme, "Basic"):
+			scheme = "Basic"
+		default:
+			scheme = ""
+		}
 		c.mu.Lock()
 		c.bearer = strings.HasPrefix(auth, "Bearer ")
+		c.lastAPIScheme = scheme
+		s := c.cur
 		c.mu.Unlock()
 		if applyFault(w, r, c.takeFault("api"), problemBody) {
 			return
 		}
-		if why := c.verify(auth); why != "" {
+		if why, challenge := c.authorize(r, s.auth); why != "" {
 			c.apiRejected.Add(1)
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.Header().Set("WWW-Authenticate", challenge)
 			problem(w, http.StatusUnauthorized, "Unauthorized", why)
 			return
 		}
@@ -445,7 +662,81 @@ func (c *Cluster) api(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (c *Cluster) handleTopology(w http.ResponseWriter, r *http.Request) {
+// authorize checks a REST request under the auth mode and explains what is
+// wrong, with the WWW-Authenticate challenge to answer, or returns "".
+func (c *Cluster) authorize(r *http.Request, mode string) (why, challenge string) {
+	switch mode {
+	case AuthNone:
+		return "", ""
+	case AuthBasic:
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return "missing Basic credentials", basicChallenge
+		}
+		userOK := subtle.ConstantTimeCompare([]byte(user), []byte(c.opts.BasicUsername))
+		passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(c.opts.BasicPassword))
+		if userOK&passOK != 1 {
+			return "wrong Basic credentials", basicChallenge
+		}
+		return "", ""
+	}
+	auth := r.Header.Get("Authorization")
+	if tok, ok := strings.CutPrefix(auth, "Bearer "); ok && c.jwks == nil &&
+		subtle.ConstantTimeCompare([]byte(tok), []byte(c.opts.StaticToken)) == 1 {
+		return "", ""
+	}
+	if why := c.verify(auth); why != "" {
+		return why, `Bearer error="invalid_token"`
+	}
+	return "", ""
+}
+
+// handleDiscovery serves the OpenID discovery document (OpenID Connect
+// Discovery 1.0 §4; RFC 8414 names the same fields).
+func (c *Cluster) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	c.discoReqs.Add(1)
+	if applyFault(w, r, c.takeFault("discovery"), oauthErrorBody) {
+		return
+	}
+	if r.Method != http.MethodGet {
+		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "use GET")
+		return
+	}
+	if c.jwks != nil {
+		problem(w, http.StatusNotFound, "Not Found", "this dev cluster issues no tokens (JWKS mode): use the external issuer's discovery document")
+		return
+	}
+	s := c.settings()
+	methods := s.discovery
+	switch {
+	case methods != nil:
+	case s.tokenMethod != "":
+		methods = []string{s.tokenMethod}
+	default:
+		methods = Methods
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                c.URL(),
+		"token_endpoint":                        c.TokenURL(),
+		"grant_types_supported":                 []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported": methods,
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "PS256", "ES256"},
+	})
+}
+
+func (c *Cluster) handleTopologyV1(w http.ResponseWriter, r *http.Request) {
+	if !c.settings().v1Topology {
+		problem(w, http.StatusNotFound, "Not Found", "no such endpoint in the dev cluster: "+r.URL.Path)
+		return
+	}
+	c.handleTopology(w, r, false)
+}
+
+func (c *Cluster) handleTopologyV2(w http.ResponseWriter, r *http.Request) {
+	c.handleTopology(w, r, true)
+}
+
+func (c *Cluster) handleTopology(w http.ResponseWriter, r *http.Request, v2 bool) {
 	if r.Method != http.MethodGet {
 		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", "use GET")
 		return
@@ -478,13 +769,20 @@ func (c *Cluster) handleTopology(w http.ResponseWriter, r *http.Request) {
 			brokers[b].Partitions = append(brokers[b].Partitions, part{PartitionID: p, Role: role, Health: "healthy"})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"brokers":           brokers,
 		"clusterSize":       o.Brokers,
 		"partitionsCount":   o.Partitions,
 		"replicationFactor": o.Replication,
 		"gatewayVersion":    o.Version,
-	})
+	}
+	if v2 {
+		// Camunda 8.8's /v2/topology: the id of the last completed cluster
+		// change ("-1" before any) and the cluster id, both strings.
+		doc["lastCompletedChangeId"] = "-1"
+		doc["clusterId"] = "zbauth-dev"
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func (c *Cluster) handleEcho(w http.ResponseWriter, r *http.Request) {
@@ -581,8 +879,8 @@ func (c *Cluster) handleFaults(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i, f := range list {
-			if f.Target != "token" && f.Target != "api" {
-				problem(w, http.StatusBadRequest, "Bad Request", `target must be "token" or "api"`)
+			if f.Target != "token" && f.Target != "api" && f.Target != "discovery" {
+				problem(w, http.StatusBadRequest, "Bad Request", `target must be "token", "discovery" or "api"`)
 				return
 			}
 			if f.BodyBase64 != "" {
@@ -631,8 +929,15 @@ func (c *Cluster) handleConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var cfg struct {
-		TokenLifetimeS *float64 `json:"token_lifetime_s"`
+		TokenLifetimeS       *float64  `json:"token_lifetime_s"`
+		JWTExpS              *float64  `json:"jwt_exp_s"`
+		Auth                 *string   `json:"auth"`
+		TokenAuthMethod      *string   `json:"token_auth_method"`
+		V1Topology           *bool     `json:"v1_topology"`
+		DiscoveryMethods     *[]string `json:"discovery_methods"`
+		ClientCertificatePEM *string   `json:"client_certificate_pem"`
 	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	raw, err := readAll(r)
 	if err == nil {
 		err = jsonx.UnmarshalStrict(raw, &cfg)
@@ -641,9 +946,50 @@ func (c *Cluster) handleConfig(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "Bad Request", err.Error())
 		return
 	}
+	// Everything is checked before anything changes: a refused document
+	// leaves the cluster as it was.
+	bad := func(detail string) { problem(w, http.StatusBadRequest, "Bad Request", detail) }
+	if cfg.Auth != nil && (!validAuth(*cfg.Auth) || c.jwks != nil && *cfg.Auth != AuthOAuth) {
+		bad(`auth must be "oauth", "basic" or "none" ("oauth" in JWKS mode)`)
+		return
+	}
+	if cfg.TokenAuthMethod != nil && *cfg.TokenAuthMethod != "" && !validMethod(*cfg.TokenAuthMethod) {
+		bad("token_auth_method must be \"\" or one of " + strings.Join(Methods, ", "))
+		return
+	}
+	var cert *x509.Certificate
+	if cfg.ClientCertificatePEM != nil {
+		if cert, err = parseCertPEM(*cfg.ClientCertificatePEM); err != nil {
+			bad("client_certificate_pem: " + err.Error())
+			return
+		}
+	}
 	if cfg.TokenLifetimeS != nil {
 		c.SetTokenLifetime(time.Duration(*cfg.TokenLifetimeS * float64(time.Second)))
 	}
+	c.mu.Lock()
+	if cfg.JWTExpS != nil {
+		c.cur.jwtExp = -1
+		if *cfg.JWTExpS >= 0 {
+			c.cur.jwtExp = time.Duration(*cfg.JWTExpS * float64(time.Second))
+		}
+	}
+	if cfg.Auth != nil {
+		c.cur.auth = *cfg.Auth
+	}
+	if cfg.TokenAuthMethod != nil {
+		c.cur.tokenMethod = *cfg.TokenAuthMethod
+	}
+	if cfg.V1Topology != nil {
+		c.cur.v1Topology = *cfg.V1Topology
+	}
+	if cfg.DiscoveryMethods != nil {
+		c.cur.discovery = append([]string{}, *cfg.DiscoveryMethods...)
+	}
+	if cert != nil {
+		c.cur.cert = cert
+	}
+	c.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -685,6 +1031,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func readAll(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
+
+func copyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
 
 func jsonDecode(r *http.Request, v any) error {
 	raw, err := readAll(r)

@@ -145,15 +145,15 @@ func TestDefaultsAndEnv(t *testing.T) {
 		o.Brokers != 3 || o.Partitions != 3 || o.Replication != 3 || o.TokenLifetime != time.Hour {
 		t.Errorf("defaults = %+v", o)
 	}
-	env := map[string]string{}
-	for _, kv := range cl.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
+	if o.Auth != "oauth" || o.BasicUsername != "zbauth-dev-user" || o.BasicPassword != "zbauth-dev-password" ||
+		o.StaticToken != "zbauth-dev-static-token" || o.KeystorePassword != "zbauth-dev-keystore" || o.TokenAuthMethod != "" {
+		t.Errorf("defaults = %+v", o)
 	}
-	want := map[string]string{
+	env := envMap(t, cl)
+	want := merge(devEnv(cl), map[string]string{
 		"ZEEBE_REST_ADDRESS": cl.URL(), "ZEEBE_AUTHORIZATION_SERVER_URL": cl.URL() + "/oauth/token",
 		"ZEEBE_CLIENT_ID": "zbauth-dev", "ZEEBE_CLIENT_SECRET": "zbauth-dev-secret", "ZEEBE_TOKEN_AUDIENCE": "zeebe.camunda.io",
-	}
+	})
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("Env() = %v, want %v", env, want)
 	}

@@ -8,8 +8,13 @@
  *   interop wrong-secret CODE     the secret "wrong-secret" must give
  *                                 ZBAUTH_ERR_AUTH, and the message must carry
  *                                 the issuer's OAuth error CODE
+ *   interop refused CODE          the same for the configuration as the
+ *                                 environment gives it (an unknown scope, an
+ *                                 unregistered key); the message must not carry
+ *                                 the configured secret
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zbauth.h>
 
@@ -53,10 +58,18 @@ static int success(void) {
     return ok ? 0 : 1;
 }
 
-static int wrong_secret(const char *code) {
+/* The secret the environment configures, which no message may carry. */
+static const char *env_secret(void) {
+    const char *s = getenv("CAMUNDA_CLIENT_SECRET");
+    if (!s || !*s)
+        s = getenv("ZEEBE_CLIENT_SECRET");
+    return s && *s ? s : NULL;
+}
+
+static int refused(const char *config, const char *code, const char *secret) {
     zbauth_client *c = NULL;
     char *err = NULL, *topology = NULL;
-    zbauth_status st = zbauth_client_new("{\"client_secret\":\"wrong-secret\"}", &c, &err);
+    zbauth_status st = zbauth_client_new(config, &c, &err);
     if (st != ZBAUTH_OK)
         return fail("zbauth_client_new", st, err);
     st = zbauth_client_topology(c, &topology, &err);
@@ -67,7 +80,7 @@ static int wrong_secret(const char *code) {
         zbauth_free(err);
         return 1;
     }
-    int ok = err && strstr(err, code) != NULL && strstr(err, "wrong-secret") == NULL;
+    int ok = err && strstr(err, code) != NULL && (!secret || strstr(err, secret) == NULL);
     printf("interop-c: %s: %s\n", zbauth_status_name(st), err ? err : "(no message)");
     if (!ok)
         fprintf(stderr, "interop-c: the message must carry %s and not the secret\n", code);
@@ -79,7 +92,9 @@ int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "success") == 0)
         return success();
     if (argc == 3 && strcmp(argv[1], "wrong-secret") == 0)
-        return wrong_secret(argv[2]);
-    fprintf(stderr, "usage: interop success | interop wrong-secret OAUTH_ERROR_CODE\n");
+        return refused("{\"client_secret\":\"wrong-secret\"}", argv[2], "wrong-secret");
+    if (argc == 3 && strcmp(argv[1], "refused") == 0)
+        return refused(NULL, argv[2], env_secret());
+    fprintf(stderr, "usage: interop success | interop wrong-secret|refused OAUTH_ERROR_CODE\n");
     return 2;
 }

@@ -15,6 +15,14 @@
 //	ZBAUTH_INTEROP_WRONG_SECRET_ERROR   the OAuth error a wrong secret gets
 //	ZBAUTH_INTEROP_KEYCLOAK_URL         Keycloak's base URL (admin API), and
 //	ZBAUTH_INTEROP_KEYCLOAK_ADMIN_USER, _PASSWORD  its bootstrap admin
+//
+// and for the tests behind the interop16 build tag (interop16_test.go):
+//
+//	ZBAUTH_INTEROP_BASIC_CLIENT_ID, _SECRET  a client for client_secret_basic
+//	ZBAUTH_INTEROP_ASSERTION_DIR        the private_key_jwt keys (run.sh,
+//	                                    prepare_assertion_keys)
+//	ZBAUTH_INTEROP_P12_PASSWORD, ZBAUTH_INTEROP_KEYTOOL_PASSWORD  of its
+//	                                    openssl.p12 and keytool.p12
 package interop
 
 import (
@@ -24,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,6 +55,9 @@ const (
 	noAudClientID       = "zeebe-no-audience" // no audience mapper
 	noAudClientSecret   = "zeebe-no-audience-interop-secret"
 	shortRealmLifespan  = 10 // seconds, set on the realm for the short-lifespan scenario
+	// An optional client scope of zeebe, zeebe-basic and zeebe-jwt that
+	// Keycloak lists in the token's scope claim (interop/keycloak/setup.py).
+	keycloakScope = "zeebe-scope"
 )
 
 type env struct {
@@ -96,31 +108,62 @@ func restSide(t *testing.T, e *env) *devcluster.Cluster {
 
 // tokenRequest is one request to the token endpoint, as the client made it.
 type tokenRequest struct {
-	at        time.Time
-	status    int           // 0: no answer
-	expiresIn time.Duration // the answer's expires_in, when it has one
+	at            time.Time
+	form          url.Values // the request body
+	authorization string     // its Authorization header
+	status        int        // 0: no answer
+	expiresIn     time.Duration
+	accessToken   string // the answer's, when it has them
 }
 
-// recorder wraps the native transport and records token requests.
+// recorder wraps the native transport and records token requests, and the
+// method and URL of every request.
 type recorder struct {
 	inner    core.Transport
 	tokenURL string
 	mu       sync.Mutex
 	reqs     []tokenRequest
+	all      []string // "METHOD URL"
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// header is req's header name, whatever its case.
+func header(req *core.Request, name string) string {
+	for k, v := range req.Header {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
 }
 
 func (r *recorder) RoundTrip(ctx context.Context, req *core.Request) (*core.Response, error) {
+	// Only loopback: a client that ignored its issuer URL would otherwise
+	// go to the SaaS default token endpoint.
+	if u, err := url.Parse(req.URL); err != nil || !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("interop: refusing a request to %q: not a loopback address", req.URL)
+	}
 	at := time.Now()
 	resp, err := r.inner.RoundTrip(ctx, req)
+	r.mu.Lock()
+	r.all = append(r.all, req.Method+" "+req.URL)
+	r.mu.Unlock()
 	if req.URL == r.tokenURL {
-		tr := tokenRequest{at: at}
+		form, _ := url.ParseQuery(string(req.Body))
+		tr := tokenRequest{at: at, form: form, authorization: header(req, "Authorization")}
 		if resp != nil {
 			tr.status = resp.Status
 			var tok struct {
-				ExpiresIn int64 `json:"expires_in"`
+				AccessToken string `json:"access_token"`
+				ExpiresIn   int64  `json:"expires_in"`
 			}
 			if json.Unmarshal(resp.Body, &tok) == nil {
 				tr.expiresIn = time.Duration(tok.ExpiresIn) * time.Second
+				tr.accessToken = tok.AccessToken
 			}
 		}
 		r.mu.Lock()
@@ -150,14 +193,26 @@ func (r *recorder) requests() requestList {
 	return slices.Clone(r.reqs)
 }
 
+// urls are the method and URL of every request so far.
+func (r *recorder) urls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.all)
+}
+
 // newClient makes a client for the REST side cl, with id and secret, and
-// records its token requests. Nothing comes from the ZEEBE_* environment.
+// records its token requests. Nothing comes from the environment.
 func newClient(t *testing.T, e env, cl *devcluster.Cluster, id, secret, audience string) (*core.Client, *recorder) {
 	t.Helper()
-	cfg := core.Config{
-		ClientID: id, ClientSecret: secret, Audience: audience,
-		AuthorizationServerURL: e.tokenURL, RESTAddress: cl.RESTAddress(),
-	}
+	return newClientConfig(t, e, cl, core.Config{ClientID: id, ClientSecret: secret, Audience: audience,
+		AuthorizationServerURL: e.tokenURL})
+}
+
+// newClientConfig is newClient for any configuration; the REST address is
+// cl's.
+func newClientConfig(t *testing.T, e env, cl *devcluster.Cluster, cfg core.Config) (*core.Client, *recorder) {
+	t.Helper()
+	cfg.RESTAddress = cl.RESTAddress()
 	inner, err := core.NewHTTPTransport(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +332,57 @@ func TestAudienceEnforced(t *testing.T) {
 		t.Fatalf("want API 401 (wrong audience), got %v", err)
 	}
 	t.Logf("%s: %v", e.kind, err)
+}
+
+// scopes is a token's scope claim, split.
+func scopes(m map[string]any) []string {
+	s, _ := m["scope"].(string)
+	return strings.Fields(s)
+}
+
+// TestScope: the configured scope reaches Keycloak, which then lists the
+// optional client scope zeebe-scope in the token's scope claim (it is not
+// there unasked); a scope the client does not have is refused with
+// invalid_scope, as an authentication error.
+func TestScope(t *testing.T) {
+	e := getenv(t)
+	keycloakOnly(t, e)
+	t.Parallel()
+	cl := restSide(t, &e)
+	for _, tc := range []struct{ scope, want string }{{"", ""}, {keycloakScope, keycloakScope}} {
+		c, rec := newClientConfig(t, e, cl, core.Config{ClientID: e.clientID, ClientSecret: e.secret,
+			Audience: e.audience, AuthorizationServerURL: e.tokenURL, Scope: tc.scope})
+		if _, err := c.Topology(ctx(t)); err != nil {
+			t.Fatalf("scope %q: %v", tc.scope, err)
+		}
+		tok, err := c.Token(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := scopes(claims(t, tok))
+		reqs := rec.requests()
+		if len(reqs) != 1 {
+			t.Fatalf("scope %q: token requests %v, want one", tc.scope, reqs)
+		}
+		if f := reqs[0].form.Get("scope"); f != tc.scope {
+			t.Errorf("the form's scope is %q, want %q", f, tc.scope)
+		}
+		if has := slices.Contains(got, keycloakScope); has != (tc.want != "") {
+			t.Errorf("scope %q requested: the token's scope claim is %q", tc.scope, got)
+		}
+		t.Logf("scope %q requested: the token's scope claim %q", tc.scope, got)
+	}
+	c, _ := newClientConfig(t, e, cl, core.Config{ClientID: e.clientID, ClientSecret: e.secret,
+		Audience: e.audience, AuthorizationServerURL: e.tokenURL, Scope: "not-a-zeebe-scope"})
+	_, err := c.Topology(ctx(t))
+	var ze *core.Error
+	if !errors.As(err, &ze) || ze.Kind != core.KindAuth || ze.Status != 400 || ze.OAuthError != "invalid_scope" {
+		t.Fatalf("an unknown scope: want AUTH 400 invalid_scope, got %#v", err)
+	}
+	t.Logf("an unknown scope: %v", err)
+	if st := cl.Stats(); st.APIRequests != 2 || st.APIRejected != 0 {
+		t.Errorf("REST side: %+v", st)
+	}
 }
 
 // keycloakAdmin drives Keycloak's admin REST API as the bootstrap admin.

@@ -6,8 +6,12 @@ Run with the zbauth wheel installed, under `zbauth dev-cluster --issuer ...`
     python interop.py success               a token, then the topology
     python interop.py wrong-secret CODE     AuthError carrying the issuer's
                                             OAuth error CODE
+    python interop.py refused CODE          the same for the configuration as
+                                            the environment gives it (an unknown
+                                            scope, an unregistered key)
 """
 
+import os
 import sys
 
 import zbauth
@@ -28,20 +32,22 @@ def success() -> int:
     return 0
 
 
-def wrong_secret(code: str) -> int:
-    with zbauth.Client(client_secret="wrong-secret") as client:
+def refused(code: str, secret: str = "") -> int:
+    kwargs = {"client_secret": secret} if secret else {}
+    secret = secret or os.environ.get("CAMUNDA_CLIENT_SECRET") or os.environ.get("ZEEBE_CLIENT_SECRET")
+    with zbauth.Client(**kwargs) as client:
         try:
             client.topology()
         except zbauth.AuthError as e:
             print(f"interop-python: AuthError (code {e.code!r}): {e}")
-            if code not in str(e) or "wrong-secret" in str(e):
+            if code not in str(e) or (secret and secret in str(e)):
                 print(f"interop-python: the message must carry {code} and not the secret", file=sys.stderr)
                 return 1
             return 0
         except zbauth.Error as e:
             print(f"interop-python: want AuthError, got {type(e).__name__}: {e}", file=sys.stderr)
             return 1
-    print("interop-python: a wrong secret got a topology", file=sys.stderr)
+    print("interop-python: got a topology", file=sys.stderr)
     return 1
 
 
@@ -49,6 +55,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["success"]:
         sys.exit(success())
     if len(sys.argv) == 3 and sys.argv[1] == "wrong-secret":
-        sys.exit(wrong_secret(sys.argv[2]))
+        sys.exit(refused(sys.argv[2], "wrong-secret"))
+    if len(sys.argv) == 3 and sys.argv[1] == "refused":
+        sys.exit(refused(sys.argv[2]))
     print(__doc__, file=sys.stderr)
     sys.exit(2)

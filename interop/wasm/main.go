@@ -5,10 +5,15 @@
 //
 //	interop-wasm -module build/zbauth.wasm success
 //	interop-wasm -module build/zbauth.wasm wrong-secret OAUTH_ERROR_CODE
+//	interop-wasm -module build/zbauth.wasm refused OAUTH_ERROR_CODE
+//
+// refused is wrong-secret for the configuration as the environment gives it
+// (an unknown scope, an unregistered key).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,9 +36,11 @@ func main() {
 	case len(args) == 1 && args[0] == "success":
 		err = success(ctx, *module)
 	case len(args) == 2 && args[0] == "wrong-secret":
-		err = wrongSecret(ctx, *module, args[1])
+		err = refused(ctx, *module, args[1], "wrong-secret")
+	case len(args) == 2 && args[0] == "refused":
+		err = refused(ctx, *module, args[1], "")
 	default:
-		fmt.Fprintln(os.Stderr, "usage: interop-wasm [-module PATH] success | wrong-secret OAUTH_ERROR_CODE")
+		fmt.Fprintln(os.Stderr, "usage: interop-wasm [-module PATH] success | wrong-secret|refused OAUTH_ERROR_CODE")
 		os.Exit(2)
 	}
 	if err != nil {
@@ -72,13 +79,21 @@ func success(ctx context.Context, module string) error {
 	return nil
 }
 
-func wrongSecret(ctx context.Context, module, code string) error {
+// refused expects AUTH carrying code; override, when set, is the client
+// secret instead of the environment's.
+func refused(ctx context.Context, module, code, override string) error {
+	secret, config := override, []byte(`{}`)
+	if override != "" {
+		config, _ = json.Marshal(map[string]string{"client_secret": override})
+	} else if secret = os.Getenv("CAMUNDA_CLIENT_SECRET"); secret == "" {
+		secret = os.Getenv("ZEEBE_CLIENT_SECRET")
+	}
 	p, err := host.LoadFile(ctx, module)
 	if err != nil {
 		return err
 	}
 	defer p.Close(context.Background())
-	c, err := p.NewClient(ctx, []byte(`{"client_secret":"wrong-secret"}`))
+	c, err := p.NewClient(ctx, config)
 	if err != nil {
 		return err
 	}
@@ -88,7 +103,7 @@ func wrongSecret(ctx context.Context, module, code string) error {
 		return fmt.Errorf("want an AUTH error, got %v (%v)", core.KindOf(err), err)
 	}
 	fmt.Printf("interop-wasm: AUTH: %v\n", err)
-	if !strings.Contains(err.Error(), code) || strings.Contains(err.Error(), "wrong-secret") {
+	if !strings.Contains(err.Error(), code) || (secret != "" && strings.Contains(err.Error(), secret)) {
 		return fmt.Errorf("the message must carry %s and not the secret", code)
 	}
 	return nil
