@@ -289,7 +289,8 @@ func recoverExport(call int32, op string) {
 func zbABIVersion() int32 { return abiVersion }
 
 // zb_client_new(call, cfg_ptr, cfg_len): parse the config JSON and create a
-// client. Result payload: {"client":N,"config":{...resolved, redacted...}}.
+// client. Result payload: {"client":N,"config":{...resolved, redacted...}},
+// and "discovery_url" when the token endpoint is found by discovery.
 //
 //go:wasmexport zb_client_new
 func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
@@ -321,6 +322,12 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	reported = append(reported, last)
 	known = append(known, redact.NewScrubber(c.Config().Secrets()...))
 	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
+	if rc := c.Config(); rc.AuthStrategy == core.AuthOAuth && rc.DiscoveryURL() != "" {
+		// A host that trusts this payload for the origins learns the token
+		// endpoint's from the answer to exactly this URL (wasm/ABI.md).
+		u, _ := jsonx.Marshal(rc.DiscoveryURL())
+		out = append(append(out, `,"discovery_url":`...), u...)
+	}
 	finish(call, append(out, '}'), nil, nil)
 	return busy()
 }

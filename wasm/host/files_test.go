@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/zbauth/zbauth/core"
+	"github.com/zbauth/zbauth/internal/devcluster"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -218,4 +220,45 @@ func (f *credentialFS) granted() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.paths)
+}
+
+// TestPrivateKeyJWT: the dev cluster's generated client key, as a PEM key
+// and certificate and as its PKCS#12 keystore, from the config JSON or the
+// guest's environment, signs the assertions of a topology call through the
+// plugin (the cluster accepts nothing else at its token endpoint).
+func TestPrivateKeyJWT(t *testing.T) {
+	cl := cluster(t, devcluster.Options{Addr: "127.0.0.1:0", TokenAuthMethod: core.MethodPrivateKeyJWT})
+	o := cl.Options()
+	base := map[string]any{"client_id": o.ClientID, "authorization_server_url": cl.TokenURL(), "rest_address": cl.RESTAddress()}
+	pemCred := map[string]string{"client_assertion_key_path": cl.AssertionKeyPath(), "client_assertion_cert_path": cl.AssertionCertPath()}
+	p12 := map[string]string{"client_assertion_keystore_path": cl.AssertionKeystorePath(), "client_assertion_keystore_password": cl.AssertionKeystorePassword()}
+	for _, tc := range []struct {
+		name string
+		cred map[string]string
+	}{{"PEM", pemCred}, {"PKCS#12", p12}} {
+		for _, from := range []string{"config", "env"} {
+			t.Run(tc.name+"/"+from, func(t *testing.T) {
+				cfg := maps.Clone(base)
+				env := map[string]string{}
+				for k, v := range tc.cred {
+					if from == "config" {
+						cfg[k] = v
+					} else {
+						env[core.EnvNames[k][0]] = v
+					}
+				}
+				p := load(t, prodModule, WithEnv(env))
+				b, _ := json.Marshal(cfg)
+				c := newClient(t, p, b)
+				topo, err := c.Topology(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := cl.Stats()
+				if len(topo.Brokers) != 3 || st.LastClientAuth != core.MethodPrivateKeyJWT || st.LastAssertionHeader["x5t"] == nil {
+					t.Fatalf("%d brokers, last client auth %q, assertion header %v", len(topo.Brokers), st.LastClientAuth, st.LastAssertionHeader)
+				}
+			})
+		}
+	}
 }
