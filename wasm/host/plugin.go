@@ -4,10 +4,13 @@
 // Topology, Do (a general authenticated request) and Close.
 //
 // The guest has no sockets. It hands every HTTP request to this package
-// through the zbauth_host imports; the host checks it (only the configured
-// token URL's and REST address's origins are reachable), performs it with
-// net/http outside the module, and delivers the answer back. wasm/ABI.md
-// is the contract; docs/wasm-design.md explains the design.
+// through the zbauth_host imports; the host checks it (only the origins the
+// configuration names are reachable: the REST address's, the token URL's,
+// or the discovery document's and the token endpoint it names), performs
+// it with net/http outside the module, and delivers the answer back. Its
+// only files are the private_key_jwt credentials its clients' resolved
+// configurations name, read-only. wasm/ABI.md is the contract;
+// docs/wasm-design.md explains the design.
 //
 // # Concurrency
 //
@@ -150,7 +153,9 @@ func WithCompilationCacheDir(dir string) Option { return func(o *options) { o.ca
 // the config JSON leaves empty (ZEEBE_CLIENT_ID, ...). The host resolves
 // the same configuration from the same map to learn the allowed origins.
 // Default: the host process's variables whose names start with ZEEBE_,
-// CAMUNDA_ or ZBAUTH_, as they are when Load runs.
+// CAMUNDA_ or ZBAUTH_, as they are when Load runs. PWD is always the host's
+// working directory when Load runs: host and guest resolve a relative
+// credential path against it.
 func WithEnv(env map[string]string) Option {
 	return func(o *options) {
 		o.env = make(map[string]string, len(env))
