@@ -24,17 +24,28 @@ func SecretForms(secret string) []string {
 }
 
 // Scrubber cleans texts zbauth did not build itself (a plugin's stderr, a
-// crash report) of one client's secret, in every form SecretForms gives,
-// and of the two access tokens it saw last. The Wasm guest and host keep
-// one per client. It is safe for concurrent use.
+// crash report) of one client's secrets (Config.Secrets: the client
+// secret, the Basic password, a static token, keystore passwords), in
+// every form SecretForms gives, and of the two access tokens it saw last.
+// The Wasm guest and host keep one per client. It is safe for concurrent
+// use.
 type Scrubber struct {
 	secret []string
 	mu     sync.Mutex
 	tokens [2]string // the last two distinct access tokens
 }
 
-// NewScrubber returns a Scrubber for secret.
-func NewScrubber(secret string) *Scrubber { return &Scrubber{secret: SecretForms(secret)} }
+// NewScrubber returns a Scrubber for the given secrets (empty ones are
+// ignored).
+func NewScrubber(secrets ...string) *Scrubber {
+	var forms []string
+	for _, s := range secrets {
+		if s != "" {
+			forms = append(forms, SecretForms(s)...)
+		}
+	}
+	return &Scrubber{secret: forms}
+}
 
 // NoteToken remembers tok as the client's current access token. Noting
 // the current one again is cheap (a string compare of the same pointer).

@@ -7,15 +7,16 @@ import (
 	"github.com/zbauth/zbauth/internal/redact"
 )
 
-// A Scrubber removes the secret in each form and the two tokens noted last.
+// A Scrubber removes each secret in each form and the two tokens noted last.
 func TestScrubber(t *testing.T) {
-	s := redact.NewScrubber("s3cr&t/x y")
+	s := redact.NewScrubber("s3cr&t/x y", "", "basic-pa$$word")
 	for _, tok := range []string{"token-one-1111", "token-two-2222", "token-two-2222", "token-three-33"} {
 		s.NoteToken(tok)
 	}
-	in := "raw s3cr&t/x y, query s3cr%26t%2Fx+y, path s3cr&t%2Fx%20y; token-one-1111 token-two-2222 token-three-33"
+	in := "raw s3cr&t/x y, query s3cr%26t%2Fx+y, path s3cr&t%2Fx%20y; token-one-1111 token-two-2222 token-three-33; " +
+		"basic-pa$$word basic-pa%24%24word"
 	got := s.Scrub(in)
-	for _, leak := range []string{"s3cr", "token-two-2222", "token-three-33"} {
+	for _, leak := range []string{"s3cr", "token-two-2222", "token-three-33", "basic-pa"} {
 		if strings.Contains(got, leak) {
 			t.Errorf("Scrub left %q in %q", leak, got)
 		}

@@ -211,7 +211,8 @@ func panicError(op string, r any) error {
 }
 
 // known[h] is what must never leave the guest in a text the core did not
-// build (a panic's value) for client handle h: its secret as typed and
+// build (a panic's value) for client handle h: its secrets (the client
+// secret, Basic password, static token, keystore passwords) as typed and
 // escaped, and the last access tokens it used. Kept after the client is
 // closed (an operation of it may still be running). Only exports and
 // guest goroutines touch it, never across a blocking point, and Go on
@@ -288,7 +289,8 @@ func recoverExport(call int32, op string) {
 func zbABIVersion() int32 { return abiVersion }
 
 // zb_client_new(call, cfg_ptr, cfg_len): parse the config JSON and create a
-// client. Result payload: {"client":N,"config":{...resolved, redacted...}}.
+// client. Result payload: {"client":N,"config":{...resolved, redacted...}},
+// and "discovery_url" when the token endpoint is found by discovery.
 //
 //go:wasmexport zb_client_new
 func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
@@ -318,8 +320,14 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	resolved, _ := c.Config().MarshalJSON()
 	clients = append(clients, c)
 	reported = append(reported, last)
-	known = append(known, redact.NewScrubber(c.Config().ClientSecret))
+	known = append(known, redact.NewScrubber(c.Config().Secrets()...))
 	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
+	if rc := c.Config(); rc.AuthStrategy == core.AuthOAuth && rc.DiscoveryURL() != "" {
+		// A host that trusts this payload for the origins learns the token
+		// endpoint's from the answer to exactly this URL (wasm/ABI.md).
+		u, _ := jsonx.Marshal(rc.DiscoveryURL())
+		out = append(append(out, `,"discovery_url":`...), u...)
+	}
 	finish(call, append(out, '}'), nil, nil)
 	return busy()
 }

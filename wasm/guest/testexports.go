@@ -8,6 +8,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os"
+	"strings"
 
 	"github.com/zbauth/zbauth/core"
 )
@@ -125,5 +128,50 @@ func zbtestSpin() int32 {
 //
 //go:wasmexport zbtest_silent
 func zbtestSilent(call int32) int32 {
+	return busy()
+}
+
+// zbtest_file(call, op, path_ptr, path_len): what the guest can do with a
+// file of its WASI file system, directly with package os: op 1 reads the
+// file (result payload: its contents), 2 writes to it, 3 lists it as a
+// directory (payload: the names, one a line), 4 creates it. A failure is
+// an ARGUMENT error whose cause is the os error.
+//
+//go:wasmexport zbtest_file
+func zbtestFile(call, op int32, pathPtr uint32, pathLen int32) int32 {
+	defer recoverExport(call, "file")
+	b, ok := borrow(pathPtr, pathLen)
+	if !ok {
+		finish(call, nil, nil, badBuffer("file"))
+		return busy()
+	}
+	path := string(b)
+	var out []byte
+	var err error
+	switch op {
+	case 1:
+		out, err = os.ReadFile(path)
+	case 2:
+		var f *os.File
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			_, err = f.Write([]byte("x"))
+			err = errors.Join(err, f.Close())
+		}
+	case 3:
+		var ents []os.DirEntry
+		ents, err = os.ReadDir(path)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		out = []byte(strings.Join(names, "\n"))
+	case 4:
+		err = os.WriteFile(path, []byte("x"), 0o600)
+	}
+	if err != nil {
+		finish(call, nil, nil, &core.Error{Kind: core.KindArgument, Op: "file", Msg: "file operation failed", Err: err})
+	} else {
+		finish(call, out, nil, nil)
+	}
 	return busy()
 }

@@ -41,7 +41,11 @@ func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Re
 		return nil, err
 	}
 	if a, ok := r.Header["Authorization"]; ok {
-		noteToken(t.client, strings.TrimPrefix(a, "Bearer "))
+		// A bearer token or Basic credentials, without the scheme.
+		if _, cred, ok := strings.Cut(a, " "); ok {
+			a = cred
+		}
+		noteToken(t.client, a)
 	}
 	var timeoutMS int32
 	if dl, ok := ctx.Deadline(); ok {
@@ -171,7 +175,7 @@ func (e *hostError) Unwrap() error { return e.wrapped }
 func startError(rc int32) error {
 	switch rc {
 	case wire.StartRefused:
-		return &hostError{msg: "the host refused the request: its origin is not the configured token URL's or REST address's"}
+		return &hostError{msg: "the host refused the request: its origin is not the configured token URL's, discovery document's (or the token endpoint it names) or REST address's"}
 	case wire.StartInvalid:
 		return &hostError{msg: "the host could not read the request"}
 	case wire.StartBusy:

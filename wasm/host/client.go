@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,18 +24,25 @@ import (
 type Client struct {
 	p       *Plugin
 	cfg     []byte   // the config JSON as given (holds the secret); kept to recreate the guest client after a trap
-	origins []string // the only origins its requests may go to
+	origins []string // the origins its configuration names: the only ones its requests may go to, with learned
+	files   []string // the credential files granted to the guest for it (credentialFS)
 	tr      *core.HTTPTransport
-	scrub   *redact.Scrubber // its secret and recent tokens (see redact)
-	token   tokenCopy        // the guest core's cached token, as last reported
+
+	// discovery is the OpenID discovery document's URL ("" without
+	// discovery): a 200 answer to a request for exactly it makes its
+	// token_endpoint's origin reachable too (learned).
+	discovery string
+	scrub     *redact.Scrubber // its secret and recent tokens (see redact)
+	token     tokenCopy        // the guest core's cached token, as last reported
 
 	timeout time.Duration        // the resolved Config.Timeout, which bounds a token acquisition
 	flight  flight.Group[string] // the zb_token call that callers without a copy wait for
 
 	// guarded by p.mu
-	gen    uint64 // instance generation the handle belongs to
-	handle int32
-	closed bool
+	gen     uint64 // instance generation the handle belongs to
+	handle  int32
+	closed  bool
+	learned []string // origins of token endpoints read from the discovery document
 }
 
 // NewClient creates a client from the config JSON of core.ParseConfigJSON
@@ -51,27 +59,36 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 	c := &Client{p: p, cfg: append([]byte(nil), cfg...)}
 	// The host resolves the same JSON with the same environment as the
 	// guest (the core's own code, not a copy of it) to learn which origins
-	// the client may reach, and builds the transport it will use for them
-	// (the configured CA and client certificates live on the host).
+	// the client may reach and which files the guest's core reads for it,
+	// and builds the transport it will use (the configured CA and client
+	// certificates live on the host).
 	var hostErr error
-	var secret string
+	var secrets []string
 	if parsed, err := core.ParseConfigJSON(c.cfg); err != nil {
 		hostErr = err
 	} else if rc, err := parsed.Resolve(p.lookupEnv); err != nil {
 		hostErr = err
+		secrets = rc.Secrets()
 	} else {
-		secret = rc.ClientSecret
+		secrets = rc.Secrets()
 		c.timeout = rc.Timeout
-		for _, u := range []string{rc.AuthorizationServerURL, rc.RESTAddress} {
-			if o, ok := originOf(u); ok {
+		urls := []string{rc.RESTAddress}
+		if rc.AuthStrategy == core.AuthOAuth {
+			// Under discovery the token URL is empty: the document says it.
+			c.discovery = rc.DiscoveryURL()
+			urls = append(urls, rc.AuthorizationServerURL, c.discovery)
+		}
+		for _, u := range urls {
+			if o, ok := originOf(u); ok && !slices.Contains(c.origins, o) {
 				c.origins = append(c.origins, o)
 			}
 		}
+		c.files = credentialPaths(rc, p.wd)
 		if c.tr, err = core.NewHTTPTransport(rc); err != nil {
 			return nil, err
 		}
 	}
-	c.scrub = redact.NewScrubber(secret)
+	c.scrub = redact.NewScrubber(secrets...)
 	if err := p.lockFor(ctx); err != nil {
 		return nil, gaveUp("config", ctx)
 	}
@@ -80,11 +97,16 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before zb_client_new: the core reads the files when it creates the
+	// client (and again when it is recreated after a trap).
+	p.files.grant(c.files)
 	if err := c.attach(in); err != nil {
+		p.files.revoke(c.files)
 		return nil, err
 	}
 	if hostErr != nil { // the guest accepted what the host refused: never expected
 		c.detach()
+		p.files.revoke(c.files)
 		return nil, &core.Error{Kind: core.KindInternal, Op: "config", Msg: "the plugin accepted a configuration the host could not resolve", Err: hostErr}
 	}
 	return c, nil
@@ -144,6 +166,7 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	c.detach()
+	c.p.files.revoke(c.files)
 	if c.tr != nil {
 		c.tr.CloseIdleConnections()
 	}
@@ -165,17 +188,28 @@ func (c *Client) GoString() string { return c.String() }
 func (c *Client) redact(s string) string { return c.scrub.Scrub(s) }
 
 // allows reports whether the guest may send this client's request to u.
+// p.mu must be held.
 func (c *Client) allows(u string) bool {
 	o, ok := originOf(u)
-	if !ok {
-		return false
+	return ok && (slices.Contains(c.origins, o) || slices.Contains(c.learned, o))
+}
+
+// learn reads the discovery document when h was the request for it and
+// it succeeded, and lets the client reach its token endpoint's origin.
+// The core in the guest reads the same body with the same parser
+// (core.ParseDiscovery); a redirected or failed fetch teaches nothing.
+// p.mu must be held.
+func (c *Client) learn(h *httpCall, resp *core.Response) {
+	if c.discovery == "" || h.req.Method != "GET" || h.req.URL != c.discovery || resp.Status != 200 {
+		return
 	}
-	for _, a := range c.origins {
-		if a == o {
-			return true
-		}
+	d, err := core.ParseDiscovery(resp.Body)
+	if err != nil {
+		return
 	}
-	return false
+	if o, ok := originOf(d.TokenEndpoint); ok && !slices.Contains(c.origins, o) && !slices.Contains(c.learned, o) {
+		c.learned = append(c.learned, o)
+	}
 }
 
 // Token returns a valid access token (core.Client.Token in the guest). A

@@ -157,7 +157,12 @@ func (in *instance) hostHTTPStart(req, client int32, headPtr uint32, headLen int
 		return refuse(wire.StartRefused, false)
 	}
 	if a, ok := header["Authorization"]; ok {
-		c.scrub.NoteToken(strings.TrimPrefix(a, "Bearer "))
+		// A bearer token, or Basic credentials (the BASIC strategy's, or
+		// client_secret_basic's), without the scheme.
+		if _, cred, ok := strings.Cut(a, " "); ok {
+			a = cred
+		}
+		c.scrub.NoteToken(a)
 	}
 	if _, dup := in.reqs[req]; dup || req <= 0 {
 		return refuse(wire.StartInvalid, true)
@@ -210,6 +215,7 @@ func (p *Plugin) runHTTP(in *instance, h *httpCall) {
 		})
 		return
 	}
+	h.client.learn(h, resp)
 	head := wire.AppendHeaderLines(nil, resp.Header)
 	in.withArgs([][]byte{head, resp.Body}, func(ptrs []uint32) error {
 		return in.drive(in.f.httpDone, id, api.EncodeI32(int32(resp.Status)),

@@ -4,10 +4,13 @@
 // Topology, Do (a general authenticated request) and Close.
 //
 // The guest has no sockets. It hands every HTTP request to this package
-// through the zbauth_host imports; the host checks it (only the configured
-// token URL's and REST address's origins are reachable), performs it with
-// net/http outside the module, and delivers the answer back. wasm/ABI.md
-// is the contract; docs/wasm-design.md explains the design.
+// through the zbauth_host imports; the host checks it (only the origins the
+// configuration names are reachable: the REST address's, the token URL's,
+// or the discovery document's and the token endpoint it names), performs
+// it with net/http outside the module, and delivers the answer back. Its
+// only files are the private_key_jwt credentials its clients' resolved
+// configurations name, read-only. wasm/ABI.md is the contract;
+// docs/wasm-design.md explains the design.
 //
 // # Concurrency
 //
@@ -150,7 +153,9 @@ func WithCompilationCacheDir(dir string) Option { return func(o *options) { o.ca
 // the config JSON leaves empty (ZEEBE_CLIENT_ID, ...). The host resolves
 // the same configuration from the same map to learn the allowed origins.
 // Default: the host process's variables whose names start with ZEEBE_,
-// CAMUNDA_ or ZBAUTH_, as they are when Load runs.
+// CAMUNDA_ or ZBAUTH_, as they are when Load runs. PWD is always the host's
+// working directory when Load runs: host and guest resolve a relative
+// credential path against it.
 func WithEnv(env map[string]string) Option {
 	return func(o *options) {
 		o.env = make(map[string]string, len(env))
@@ -192,9 +197,16 @@ type Plugin struct {
 	wake         chan struct{}                   // an export began (the watchdog sleeps until then)
 	stopWatchdog chan struct{}
 
-	// envSecrets is ZEEBE_CLIENT_SECRET of the guest's environment, raw
-	// and escaped: removed from guest stderr and trap errors.
+	// envSecrets are the secrets of the guest's environment (the
+	// variables of core.SecretEnvNames), raw and escaped: removed from
+	// guest stderr and trap errors.
 	envSecrets []string
+
+	// files is the guest's file system: the credential files its clients
+	// name (credentialFS). wd is the working directory the guest is given,
+	// against which host and guest resolve relative paths.
+	files *credentialFS
+	wd    string
 }
 
 // Stats are counters for tests and monitoring.
@@ -239,8 +251,11 @@ func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 	if pages == 0 {
 		pages = 1
 	}
-	p := &Plugin{opts: o, envSecrets: redact.SecretForms(o.env["ZEEBE_CLIENT_SECRET"]), mu: make(ctxMutex, 1),
-		epoch: time.Now(), wake: make(chan struct{}, 1)}
+	p := &Plugin{opts: o, envSecrets: envSecrets(o.env), mu: make(ctxMutex, 1),
+		epoch: time.Now(), wake: make(chan struct{}, 1), files: newCredentialFS()}
+	if wd, err := os.Getwd(); err == nil {
+		p.wd = wd
+	}
 	// The termination checks let the watchdog stop running code.
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(pages).WithCloseOnContextDone(o.exportTimeout > 0)
 	switch {
@@ -319,6 +334,17 @@ func envSnapshot() map[string]string {
 		}
 	}
 	return env
+}
+
+// envSecrets are the secret values of env, in every form SecretForms gives.
+func envSecrets(env map[string]string) []string {
+	var out []string
+	for _, name := range core.SecretEnvNames() {
+		if v := env[name]; v != "" {
+			out = append(out, redact.SecretForms(v)...)
+		}
+	}
+	return out
 }
 
 func (p *Plugin) lookupEnv(k string) (string, bool) {
@@ -443,16 +469,24 @@ func (p *Plugin) instance(ctx context.Context) (*instance, error) {
 // (_initialize), anonymous so that a replacement can coexist with its
 // predecessor, with the real clocks, real sleeps and crypto/rand: wazero's
 // defaults are a fake clock starting at 2022-01-01 and a deterministic
-// random source, which would break token expiry.
+// random source, which would break token expiry. Its only file system is
+// p.files at "/", and PWD is the host's working directory, from which the
+// Go runtime in the guest resolves relative paths as the host does.
 func (p *Plugin) moduleConfig(stderr io.Writer) wazero.ModuleConfig {
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions("_initialize").
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader).
-		WithStderr(stderr).WithStdout(stderr)
+		WithStderr(stderr).WithStdout(stderr).
+		WithFSConfig(wazero.NewFSConfig().WithFSMount(p.files, "/"))
 	for k, v := range p.opts.env {
-		mc = mc.WithEnv(k, v)
+		if k != "PWD" {
+			mc = mc.WithEnv(k, v)
+		}
+	}
+	if p.wd != "" {
+		mc = mc.WithEnv("PWD", p.wd)
 	}
 	return mc
 }

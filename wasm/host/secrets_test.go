@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -512,6 +514,138 @@ func TestStderrRedactedAcrossWrites(t *testing.T) {
 		}
 		if !strings.Contains(fwd.String(), "[REDACTED]") {
 			t.Fatalf("offset %d: no redaction in %d bytes", off, len(fwd.String()))
+		}
+	}
+}
+
+// TestNoSecretOfAnyStrategy: the Basic password, the static bearer token
+// and the keystore password stay out of the same texts as the client
+// secret (errors, guest stderr, a recovered panic, a trap, a formatted
+// Plugin or Client), whether the config JSON holds them or the guest's
+// environment does, also when a configuration overrides the
+// environment's value (then only the Plugin knows it).
+func TestNoSecretOfAnyStrategy(t *testing.T) {
+	const user = "zbauth-user"
+	type setting struct {
+		name, key, env string
+		config         func(t *testing.T, secret, api string) map[string]any // without the secret, which the keystore is encrypted with
+	}
+	settings := []setting{
+		{"basic password", "basic_auth_password", "CAMUNDA_BASIC_AUTH_PASSWORD", func(t *testing.T, secret, api string) map[string]any {
+			return map[string]any{"auth_strategy": "BASIC", "basic_auth_username": user, "rest_address": api}
+		}},
+		{"bearer token", "oauth_token", "CAMUNDA_OAUTH_TOKEN", func(t *testing.T, secret, api string) map[string]any {
+			return map[string]any{"auth_strategy": "BEARER", "rest_address": api}
+		}},
+		{"keystore password", "client_assertion_keystore_password", "CAMUNDA_CLIENT_ASSERTION_KEYSTORE_PASSWORD", func(t *testing.T, secret, api string) map[string]any {
+			ks := writeCredentials(t, t.TempDir(), secret).keystore
+			return map[string]any{"client_id": "id", "authorization_server_url": markerTokenURL(t), "rest_address": api,
+				"client_assertion_keystore_path": ks}
+		}},
+	}
+	type scenario struct {
+		name   string
+		module []byte
+		run    func(e *leakEnv, c *Client, text string) error
+	}
+	scenarios := []scenario{
+		{"API echoes the request", prodModule, func(e *leakEnv, c *Client, text string) error {
+			return e.topology(c)
+		}},
+		// After a REST call, so that the guest and the host have seen the
+		// Authorization header (a Basic one is the password in base64).
+		{"recovered guest panic", testModule, func(e *leakEnv, c *Client, text string) error {
+			e.topology(c)
+			return callExport(c, "zbtest_panic_text", true, "boom: "+text)
+		}},
+		{"guest trap", testModule, func(e *leakEnv, c *Client, text string) error {
+			e.topology(c)
+			e.p.mu.Lock()
+			defer e.p.mu.Unlock()
+			return e.withText("boom: "+text, func(in *instance, ptr uint32, n int32) error {
+				_, err := in.callRaw(in.mod.ExportedFunction("zbtest_trap_text"), api.EncodeU32(ptr), api.EncodeI32(n))
+				return err
+			})
+		}},
+	}
+	secret := `s3cr&t+/=%?#"x'` + secretMarker // a valid bearer token: visible ASCII, no space
+	for _, st := range settings {
+		for _, from := range []string{"config", "env", "env, overridden"} {
+			for _, sc := range scenarios {
+				t.Run(st.name+"/"+from+"/"+sc.name, func(t *testing.T) {
+					t.Parallel()
+					apiURL := apiEchoing(t, 401)
+					inUse := secret
+					if from == "env, overridden" {
+						inUse = "the-configured-one"
+					}
+					cfg := st.config(t, inUse, apiURL)
+					env := map[string]string{}
+					switch from {
+					case "config":
+						cfg[st.key] = secret
+					case "env":
+						env[st.env] = secret
+					default:
+						env[st.env] = secret
+						cfg[st.key] = inUse
+					}
+					stderr := &syncBuffer{}
+					e := &leakEnv{t: t, stderr: stderr}
+					e.p = load(t, sc.module, WithStderr(stderr), WithEnv(env))
+					b, _ := json.Marshal(cfg)
+					c := e.client(b)
+					// What the secret may appear as: as typed, escaped, and
+					// for Basic credentials in the Authorization header.
+					forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+					if st.key == "basic_auth_password" && from != "env, overridden" {
+						forms = append(forms, base64.StdEncoding.EncodeToString([]byte(user+":"+secret)))
+					}
+					err := sc.run(e, c, strings.Join(forms, " "))
+					if err == nil {
+						t.Fatal("want an error, got none")
+					}
+					t.Logf("%v", err)
+					if from == "env, overridden" && sc.name != "guest trap" {
+						return // the guest never sees the environment's value in the texts above
+					}
+					texts := map[string]string{"err.Error()": err.Error(), "fmt(err)": fmtAll(err), "guest stderr": stderr.String(),
+						"fmt(Plugin)": fmtAll(e.p), "fmt(Client)": fmtAll(c)}
+					for what, text := range texts {
+						for _, marker := range append(forms, secretMarker) {
+							if strings.Contains(text, marker) {
+								t.Errorf("%s leaks %q:\n%s", what, marker, text)
+							}
+						}
+					}
+					if sc.name == "guest trap" && !strings.Contains(stderr.String(), "boom: "+strings.Repeat("[REDACTED] ", len(forms)-1)+"[REDACTED]\n") {
+						t.Errorf("the trap's report did not reach stderr redacted: %q", stderr.String())
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestWrongKeystorePassword: a keystore that does not open is a CONFIG
+// error naming the setting, not the password.
+func TestWrongKeystorePassword(t *testing.T) {
+	ks := writeCredentials(t, t.TempDir(), "the-right-one").keystore
+	stderr := &syncBuffer{}
+	p := load(t, prodModule, WithStderr(stderr))
+	for _, pw := range []string{secretMarker, "s3cr&t+/ =%?#\"x'" + secretMarker} {
+		b, _ := json.Marshal(map[string]any{"client_id": "id", "authorization_server_url": markerTokenURL(t), "rest_address": "http://127.0.0.1:1",
+			"client_assertion_keystore_path": ks, "client_assertion_keystore_password": pw})
+		_, err := p.NewClient(context.Background(), b)
+		e := asCoreError(t, err)
+		if e.Kind != core.KindConfig || !slices.Contains(e.Fields, "client_assertion_keystore_password") && !slices.Contains(e.Fields, "client_assertion_keystore_path") {
+			t.Fatalf("want a CONFIG error naming the keystore, got %v (fields %v)", err, e.Fields)
+		}
+		t.Logf("%v", err)
+		for _, text := range []string{err.Error(), fmtAll(err), stderr.String()} {
+			if strings.Contains(text, secretMarker) {
+				t.Errorf("leaks the password: %s", text)
+			}
 		}
 	}
 }

@@ -73,11 +73,21 @@ async function readLimited(res, limit) {
 }
 
 export class Plugin {
-  /** Loads zbauth.wasm. env is the guest's environment (ZEEBE_* ...). */
-  static async load(path, { env = {} } = {}) {
+  /**
+   * Loads zbauth.wasm. env is the guest's environment (ZEEBE_*, CAMUNDA_*
+   * ...). preopens is passed to node:wasi as it is ({guest path: host
+   * directory}): the guest has no files without it. private_key_jwt needs
+   * the directory of the client assertion's key, certificate or keystore
+   * granted, and the configuration naming them by their guest paths (mount
+   * a directory at its own path and the host's paths work unchanged). A
+   * preopened directory is readable as a whole, subdirectories included:
+   * grant one holding only those files. Relative paths are resolved
+   * against the guest's PWD, or else the first preopen.
+   */
+  static async load(path, { env = {}, preopens = {} } = {}) {
     const bytes = await readFile(path);
     const p = new Plugin();
-    const wasi = new WASI({ version: 'preview1', env, args: [], returnOnExit: true });
+    const wasi = new WASI({ version: 'preview1', env, args: [], preopens, returnOnExit: true });
     const { instance } = await WebAssembly.instantiate(bytes, {
       wasi_snapshot_preview1: wasi.wasiImport,
       zbauth_host: {
@@ -102,6 +112,7 @@ export class Plugin {
   #reqs = new Map();    // req id → {client, method, url, headers, body, maxBody, timeoutMs, controller}
   #started = [];        // accepted during the current export
   #origins = new Map(); // guest client handle → Set of origins
+  #discovery = new Map(); // guest client handle → its discovery document's URL
   #pacer = null;
   stats = { httpRequests: 0, refused: 0 };
 
@@ -183,7 +194,7 @@ export class Plugin {
     const allowed = this.#origins.get(client);
     if (!allowed || !allowed.has(originOf(url))) { this.stats.refused++; return START_REFUSED; }
     this.stats.httpRequests++;
-    const r = { id: req, method, url, headers, body: body && body.slice(), maxBody, timeoutMs, controller: new AbortController() };
+    const r = { id: req, client, method, url, headers, body: body && body.slice(), maxBody, timeoutMs, controller: new AbortController() };
     this.#reqs.set(req, r);
     this.#started.push(r); // performed once the export has returned
     return START_OK;
@@ -214,6 +225,7 @@ export class Plugin {
     }
     if (!this.#reqs.has(r.id)) return; // aborted by the guest meanwhile
     this.#reqs.delete(r.id);
+    if (!fail) this.#learn(r, status, body);
     if (fail) {
       const msg = enc.encode(fail[1]);
       this.#withArgs([msg], ([p]) => this.#after(this.#ex.zb_http_fail(r.id, fail[0], p, msg.length)));
@@ -224,6 +236,16 @@ export class Plugin {
     }
   }
 
+  // The answer to the guest's request for exactly its client's discovery
+  // document makes the token_endpoint it names reachable for that client.
+  #learn(r, status, body) {
+    if (status !== 200 || r.method !== 'GET' || this.#discovery.get(r.client) !== r.url) return;
+    let doc;
+    try { doc = JSON.parse(dec.decode(body)); } catch { return; }
+    const o = typeof doc?.token_endpoint === 'string' ? originOf(doc.token_endpoint) : null;
+    if (o) this.#origins.get(r.client)?.add(o);
+  }
+
   // --- public ---------------------------------------------------------
   /** Creates a client from config JSON (an object or a string). */
   async newClient(config = {}) {
@@ -232,9 +254,15 @@ export class Plugin {
       (call) => this.#withArgs([cfg], ([p]) => this.#ex.zb_client_new(call, p, cfg.length)),
       (payload) => JSON.parse(dec.decode(payload)));
     // This host trusts the module's resolved configuration for the allowed
-    // origins (the Go host resolves the configuration itself).
-    const origins = new Set([originOf(out.config.authorization_server_url), originOf(out.config.rest_address)]);
+    // origins (the Go host resolves the configuration itself): the REST
+    // address's, and for OAUTH the token URL's or the discovery document's
+    // (then the token endpoint's it names, once read: #learn).
+    const cfgOut = out.config;
+    const urls = [cfgOut.rest_address];
+    if (cfgOut.auth_strategy === 'OAUTH') urls.push(cfgOut.authorization_server_url, out.discovery_url);
+    const origins = new Set(urls.filter(Boolean).map(originOf).filter(Boolean));
     this.#origins.set(out.client, origins);
+    if (out.discovery_url) this.#discovery.set(out.client, out.discovery_url);
     return new Client(this, out.client, (fn, decode) => this.#invoke(fn, decode), this.#ex, (parts, fn) => this.#withArgs(parts, fn));
   }
 

@@ -100,3 +100,120 @@ test('an endless REST body is cut off at max_body_bytes, not read to its end', a
     await new Promise((resolve) => api.close(resolve));
   }
 });
+
+// The strategies other than OAUTH, the v2 topology, discovery and
+// private_key_jwt (issue 16). Each test starts from the cluster's start
+// options and sets the /_dev/config it needs.
+const devConfig = async (cfg) => {
+  await dev('/_dev/reset', { method: 'POST' });
+  const r = await dev('/_dev/config', { method: 'POST', body: JSON.stringify(cfg) });
+  assert.ok(r.ok, `/_dev/config: ${r.status} ${await r.text()}`);
+};
+const restAddress = process.env.ZEEBE_REST_ADDRESS;
+
+test('BASIC: Basic credentials on every call, no token', async () => {
+  await devConfig({ auth: 'basic' });
+  const password = process.env.ZBAUTH_DEV_BASIC_PASSWORD;
+  const basic = { auth_strategy: 'BASIC', basic_auth_username: process.env.ZBAUTH_DEV_BASIC_USERNAME, basic_auth_password: password, rest_address: restAddress };
+  const client = await plugin.newClient(basic);
+  const t = await client.topology();
+  assert.equal(t.brokers.length, 3);
+  const s = await stats();
+  assert.equal(s.last_api_auth_scheme, 'Basic');
+  assert.equal(s.token_requests, 0);
+  await assert.rejects(client.token(), (e) => e.kindName === 'CONFIG' && /no access token/.test(e.message));
+  client.close();
+
+  const wrong = await plugin.newClient({ ...basic, basic_auth_password: 'not-' + password });
+  await assert.rejects(wrong.topology(), (e) => e.kindName === 'AUTH' && e.status === 401 && !e.message.includes(password));
+  wrong.close();
+});
+
+test('BEARER: the static token as it is, never a token request', async () => {
+  await devConfig({});
+  const token = process.env.ZBAUTH_DEV_STATIC_TOKEN;
+  const client = await plugin.newClient({ auth_strategy: 'BEARER', oauth_token: token, rest_address: restAddress });
+  assert.equal((await client.topology()).brokers.length, 3);
+  assert.equal(await client.token(), token);
+  const s = await stats();
+  assert.equal(s.last_api_auth_scheme, 'Bearer');
+  assert.equal(s.token_requests, 0);
+  client.close();
+});
+
+test('v2 topology: clusterId after the fallback from /v1, and with a /v2 address', async () => {
+  await devConfig({ v1_topology: false });
+  for (const rest of [restAddress, restAddress + '/v2']) {
+    const client = await plugin.newClient({ rest_address: rest });
+    const t = await client.topology();
+    assert.equal(t.clusterId, 'zbauth-dev');
+    assert.equal(typeof t.lastCompletedChangeId, 'string');
+    assert.equal(t.brokers.length, 3);
+    client.close();
+  }
+});
+
+// listen starts a loopback server for one test; returns its base URL.
+const listen = async (handler) => {
+  const srv = http.createServer(handler);
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(resolve); }) };
+};
+
+test('discovery: the token endpoint from the issuer URL, on its own origin too', async () => {
+  await devConfig({});
+  const client = await plugin.newClient({ issuer_url: devURL, authorization_server_url: '' });
+  assert.equal((await client.topology()).brokers.length, 3);
+  const s = await stats();
+  assert.equal(s.discovery_requests, 1);
+  assert.equal(s.token_requests, 1);
+  client.close();
+
+  // The document on one origin, the token endpoint (the dev cluster's) on
+  // another, the REST API on a third: the host learns the token
+  // endpoint's origin from the document.
+  const idp = await listen((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ issuer: 'x', token_endpoint: process.env.ZEEBE_AUTHORIZATION_SERVER_URL }));
+  });
+  const api = await listen((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ brokers: [], clusterSize: 1, partitionsCount: 1, replicationFactor: 1, gatewayVersion: 'stub' }));
+  });
+  try {
+    const c = await plugin.newClient({ issuer_url: idp.url, authorization_server_url: '', rest_address: api.url });
+    assert.equal((await c.topology()).gatewayVersion, 'stub');
+    assert.equal((await stats()).token_requests, 2);
+    c.close();
+  } finally {
+    await idp.close();
+    await api.close();
+  }
+});
+
+test('private_key_jwt: the key files through preopens, none without', async () => {
+  const key = process.env.ZBAUTH_DEV_ASSERTION_KEY_PATH;
+  const keystore = process.env.ZBAUTH_DEV_ASSERTION_KEYSTORE_PATH;
+  const dir = key.slice(0, key.lastIndexOf('/'));
+  assert.equal(keystore.slice(0, keystore.lastIndexOf('/')), dir);
+  const pem = { token_auth_method: 'private_key_jwt', client_assertion_key_path: key, client_assertion_cert_path: process.env.ZBAUTH_DEV_ASSERTION_CERT_PATH };
+  const p12 = { client_assertion_keystore_path: keystore, client_assertion_keystore_password: process.env.ZBAUTH_DEV_ASSERTION_KEYSTORE_PASSWORD };
+
+  // The plugin loaded without preopens has no files.
+  await assert.rejects(plugin.newClient(pem), (e) => e.kindName === 'CONFIG' && /client_assertion_key_path cannot be read/.test(e.message));
+
+  const withKeys = await Plugin.load(wasmPath, { env: guestEnv, preopens: { [dir]: dir } });
+  try {
+    for (const cred of [pem, p12]) {
+      await devConfig({ token_auth_method: 'private_key_jwt' });
+      const client = await withKeys.newClient(cred);
+      assert.equal((await client.topology()).brokers.length, 3);
+      const s = await stats();
+      assert.equal(s.last_client_auth, 'private_key_jwt');
+      assert.equal(s.last_assertion_claims.iss, guestEnv.ZEEBE_CLIENT_ID);
+      client.close();
+    }
+  } finally {
+    withKeys.close();
+  }
+});
