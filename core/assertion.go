@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
@@ -98,7 +99,8 @@ func loadAssertionKey(c Config) (*assertionKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if key, cert, err = decodeKeystore(data, c.ClientAssertionKeystorePassword, c.ClientAssertionKeystoreKeyPassword); err != nil {
+		if key, cert, err = decodeKeystore(data, c.ClientAssertionKeystorePassword, c.ClientAssertionKeystoreKeyPassword,
+			c.ClientAssertionKeystoreKeyAlias); err != nil {
 			return nil, err
 		}
 	} else {
@@ -131,11 +133,24 @@ func loadAssertionKey(c Config) (*assertionKey, error) {
 // decodeKeystore opens a PKCS#12 file as OpenSSL 3 and Java's keytool
 // write them (PBES2 with AES, or the legacy 3DES/RC2). The key may be
 // protected by its own password (keytool's -keypass); it is tried when
-// the store password does not open the key.
-func decodeKeystore(data []byte, password, keyPassword string) (any, *x509.Certificate, error) {
-	key, cert, _, err := pkcs12.DecodeChain(data, password)
+// the store password does not open the key. With an alias, the key entry
+// of that friendly name is taken (Java aliases are case-insensitive);
+// without one, the keystore must hold one key.
+func decodeKeystore(data []byte, password, keyPassword, alias string) (any, *x509.Certificate, error) {
+	decode := func(pw string) (any, *x509.Certificate, error) {
+		if alias != "" {
+			return decodeAlias(data, pw, alias)
+		}
+		key, cert, _, err := pkcs12.DecodeChain(data, pw)
+		return key, cert, err
+	}
+	key, cert, err := decode(password)
 	if err != nil && keyPassword != "" && keyPassword != password {
-		key, cert, _, err = pkcs12.DecodeChain(data, keyPassword)
+		key, cert, err = decode(keyPassword)
+	}
+	var ae *aliasError
+	if errors.As(err, &ae) {
+		return nil, nil, credentialError("client_assertion_keystore_key_alias", ae.msg)
 	}
 	switch {
 	case errors.Is(err, pkcs12.ErrIncorrectPassword):
@@ -145,6 +160,50 @@ func decodeKeystore(data []byte, password, keyPassword string) (any, *x509.Certi
 		return nil, nil, credentialError("client_assertion_keystore_path", "is not a PKCS#12 keystore holding one private key and its certificate: "+err.Error())
 	}
 	return key, cert, nil
+}
+
+// aliasError says the alias names no usable entry.
+type aliasError struct{ msg string }
+
+func (e *aliasError) Error() string { return e.msg }
+
+// decodeAlias picks the private key whose friendlyName is alias, and the
+// certificate with its localKeyId (or name).
+func decodeAlias(data []byte, password, alias string) (any, *x509.Certificate, error) {
+	blocks, err := pkcs12.ToPEM(data, password)
+	if err != nil {
+		return nil, nil, err
+	}
+	var key any
+	var id string
+	for _, b := range blocks {
+		if b.Type != "PRIVATE KEY" || !strings.EqualFold(b.Headers["friendlyName"], alias) {
+			continue
+		}
+		if key != nil {
+			return nil, nil, &aliasError{"names more than one key entry"}
+		}
+		// ToPEM gives the key in its raw form (PKCS#1 or SEC 1).
+		if key, err = x509.ParsePKCS1PrivateKey(b.Bytes); err != nil {
+			if key, err = x509.ParseECPrivateKey(b.Bytes); err != nil {
+				return nil, nil, &aliasError{"names a key entry zbauth cannot read"}
+			}
+		}
+		id = b.Headers["localKeyId"]
+	}
+	if key == nil {
+		return nil, nil, &aliasError{"names no key entry of the keystore"}
+	}
+	for _, b := range blocks {
+		if b.Type == "CERTIFICATE" && (id != "" && b.Headers["localKeyId"] == id || strings.EqualFold(b.Headers["friendlyName"], alias)) {
+			cert, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, nil, &aliasError{"names an entry whose certificate cannot be parsed"}
+			}
+			return key, cert, nil
+		}
+	}
+	return key, nil, nil
 }
 
 // oidRSAPSS is id-RSASSA-PSS: an RSA key restricted to PSS signatures,

@@ -412,3 +412,53 @@ func fifo(t *testing.T, dir string) string {
 	}
 	return p
 }
+
+// A keystore with two key entries, as keytool -genkeypair writes them: the
+// alias picks one (case-insensitively, as Java does); without an alias, or
+// with an unknown one, it is a configuration error.
+func TestAssertionKeystoreAlias(t *testing.T) {
+	keytool, err := exec.LookPath("keytool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("keytool is not installed: CI machines have a JDK")
+		}
+		t.Skip("no keytool")
+	}
+	dir := t.TempDir()
+	store := filepath.Join(dir, "two.p12")
+	const pw = "SECRET-MARKER-alias-store"
+	for _, alias := range []string{"first", "second"} {
+		out, err := exec.Command(keytool, "-genkeypair", "-alias", alias, "-keyalg", "EC", "-groupname", "secp256r1",
+			"-dname", "CN="+alias, "-validity", "2", "-storetype", "PKCS12", "-keystore", store,
+			"-storepass", pw, "-noprompt").CombinedOutput()
+		if err != nil {
+			t.Fatalf("keytool -genkeypair: %v\n%s", err, out)
+		}
+	}
+	der, err := exec.Command(keytool, "-exportcert", "-alias", "second", "-keystore", store, "-storepass", pw).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := assertionConfig(core.Config{ClientAssertionKeystorePath: store, ClientAssertionKeystorePassword: pw,
+		ClientAssertionKeystoreKeyAlias: "SECOND"})
+	jwt, err := core.SignAssertion(cfg, testAud, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s256 := sha256.Sum256(cert.Raw)
+	if h, _ := verifyAssertion(t, jwt, cert.PublicKey, "zbauth-test", testAud); h["x5t#S256"] != base64.RawURLEncoding.EncodeToString(s256[:]) {
+		t.Errorf("header %v: not the second entry's certificate", h)
+	}
+	for alias, field := range map[string]string{"": "client_assertion_keystore_path", "third": "client_assertion_keystore_key_alias"} {
+		cfg.ClientAssertionKeystoreKeyAlias = alias
+		_, err := core.SignAssertion(cfg, testAud, time.Now())
+		var e *core.Error
+		if !errors.As(err, &e) || e.Kind != core.KindConfig || !slices.Contains(e.Fields, field) || strings.Contains(err.Error(), "MARKER") {
+			t.Errorf("alias %q: %v, want a config error on %s", alias, err, field)
+		}
+	}
+}

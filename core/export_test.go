@@ -46,7 +46,7 @@ func DecodeCredential(data []byte, password string) (pemErr, p12Err error) {
 	} else {
 		pemErr = err
 	}
-	if key, cert, err := decodeKeystore(data, password, ""); err == nil {
+	if key, cert, err := decodeKeystore(data, password, "", ""); err == nil {
 		_, p12Err = newAssertionKey(key, false, cert)
 	} else {
 		p12Err = err
