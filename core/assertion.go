@@ -176,8 +176,17 @@ func decodeAlias(data []byte, password, alias string) (any, *x509.Certificate, e
 	}
 	var key any
 	var id string
+	keys := 0
 	for _, b := range blocks {
-		if b.Type != "PRIVATE KEY" || !strings.EqualFold(b.Headers["friendlyName"], alias) {
+		if b.Type == "PRIVATE KEY" {
+			keys++
+		}
+	}
+	for _, b := range blocks {
+		// One key without a name is what Java lists as alias "1": any
+		// alias takes it.
+		named := strings.EqualFold(b.Headers["friendlyName"], alias) || keys == 1 && b.Headers["friendlyName"] == ""
+		if b.Type != "PRIVATE KEY" || !named {
 			continue
 		}
 		if key != nil {
