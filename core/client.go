@@ -275,8 +275,8 @@ func (c *Client) fetchTokenOnce(ctx context.Context) (*tokenState, time.Duration
 }
 
 // retryableTokenError: 429, 5xx and network failures (not timeouts, which
-// have used up the deadline, nor TLS failures or oversized bodies, which
-// will not change).
+// have used up the deadline, nor TLS failures, oversized bodies or
+// transport refusals, which will not change).
 func retryableTokenError(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -360,7 +360,7 @@ func (c *Client) transportError(op string, ctx context.Context, err error) error
 		return &Error{Kind: KindTimeout, Op: op, Msg: "request timed out or was cancelled", Err: c.red.cleanErr(err)}
 	}
 	return &Error{Kind: KindTransport, Op: op, Msg: "request failed", Err: c.red.cleanErr(err),
-		permanent: errors.Is(err, ErrTLS) || errors.Is(err, ErrBodyTooLarge)}
+		permanent: errors.Is(err, ErrTLS) || errors.Is(err, ErrBodyTooLarge) || errors.Is(err, ErrRefused)}
 }
 
 func isTimeout(err error) bool {

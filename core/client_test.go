@@ -968,3 +968,34 @@ func TestTopologyMemoSurvivesATransportReusingItsBuffer(t *testing.T) {
 		t.Fatalf("after the change: %+v, %v", top, err)
 	}
 }
+
+// refusingTransport declines every request, as a Wasm host does for an
+// origin its policy does not allow.
+type refusingTransport struct{ calls atomic.Int32 }
+
+func (r *refusingTransport) RoundTrip(ctx context.Context, req *core.Request) (*core.Response, error) {
+	r.calls.Add(1)
+	return nil, fmt.Errorf("origin not allowed: %w", core.ErrRefused)
+}
+
+// A transport's refusal ends the token call at once, with its reason: the
+// retry loop would only ask the same question again until the deadline.
+func TestTransportRefusalNotRetried(t *testing.T) {
+	t.Parallel()
+	cfg := core.Config{ClientID: "a", ClientSecret: "b", AuthorizationServerURL: "http://127.0.0.1:1/oauth/token",
+		RESTAddress: "http://127.0.0.1:1", AllowInsecureHTTP: true, Timeout: 3 * time.Second}
+	tr := &refusingTransport{}
+	c := newClient(t, cfg, core.WithTransport(tr))
+	start := time.Now()
+	_, err := c.Token(ctxTimeout(t, 3*time.Second))
+	e := asError(t, err, core.KindTransport)
+	if !errors.Is(err, core.ErrRefused) || !strings.Contains(e.Error(), "origin not allowed") {
+		t.Errorf("error %v does not carry the refusal", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusal reported after %v", d)
+	}
+	if n := tr.calls.Load(); n != 1 {
+		t.Errorf("%d attempts, want 1", n)
+	}
+}

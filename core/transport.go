@@ -42,6 +42,11 @@ type Response struct {
 // invalid certificate, a refused client certificate). Retrying cannot help.
 var ErrTLS = errors.New("TLS failure")
 
+// ErrRefused is wrapped by a Transport that declines a request without
+// attempting it (a host's policy refusing an origin, a host shutting down):
+// the answer would be the same on every attempt, so the core does not retry.
+var ErrRefused = errors.New("the transport refused the request; retrying cannot help")
+
 // ErrBodyTooLarge is returned (wrapped) by a Transport when a response body
 // exceeds Request.MaxBody.
 var ErrBodyTooLarge = errors.New("response body exceeds the size limit")
