@@ -161,7 +161,8 @@ func forget(id int32) bool {
 }
 
 // hostError is a failure the host reported. Timeout() makes the core
-// classify it as TIMEOUT; Unwrap exposes core.ErrBodyTooLarge.
+// classify it as TIMEOUT; Unwrap exposes core.ErrBodyTooLarge or
+// core.ErrRefused.
 type hostError struct {
 	msg     string
 	timeout bool
@@ -172,18 +173,22 @@ func (e *hostError) Error() string { return e.msg }
 func (e *hostError) Timeout() bool { return e.timeout }
 func (e *hostError) Unwrap() error { return e.wrapped }
 
+// startError is http_start's refusal. Codes 1 (refused), 2 (invalid) and 4
+// (shutting down) wrap core.ErrRefused: the host would answer the same on
+// every attempt, so the core ends the operation at once with this reason.
+// Busy (3) is a passing state and stays retryable.
 func startError(rc int32) error {
 	switch rc {
 	case wire.StartRefused:
-		return &hostError{msg: "the host refused the request: its origin is not the configured token URL's, discovery document's (or the token endpoint it names) or REST address's"}
+		return &hostError{msg: "the host refused the request: its origin is not the configured token URL's, discovery document's (or the token endpoint it names) or REST address's", wrapped: core.ErrRefused}
 	case wire.StartInvalid:
-		return &hostError{msg: "the host could not read the request"}
+		return &hostError{msg: "the host could not read the request", wrapped: core.ErrRefused}
 	case wire.StartBusy:
 		return &hostError{msg: "the host has too many requests in flight"}
 	case wire.StartDisabled:
-		return &hostError{msg: "the host is shutting down"}
+		return &hostError{msg: "the host is shutting down", wrapped: core.ErrRefused}
 	}
-	return &hostError{msg: fmt.Sprintf("the host refused the request (code %d)", rc)}
+	return &hostError{msg: fmt.Sprintf("the host refused the request (code %d)", rc), wrapped: core.ErrRefused}
 }
 
 func deliver(req int32, rep httpReply) int32 {
