@@ -17,7 +17,7 @@ import { WASI } from 'node:wasi';
 export const ABI_VERSION = 2;
 export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT', 'TIMEOUT', 'INTERNAL'];
 
-const START_OK = 0, START_REFUSED = 1, START_INVALID = 2;
+const START_OK = 0, START_REFUSED = 1, START_INVALID = 2, START_SHUTTING_DOWN = 4;
 const FAIL_TRANSPORT = 1, FAIL_TIMEOUT = 2, FAIL_TOO_LARGE = 3;
 const STEP_INTERVAL_MS = 5;
 
@@ -114,6 +114,7 @@ export class Plugin {
   #origins = new Map(); // guest client handle → Set of origins
   #discovery = new Map(); // guest client handle → its discovery document's URL
   #pacer = null;
+  #closed = false;      // shutting down: http_start answers 4
   stats = { httpRequests: 0, refused: 0 };
 
   // --- memory ---------------------------------------------------------
@@ -177,6 +178,7 @@ export class Plugin {
   }
 
   #httpStart(req, client, headPtr, headLen, bodyPtr, bodyLen, maxBody, timeoutMs) {
+    if (this.#closed) { this.stats.refused++; return START_SHUTTING_DOWN; }
     const head = this.#view(headPtr, headLen);
     const body = bodyLen === -1 ? null : this.#view(bodyPtr, bodyLen);
     if (!head || headLen === 0 || (bodyLen !== -1 && !body)) { this.stats.refused++; return START_INVALID; }
@@ -266,7 +268,9 @@ export class Plugin {
     return new Client(this, out.client, (fn, decode) => this.#invoke(fn, decode), this.#ex, (parts, fn) => this.#withArgs(parts, fn));
   }
 
+  /** Shuts down: requests in flight are aborted, new ones refused (4). */
   close() {
+    this.#closed = true;
     if (this.#pacer) clearInterval(this.#pacer);
     this.#pacer = null;
     for (const r of this.#reqs.values()) r.controller.abort();

@@ -217,3 +217,17 @@ test('private_key_jwt: the key files through preopens, none without', async () =
     withKeys.close();
   }
 });
+
+test('a refusal by the host ends the call at once, with its reason', async () => {
+  await devConfig({});
+  const p = await Plugin.load(wasmPath, { env: guestEnv });
+  const client = await p.newClient({ timeout_ms: 3000 });
+  const before = (await stats()).token_requests;
+  p.close(); // shutting down: http_start answers 4
+  const start = performance.now();
+  await assert.rejects(client.token(3000), (e) => e.kindName === 'TRANSPORT' && /the host is shutting down/.test(e.message));
+  const ms = performance.now() - start;
+  assert.ok(ms < 500, `the refusal was reported after ${ms} ms`);
+  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1 }); // one http_start, refused, never retried
+  assert.equal((await stats()).token_requests, before);
+});
