@@ -372,6 +372,7 @@ func (in *instance) hostTokenReport(client int32, ptr uint32, n int32, fresh, us
 func (in *instance) hostHTTPAbort(req int32) {
 	if h := in.reqs[req]; h != nil {
 		delete(in.reqs, req)
+		in.p.stats.Aborted++
 		h.cancel()
 	}
 }

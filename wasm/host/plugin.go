@@ -215,6 +215,7 @@ type Stats struct {
 	Traps         int // instances discarded after a trap
 	HTTPRequests  int // requests the guest asked for and the host accepted
 	Refused       int // requests refused (origin, malformed, too many)
+	Aborted       int // accepted requests the guest aborted (http_abort): its caller left
 	GuestFaults   int // invalid pointers or lengths passed by the guest
 	StepsByPacer  int // zb_step calls made for guest timers
 	InFlight      int // requests being performed now

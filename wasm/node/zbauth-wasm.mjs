@@ -115,7 +115,7 @@ export class Plugin {
   #discovery = new Map(); // guest client handle → its discovery document's URL
   #pacer = null;
   #closed = false;      // shutting down: http_start answers 4
-  stats = { httpRequests: 0, refused: 0 };
+  stats = { httpRequests: 0, refused: 0, aborted: 0 };
 
   // --- memory ---------------------------------------------------------
   #view(ptr, len) {
@@ -204,7 +204,7 @@ export class Plugin {
 
   #httpAbort(req) {
     const r = this.#reqs.get(req);
-    if (r) { this.#reqs.delete(req); r.controller.abort(); }
+    if (r) { this.#reqs.delete(req); this.stats.aborted++; r.controller.abort(); }
   }
 
   // --- HTTP -----------------------------------------------------------

@@ -228,6 +228,28 @@ test('a refusal by the host ends the call at once, with its reason', async () =>
   await assert.rejects(client.token(3000), (e) => e.kindName === 'TRANSPORT' && /the host is shutting down/.test(e.message));
   const ms = performance.now() - start;
   assert.ok(ms < 500, `the refusal was reported after ${ms} ms`);
-  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1 }); // one http_start, refused, never retried
+  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1, aborted: 0 }); // one http_start, refused, never retried
   assert.equal((await stats()).token_requests, before);
+});
+
+test('a shared token fetch outlives its callers, and its token is cached', async () => {
+  await devConfig({});
+  await dev('/_dev/faults', { method: 'POST', body: JSON.stringify({ target: 'token', delay_ms: 600, times: 1 }) });
+  const p = await Plugin.load(wasmPath, { env: guestEnv });
+  try {
+    const client = await p.newClient({});
+    // Every caller waiting on the token request leaves before it is answered.
+    const calls = [client.topology(150), client.token(150)];
+    for (const c of calls) await assert.rejects(c, (e) => e.kindName === 'TIMEOUT');
+    // The host keeps driving the instance: the request is not aborted, its
+    // answer is delivered, and the token is cached for the next caller.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(p.stats.aborted, 0);
+    assert.equal(p.stats.httpRequests, 1);
+    assert.ok(await client.token(1000));
+    assert.equal((await stats()).token_requests, 1);
+    assert.equal(p.stats.httpRequests, 1);
+  } finally {
+    p.close();
+  }
 });
