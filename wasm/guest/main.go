@@ -271,6 +271,17 @@ func lookupClient(h int32) *core.Client {
 	return clients[h]
 }
 
+// badCall refuses a call id that is not positive (wasm/ABI.md): a host
+// marks "no call" with 0, so a report for it would reach nobody. The
+// refusal is reported for that id all the same, within the export.
+func badCall(call int32, op string) bool {
+	if call > 0 {
+		return false
+	}
+	finish(call, nil, nil, &core.Error{Kind: core.KindArgument, Op: op, Msg: "call id must be positive"})
+	return true
+}
+
 func badClient(op string) error {
 	return &core.Error{Kind: core.KindArgument, Op: op, Msg: "unknown client handle"}
 }
@@ -295,6 +306,9 @@ func zbABIVersion() int32 { return abiVersion }
 //go:wasmexport zb_client_new
 func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	defer recoverExport(call, "config")
+	if badCall(call, "config") {
+		return busy()
+	}
 	cfgJSON, ok := borrow(cfgPtr, cfgLen)
 	if !ok {
 		finish(call, nil, nil, badBuffer("config"))
@@ -352,6 +366,9 @@ func zbClientClose(client int32) int32 {
 //go:wasmexport zb_token
 func zbToken(call, client, timeoutMS int32) int32 {
 	defer recoverExport(call, "token")
+	if badCall(call, "token") {
+		return busy()
+	}
 	c := lookupClient(client)
 	if c == nil {
 		finish(call, nil, nil, badClient("token"))
@@ -395,6 +412,9 @@ func zbToken(call, client, timeoutMS int32) int32 {
 //go:wasmexport zb_topology
 func zbTopology(call, client, timeoutMS int32) int32 {
 	defer recoverExport(call, "topology")
+	if badCall(call, "topology") {
+		return busy()
+	}
 	c := lookupClient(client)
 	if c == nil {
 		finish(call, nil, nil, badClient("topology"))
@@ -417,6 +437,9 @@ func zbTopology(call, client, timeoutMS int32) int32 {
 //go:wasmexport zb_request
 func zbRequest(call, client, timeoutMS int32, methodPtr uint32, methodLen int32, pathPtr uint32, pathLen int32, bodyPtr uint32, bodyLen int32) int32 {
 	defer recoverExport(call, "request")
+	if badCall(call, "request") {
+		return busy()
+	}
 	c := lookupClient(client)
 	if c == nil {
 		finish(call, nil, nil, badClient("request"))
