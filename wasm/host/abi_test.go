@@ -147,12 +147,12 @@ func TestTrapReplacesInstance(t *testing.T) {
 	_, err := p.inst.callRaw(p.inst.mod.ExportedFunction("zbtest_trap"))
 	p.mu.Unlock()
 	e := asCoreError(t, err)
-	if e.Kind != core.KindInternal || !strings.Contains(e.Error(), "trapped") || !strings.Contains(e.Error(), "test panic on an unrecovered goroutine") {
+	if e.Kind != core.KindInternal || !strings.Contains(e.Error(), "instance trapped") || !strings.Contains(e.Error(), "test panic on an unrecovered goroutine") {
 		t.Fatalf("unexpected trap error: %v", err)
 	}
 	select {
 	case err := <-pending:
-		if core.KindOf(err) != core.KindInternal {
+		if core.KindOf(err) != core.KindInternal || !strings.Contains(err.Error(), "instance trapped") {
 			t.Fatalf("the pending call got %v", err)
 		}
 	case <-time.After(5 * time.Second):

@@ -1,8 +1,10 @@
 // A second host for zbauth.wasm, written from wasm/ABI.md alone: Node's
 // built-in WASI (node:wasi) runs the module, and the zbauth_host imports
 // are implemented here with Node's fetch. It proves that the ABI does not
-// depend on wazero or Go, and it is small on purpose: no memory limit, no
-// trap recovery, no watchdog (see wasm/host for a complete host).
+// depend on wazero or Go, and it is small on purpose: no memory limit and
+// no watchdog (see wasm/host for a complete host). A trap discards the
+// instance: the calls in progress fail with INTERNAL, and the next call
+// runs on a new instance with the clients recreated (their tokens lost).
 //
 // JavaScript is single-threaded and the module's exports never block, so
 // the request/response state machine maps onto promises: an operation
@@ -82,13 +84,23 @@ export class Plugin {
    * a directory at its own path and the host's paths work unchanged). A
    * preopened directory is readable as a whole, subdirectories included:
    * grant one holding only those files. Relative paths are resolved
-   * against the guest's PWD, or else the first preopen.
+   * against the guest's PWD, or else the first preopen. stderr is the file
+   * descriptor the guest's stderr goes to (the process's by default): the
+   * Go runtime's crash report before a trap, which may quote a secret.
    */
-  static async load(path, { env = {}, preopens = {} } = {}) {
-    const bytes = await readFile(path);
+  static async load(path, { env = {}, preopens = {}, stderr } = {}) {
     const p = new Plugin();
-    const wasi = new WASI({ version: 'preview1', env, args: [], preopens, returnOnExit: true });
-    const { instance } = await WebAssembly.instantiate(bytes, {
+    p.#module = await WebAssembly.compile(await readFile(path));
+    p.#wasiOptions = { version: 'preview1', env, args: [], preopens, returnOnExit: true, ...(stderr !== undefined && { stderr }) };
+    p.#instantiate();
+    return p;
+  }
+
+  // A new instance of the module; the previous one, if any, is gone.
+  #instantiate() {
+    const p = this;
+    const wasi = new WASI(this.#wasiOptions);
+    const instance = new WebAssembly.Instance(this.#module, {
       wasi_snapshot_preview1: wasi.wasiImport,
       zbauth_host: {
         http_start: (...a) => p.#httpStart(...a),
@@ -100,13 +112,16 @@ export class Plugin {
       },
     });
     wasi.initialize(instance); // runs _initialize: the Go runtime starts
-    p.#ex = instance.exports;
-    const v = p.#ex.zb_abi_version();
+    const v = instance.exports.zb_abi_version();
     if (v !== ABI_VERSION) throw new Error(`zbauth.wasm speaks ABI ${v}, this host ${ABI_VERSION}`);
-    return p;
+    this.#ex = instance.exports;
+    this.stats.instances++;
   }
 
-  #ex;
+  #module;
+  #wasiOptions;
+  #ex;                  // the live instance's exports; null after a trap
+  #live = new Map();    // Client → its config JSON, to recreate it after a trap
   #nextCall = 0;
   #calls = new Map();   // call id → {resolve, reject, decode}
   #reqs = new Map();    // req id → {client, method, url, headers, body, maxBody, timeoutMs, controller}
@@ -115,10 +130,11 @@ export class Plugin {
   #discovery = new Map(); // guest client handle → its discovery document's URL
   #pacer = null;
   #closed = false;      // shutting down: http_start answers 4
-  stats = { httpRequests: 0, refused: 0, aborted: 0 };
+  stats = { httpRequests: 0, refused: 0, aborted: 0, instances: 0, traps: 0 };
 
   // --- memory ---------------------------------------------------------
   #view(ptr, len) {
+    ptr >>>= 0; // pointers are unsigned: memory beyond 2 GiB reads as negative i32
     const buf = this.#ex.memory.buffer; // re-read: growing memory replaces it
     if (len < 0 || ptr < 0 || ptr + len > buf.byteLength) return null;
     return new Uint8Array(buf, ptr, len);
@@ -127,8 +143,8 @@ export class Plugin {
   /** Writes parts into one zb_alloc buffer; calls fn(ptrs); frees it. */
   #withArgs(parts, fn) {
     const total = parts.reduce((n, b) => n + b.length, 0);
-    const base = total > 0 ? this.#ex.zb_alloc(total) : 0;
-    if (total > 0 && base === 0) throw new Error('zb_alloc failed');
+    const base = total > 0 ? this.#ex.zb_alloc(total) >>> 0 : 0;
+    if (total > 0 && base === 0) throw new ZbauthError({ kind: 1, code: 'ARGUMENT', message: `zbauth: the plugin cannot take an argument of ${total} bytes` });
     const ptrs = [];
     let off = base;
     for (const b of parts) {
@@ -139,7 +155,8 @@ export class Plugin {
       ptrs.push(off);
       off += b.length;
     }
-    try { return fn(ptrs); } finally { if (base) this.#ex.zb_free(base); }
+    let ok = false; // an export that threw left a broken instance: no zb_free on it
+    try { const r = fn(ptrs); ok = true; return r; } finally { if (base && ok) this.#ex.zb_free(base); }
   }
 
   // --- driving --------------------------------------------------------
@@ -151,7 +168,8 @@ export class Plugin {
     if (busy > 0 && !this.#pacer) {
       // Guest timers only advance inside exports: step while goroutines live.
       this.#pacer = setInterval(() => {
-        const b = this.#ex.zb_step();
+        let b;
+        try { b = this.#run((ex) => ex.zb_step()); } catch { return; } // a trap: handled
         this.#after(b);
         if (b === 0) { clearInterval(this.#pacer); this.#pacer = null; }
       }, STEP_INTERVAL_MS);
@@ -161,8 +179,85 @@ export class Plugin {
   #invoke(start, decode) {
     const call = ++this.#nextCall;
     const done = new Promise((resolve, reject) => this.#calls.set(call, { resolve, reject, decode }));
-    this.#after(start(call)); // call_done may already have settled it
+    try {
+      this.#after(this.#run((ex) => start(call, ex))); // call_done may already have settled it
+    } catch (e) {
+      const c = this.#calls.get(call); // gone when a trap failed every call
+      if (c) { this.#calls.delete(call); c.reject(e); }
+    }
     return done;
+  }
+
+  /**
+   * Runs fn(exports) on the live instance, first replacing one that
+   * trapped. An exception out of an export (a Wasm trap, the Go runtime
+   * aborting) discards the instance (#trapped); the host's own
+   * ZbauthErrors pass through.
+   */
+  #run(fn) {
+    try {
+      if (!this.#ex) this.#replace();
+      return fn(this.#ex);
+    } catch (e) {
+      if (e instanceof ZbauthError) throw e;
+      throw this.#trapped(e);
+    }
+  }
+
+  // Discards the instance: every call in progress fails with INTERNAL, its
+  // HTTP requests are aborted. The next call instantiates again.
+  #trapped(e) {
+    this.stats.traps++;
+    this.#ex = null;
+    const err = new ZbauthError({
+      kind: 7, code: 'INTERNAL', op: 'plugin',
+      message: `zbauth: plugin: the plugin instance trapped and was discarded; the next call starts a new one: ${e?.message || e}`,
+    });
+    if (this.#pacer) { clearInterval(this.#pacer); this.#pacer = null; }
+    for (const r of this.#reqs.values()) r.controller.abort();
+    this.#reqs.clear();
+    this.#started = [];
+    const calls = [...this.#calls.values()];
+    this.#calls.clear();
+    for (const c of calls) c.reject(err);
+    return err;
+  }
+
+  // A new instance, with every open client created again from its config
+  // (a client whose config fails now gets handle 0: its calls fail with
+  // ARGUMENT).
+  #replace() {
+    this.#instantiate();
+    this.#origins.clear();
+    this.#discovery.clear();
+    for (const [client, cfg] of this.#live) {
+      try { client.handle = this.#clientNew(cfg).client; } catch { client.handle = 0; }
+    }
+  }
+
+  // zb_client_new, which always completes within the call; registers the
+  // new client's allowed origins.
+  #clientNew(cfg) {
+    const call = ++this.#nextCall;
+    let out, err = new ZbauthError({ kind: 7, code: 'INTERNAL', message: 'zbauth: the plugin did not answer zb_client_new' });
+    this.#calls.set(call, { resolve: (v) => { out = v; err = null; }, reject: (e) => { err = e; }, decode: (b) => JSON.parse(dec.decode(b)) });
+    try {
+      this.#after(this.#withArgs([cfg], ([p]) => this.#ex.zb_client_new(call, p, cfg.length)));
+    } finally {
+      this.#calls.delete(call);
+    }
+    if (err) throw err;
+    // This host trusts the module's resolved configuration for the allowed
+    // origins (the Go host resolves the configuration itself): the REST
+    // address's, and for OAUTH the token URL's or the discovery document's
+    // (then the token endpoint's it names, once read: #learn).
+    const cfgOut = out.config;
+    const urls = [cfgOut.rest_address];
+    if (cfgOut.auth_strategy === 'OAUTH') urls.push(cfgOut.authorization_server_url, out.discovery_url);
+    const origins = new Set(urls.filter(Boolean).map(originOf).filter(Boolean));
+    this.#origins.set(out.client, origins);
+    if (out.discovery_url) this.#discovery.set(out.client, out.discovery_url);
+    return out;
   }
 
   // --- imports --------------------------------------------------------
@@ -228,14 +323,16 @@ export class Plugin {
     if (!this.#reqs.has(r.id)) return; // aborted by the guest meanwhile
     this.#reqs.delete(r.id);
     if (!fail) this.#learn(r, status, body);
-    if (fail) {
-      const msg = enc.encode(fail[1]);
-      this.#withArgs([msg], ([p]) => this.#after(this.#ex.zb_http_fail(r.id, fail[0], p, msg.length)));
-    } else {
-      const head = enc.encode(headerLines);
-      this.#withArgs([head, body], ([hp, bp]) =>
-        this.#after(this.#ex.zb_http_done(r.id, status, hp, head.length, bp, body.length)));
-    }
+    try {
+      if (fail) {
+        const msg = enc.encode(fail[1]);
+        this.#after(this.#run((ex) => this.#withArgs([msg], ([p]) => ex.zb_http_fail(r.id, fail[0], p, msg.length))));
+      } else {
+        const head = enc.encode(headerLines);
+        this.#after(this.#run((ex) => this.#withArgs([head, body], ([hp, bp]) =>
+          ex.zb_http_done(r.id, status, hp, head.length, bp, body.length))));
+      }
+    } catch {} // a trap: #trapped failed the calls
   }
 
   // The answer to the guest's request for exactly its client's discovery
@@ -252,20 +349,27 @@ export class Plugin {
   /** Creates a client from config JSON (an object or a string). */
   async newClient(config = {}) {
     const cfg = enc.encode(typeof config === 'string' ? config : JSON.stringify(config));
-    const out = await this.#invoke(
-      (call) => this.#withArgs([cfg], ([p]) => this.#ex.zb_client_new(call, p, cfg.length)),
-      (payload) => JSON.parse(dec.decode(payload)));
-    // This host trusts the module's resolved configuration for the allowed
-    // origins (the Go host resolves the configuration itself): the REST
-    // address's, and for OAUTH the token URL's or the discovery document's
-    // (then the token endpoint's it names, once read: #learn).
-    const cfgOut = out.config;
-    const urls = [cfgOut.rest_address];
-    if (cfgOut.auth_strategy === 'OAUTH') urls.push(cfgOut.authorization_server_url, out.discovery_url);
-    const origins = new Set(urls.filter(Boolean).map(originOf).filter(Boolean));
-    this.#origins.set(out.client, origins);
-    if (out.discovery_url) this.#discovery.set(out.client, out.discovery_url);
-    return new Client(this, out.client, (fn, decode) => this.#invoke(fn, decode), this.#ex, (parts, fn) => this.#withArgs(parts, fn));
+    const out = this.#run(() => this.#clientNew(cfg));
+    const client = new Client(this, out.client, (fn, decode) => this.#invoke(fn, decode),
+      (parts, fn) => this.#withArgs(parts, fn), (c) => this.#closeClient(c));
+    this.#live.set(client, cfg);
+    return client;
+  }
+
+  #closeClient(client) {
+    if (!this.#live.delete(client)) return;
+    this.#origins.delete(client.handle);
+    this.#discovery.delete(client.handle);
+    if (this.#ex) try { this.#after(this.#run((ex) => ex.zb_client_close(client.handle))); } catch {}
+  }
+
+  /**
+   * Calls export name of the live instance with args, under the host's
+   * trap handling: for tests and diagnostics (the ABI's rules are the
+   * caller's to keep).
+   */
+  unsafeExport(name, ...args) {
+    return this.#run((ex) => ex[name](...args));
   }
 
   /** Shuts down: requests in flight are aborted, new ones refused (4). */
@@ -279,23 +383,23 @@ export class Plugin {
 }
 
 export class Client {
-  constructor(plugin, handle, invoke, ex, withArgs) {
+  constructor(plugin, handle, invoke, withArgs, close) {
     this.plugin = plugin;
-    this.handle = handle;
+    this.handle = handle; // the guest's; a new one after the instance is replaced
     this.#invoke = invoke;
-    this.#ex = ex;
     this.#withArgs = withArgs;
+    this.#close = close;
   }
-  #invoke; #ex; #withArgs;
+  #invoke; #withArgs; #close;
 
   /** The access token (cached in the guest). */
   token(timeoutMs = 0) {
-    return this.#invoke((call) => this.#ex.zb_token(call, this.handle, timeoutMs), (b) => dec.decode(b));
+    return this.#invoke((call, ex) => ex.zb_token(call, this.handle, timeoutMs), (b) => dec.decode(b));
   }
 
   /** GET /v1/topology, as an object in the REST API's field names. */
   topology(timeoutMs = 0) {
-    return this.#invoke((call) => this.#ex.zb_topology(call, this.handle, timeoutMs), (b) => JSON.parse(dec.decode(b)));
+    return this.#invoke((call, ex) => ex.zb_topology(call, this.handle, timeoutMs), (b) => JSON.parse(dec.decode(b)));
   }
 
   /** An authenticated REST request: {status, headers, body: Uint8Array}. */
@@ -303,12 +407,12 @@ export class Client {
     const m = enc.encode(method), p = enc.encode(path);
     const b = body == null ? new Uint8Array(0) : (typeof body === 'string' ? enc.encode(body) : body);
     return this.#invoke(
-      (call) => this.#withArgs([m, p, b], ([mp, pp, bp]) =>
-        this.#ex.zb_request(call, this.handle, timeoutMs, mp, m.length, pp, p.length, bp, body == null ? -1 : b.length)),
+      (call, ex) => this.#withArgs([m, p, b], ([mp, pp, bp]) =>
+        ex.zb_request(call, this.handle, timeoutMs, mp, m.length, pp, p.length, bp, body == null ? -1 : b.length)),
       parseResponse);
   }
 
-  close() { this.#ex.zb_client_close(this.handle); }
+  close() { this.#close(this); }
 }
 
 /** Decodes a zb_request result: "STATUS\n", header lines, "\n", body. */

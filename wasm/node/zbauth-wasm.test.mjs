@@ -7,6 +7,7 @@
 // become the guest's environment, and ZBAUTH_DEV_URL reaches its controls.
 
 import assert from 'node:assert/strict';
+import { openSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 import { Plugin, ZbauthError } from './zbauth-wasm.mjs';
@@ -228,7 +229,7 @@ test('a refusal by the host ends the call at once, with its reason', async () =>
   await assert.rejects(client.token(3000), (e) => e.kindName === 'TRANSPORT' && /the host is shutting down/.test(e.message));
   const ms = performance.now() - start;
   assert.ok(ms < 500, `the refusal was reported after ${ms} ms`);
-  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1, aborted: 0 }); // one http_start, refused, never retried
+  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1, aborted: 0, instances: 1, traps: 0 }); // one http_start, refused, never retried
   assert.equal((await stats()).token_requests, before);
 });
 
@@ -249,6 +250,32 @@ test('a shared token fetch outlives its callers, and its token is cached', async
     assert.ok(await client.token(1000));
     assert.equal((await stats()).token_requests, 1);
     assert.equal(p.stats.httpRequests, 1);
+  } finally {
+    p.close();
+  }
+});
+
+test('a trap fails the calls in progress with INTERNAL and the instance is replaced', async () => {
+  await devConfig({});
+  const p = await Plugin.load(wasmPath, { env: guestEnv, stderr: openSync('/dev/null', 'w') }); // the crash report
+  try {
+    const client = await p.newClient({});
+    const first = await client.token();
+    await dev('/_dev/faults', { method: 'POST', body: JSON.stringify({ target: 'api', delay_ms: 10000, times: 1 }) });
+    const pending = client.topology(); // waiting on the network when the trap comes
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Running the guest out of memory (wasm32 ends at 4 GiB) traps: the Go
+    // runtime aborts. The pages are never touched, so this costs no RAM.
+    const trapped = (e) => e instanceof ZbauthError && e.kindName === 'INTERNAL' && /instance trapped/.test(e.message);
+    assert.throws(() => { for (let i = 0; i < 8; i++) p.unsafeExport('zb_alloc', 1 << 30); }, trapped);
+    await assert.rejects(pending, trapped);
+    // The next call runs on a new instance, the client recreated (its token lost).
+    assert.equal((await client.topology()).brokers.length, 3);
+    assert.notEqual(await client.token(), '');
+    assert.equal(p.stats.instances, 2);
+    assert.equal(p.stats.traps, 1);
+    assert.equal(p.stats.aborted, 0);
+    assert.ok(first);
   } finally {
     p.close();
   }
