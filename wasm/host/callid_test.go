@@ -1,8 +1,10 @@
 package host
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -76,5 +78,35 @@ func TestEmptyRequestBody(t *testing.T) {
 	}
 	if _, err := c.Do(context.Background(), "POST", "/v2/echo", nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCompressedResponse: a response the host's HTTP stack asked to have
+// compressed reaches the guest decoded, without the encoded body's
+// Content-Encoding (wasm/ABI.md, Encodings).
+func TestCompressedResponse(t *testing.T) {
+	cl := cluster(t, devcluster.Options{})
+	api := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Write([]byte(`{"plain":true}`))
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		zw.Write([]byte(`{"compressed":true}`))
+		zw.Close()
+	})
+	o := cl.Options()
+	cfg, _ := json.Marshal(map[string]any{"client_id": o.ClientID, "client_secret": o.ClientSecret,
+		"authorization_server_url": cl.TokenURL(), "rest_address": api.URL, "allow_insecure_http": true})
+	p := load(t, prodModule)
+	c := newClient(t, p, cfg)
+	resp, err := c.Do(context.Background(), "GET", "/v2/anything", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(resp.Body) != `{"compressed":true}` || resp.Header["Content-Encoding"] != "" {
+		t.Fatalf("body %q, headers %v", resp.Body, resp.Header)
 	}
 }

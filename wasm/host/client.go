@@ -327,7 +327,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*cor
 }
 
 // startFunc calls the operation's export for call with client handle h
-// and the caller's remaining time in ms (0: none). p.mu is held.
+// and the caller's remaining time in ms (0: no deadline of its own; the
+// client's timeout still bounds the guest's work). p.mu is held.
 type startFunc func(in *instance, h, call, ms int32) error
 
 // decodeFunc turns a call's status and payload into the operation's

@@ -315,7 +315,11 @@ export class Plugin {
       body = await readLimited(res, limit);
       if (!body) fail = [FAIL_TOO_LARGE, `response body exceeds the size limit (> ${limit} bytes)`];
       status = res.status;
-      headerLines = [...res.headers].map(([k, v]) => `${k}: ${v}\n`).join(''); // the guest canonicalises names
+      // fetch decodes a compressed body itself: the guest gets it decoded,
+      // without the encoded body's Content-Encoding and Content-Length.
+      const decoded = res.headers.has('content-encoding');
+      headerLines = [...res.headers].filter(([k]) => !decoded || (k !== 'content-encoding' && k !== 'content-length'))
+        .map(([k, v]) => `${k}: ${v}\n`).join(''); // the guest canonicalises names
     } catch (e) {
       const timeout = e.name === 'TimeoutError' || e.name === 'AbortError';
       fail = [timeout ? FAIL_TIMEOUT : FAIL_TRANSPORT, String(e.cause?.message || e.message)];
@@ -382,6 +386,9 @@ export class Plugin {
   }
 }
 
+// timeoutMs of each call is the caller's own deadline in milliseconds; 0
+// (the default) sets none, and the client's timeout (its config's
+// timeout_ms, default 10 s) still bounds each token fetch and request.
 export class Client {
   constructor(plugin, handle, invoke, withArgs, close) {
     this.plugin = plugin;

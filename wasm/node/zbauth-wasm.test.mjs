@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { openSync } from 'node:fs';
 import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { Plugin, ZbauthError } from './zbauth-wasm.mjs';
 
@@ -278,5 +279,23 @@ test('a trap fails the calls in progress with INTERNAL and the instance is repla
     assert.ok(first);
   } finally {
     p.close();
+  }
+});
+
+test('a compressed response reaches the guest decoded, without Content-Encoding', async () => {
+  await devConfig({});
+  const api = await listen((req, res) => {
+    if (!/gzip/.test(req.headers['accept-encoding'] || '')) { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"plain":true}'); return; }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+    res.end(gzipSync('{"compressed":true}'));
+  });
+  try {
+    const client = await plugin.newClient({ rest_address: api.url });
+    const r = await client.request('GET', '/v2/anything');
+    assert.equal(new TextDecoder().decode(r.body), '{"compressed":true}');
+    assert.equal(r.headers['Content-Encoding'], undefined);
+    client.close();
+  } finally {
+    await api.close();
   }
 });
