@@ -1,17 +1,20 @@
 // A second host for zbauth.wasm, written from wasm/ABI.md alone: Node's
 // built-in WASI (node:wasi) runs the module, and the zbauth_host imports
-// are implemented here with Node's fetch. It proves that the ABI does not
+// are implemented here with node:http and node:https. It proves that the ABI does not
 // depend on wazero or Go, and it is small on purpose: no memory limit, no
 // trap recovery, no watchdog (see wasm/host for a complete host).
 //
 // JavaScript is single-threaded and the module's exports never block, so
 // the request/response state machine maps onto promises: an operation
 // export returns at once; the HTTP requests it issued are performed with
-// fetch while the event loop runs; each answer is delivered with
+// node:http(s) while the event loop runs; each answer is delivered with
 // zb_http_done, during which the guest finishes operations and reports
 // them through call_done.
 
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { WASI } from 'node:wasi';
 
 export const ABI_VERSION = 2;
@@ -20,6 +23,8 @@ export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT
 const START_OK = 0, START_REFUSED = 1, START_INVALID = 2;
 const FAIL_TRANSPORT = 1, FAIL_TIMEOUT = 2, FAIL_TOO_LARGE = 3;
 const STEP_INTERVAL_MS = 5;
+const DEFAULT_MAX_BODY = 16 << 20; // the core's default max_body_bytes
+const DEFAULT_HTTP_TIMEOUT_MS = 5 * 60_000; // when http_start gives none
 
 /** An error reported by the plugin: kind is the core.Kind number. */
 export class ZbauthError extends Error {
@@ -49,27 +54,53 @@ function originOf(raw) {
   return `${u.protocol}//${u.hostname.toLowerCase()}:${port}`;
 }
 
-// The body of res as it arrives, or null once it passes limit bytes (then
-// the rest is not read). A declared Content-Length above limit is refused
-// unread; a smaller one is not trusted either.
-async function readLimited(res, limit) {
-  if (Number(res.headers.get('content-length')) > limit) {
-    await res.body?.cancel().catch(() => {});
-    return null;
+function isLoopback(host) {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+// The origin a discovery document's token endpoint adds (wasm/ABI.md,
+// zb_client_new): none for plain http:// to a host that is not loopback
+// unless allow_insecure_http, as the core refuses that endpoint.
+function learnedOrigin(raw, allowInsecure) {
+  const o = originOf(raw);
+  if (!o || allowInsecure || !o.startsWith('http:')) return o;
+  return isLoopback(new URL(raw).hostname) ? o : null;
+}
+
+// The response head as "Name: value\n" lines, the first value of a
+// repeated name only (the guest canonicalises names).
+function headLines(raw) {
+  const seen = new Set();
+  let out = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    if (seen.has(k) || /[\r\n]/.test(raw[i + 1])) continue;
+    seen.add(k);
+    out += `${raw[i]}: ${raw[i + 1]}\n`;
   }
-  const chunks = [];
-  let n = 0;
-  if (res.body) {
-    for await (const chunk of res.body) { // leaving the loop cancels the stream
-      n += chunk.length;
-      if (n > limit) return null;
-      chunks.push(chunk);
+  return out;
+}
+
+// A per-client agent holding the client's resolved TLS settings (the
+// tls object of zb_client_new's result), read from the host's files: the
+// CA is added to Node's default roots, the certificate and key are offered
+// for mutual TLS. It serves every https:// origin of that client.
+async function tlsAgent(t) {
+  const opts = { keepAlive: true };
+  const read = async (path, field) => {
+    try { return await readFile(path); } catch (e) {
+      throw new ZbauthError({ kind: 2, code: 'CONFIG', op: 'config', fields: [field], message: `zbauth: config: cannot read ${field}: ${e.code || 'error'}` });
     }
+  };
+  if (t.ca_certificate_path) opts.ca = [...tls.rootCertificates, (await read(t.ca_certificate_path, 'ca_certificate_path')).toString()];
+  if (t.client_certificate_path) {
+    opts.cert = await read(t.client_certificate_path, 'client_certificate_path');
+    opts.key = await read(t.client_key_path, 'client_key_path');
   }
-  const body = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) { body.set(c, off); off += c.length; }
-  return body;
+  try { return new https.Agent(opts); } catch (e) {
+    throw new ZbauthError({ kind: 2, code: 'CONFIG', op: 'config', message: `zbauth: config: cannot use the TLS files: ${e.code || e.message}` });
+  }
 }
 
 export class Plugin {
@@ -113,8 +144,9 @@ export class Plugin {
   #started = [];        // accepted during the current export
   #origins = new Map(); // guest client handle → Set of origins
   #discovery = new Map(); // guest client handle → its discovery document's URL
+  #tls = new Map();     // guest client handle → {agent, allowInsecure}
   #pacer = null;
-  stats = { httpRequests: 0, refused: 0 };
+  stats = { httpRequests: 0, refused: 0, bodyBytes: 0 }; // bodyBytes: response body bytes received
 
   // --- memory ---------------------------------------------------------
   #view(ptr, len) {
@@ -207,22 +239,7 @@ export class Plugin {
 
   // --- HTTP -----------------------------------------------------------
   async #perform(r) {
-    const signals = [r.controller.signal];
-    if (r.timeoutMs > 0) signals.push(AbortSignal.timeout(r.timeoutMs));
-    let status, headerLines, body, fail;
-    try {
-      const res = await fetch(r.url, {
-        method: r.method, headers: r.headers, body: r.body, redirect: 'manual', signal: AbortSignal.any(signals),
-      });
-      const limit = r.maxBody > 0 ? r.maxBody : 16 << 20;
-      body = await readLimited(res, limit);
-      if (!body) fail = [FAIL_TOO_LARGE, `response body exceeds the size limit (> ${limit} bytes)`];
-      status = res.status;
-      headerLines = [...res.headers].map(([k, v]) => `${k}: ${v}\n`).join(''); // the guest canonicalises names
-    } catch (e) {
-      const timeout = e.name === 'TimeoutError' || e.name === 'AbortError';
-      fail = [timeout ? FAIL_TIMEOUT : FAIL_TRANSPORT, String(e.cause?.message || e.message)];
-    }
+    const { status, head: headerLines, body, fail } = await this.#exchange(r);
     if (!this.#reqs.has(r.id)) return; // aborted by the guest meanwhile
     this.#reqs.delete(r.id);
     if (!fail) this.#learn(r, status, body);
@@ -236,13 +253,56 @@ export class Plugin {
     }
   }
 
+  // One exchange with node:http(s), never following redirects. The body
+  // is read as it arrives and the connection dropped as soon as it passes
+  // the limit (a declared Content-Length above it is refused unread).
+  #exchange(r) {
+    const limit = r.maxBody > 0 ? r.maxBody : DEFAULT_MAX_BODY;
+    const tooLarge = { fail: [FAIL_TOO_LARGE, `response body exceeds the size limit (> ${limit} bytes)`] };
+    return new Promise((resolve) => {
+      let req, timer;
+      const onAbort = () => { req?.destroy(); finish({ fail: [FAIL_TRANSPORT, 'aborted'] }); };
+      const finish = (v) => {
+        clearTimeout(timer);
+        r.controller.signal.removeEventListener('abort', onAbort);
+        resolve(v); // later calls are no-ops
+      };
+      let u;
+      try { u = new URL(r.url); } catch { finish({ fail: [FAIL_TRANSPORT, 'invalid URL'] }); return; }
+      const headers = { ...r.headers };
+      if (r.body) headers['Content-Length'] = String(r.body.length);
+      const agent = u.protocol === 'https:' ? this.#tls.get(r.client)?.agent : undefined;
+      try {
+        req = (u.protocol === 'https:' ? https : http).request(u, { method: r.method, headers, agent }, (res) => {
+          if (Number(res.headers['content-length']) > limit) { req.destroy(); finish(tooLarge); return; }
+          const chunks = [];
+          let n = 0;
+          res.on('data', (c) => {
+            n += c.length;
+            this.stats.bodyBytes += c.length;
+            if (n > limit) { req.destroy(); finish(tooLarge); return; }
+            chunks.push(c);
+          });
+          res.on('end', () => finish({ status: res.statusCode, head: headLines(res.rawHeaders), body: new Uint8Array(Buffer.concat(chunks, n)) }));
+          res.on('error', (e) => finish({ fail: [FAIL_TRANSPORT, String(e.message)] }));
+          res.on('aborted', () => finish({ fail: [FAIL_TRANSPORT, 'connection closed before the end of the body'] }));
+        });
+      } catch (e) { finish({ fail: [FAIL_TRANSPORT, String(e.message)] }); return; }
+      req.on('error', (e) => finish({ fail: [FAIL_TRANSPORT, String(e.message)] }));
+      const ms = r.timeoutMs > 0 ? r.timeoutMs : DEFAULT_HTTP_TIMEOUT_MS;
+      timer = setTimeout(() => { req.destroy(); finish({ fail: [FAIL_TIMEOUT, `no answer within ${ms} ms`] }); }, ms);
+      r.controller.signal.addEventListener('abort', onAbort);
+      req.end(r.body ? Buffer.from(r.body) : undefined);
+    });
+  }
+
   // The answer to the guest's request for exactly its client's discovery
   // document makes the token_endpoint it names reachable for that client.
   #learn(r, status, body) {
     if (status !== 200 || r.method !== 'GET' || this.#discovery.get(r.client) !== r.url) return;
     let doc;
     try { doc = JSON.parse(dec.decode(body)); } catch { return; }
-    const o = typeof doc?.token_endpoint === 'string' ? originOf(doc.token_endpoint) : null;
+    const o = typeof doc?.token_endpoint === 'string' ? learnedOrigin(doc.token_endpoint, this.#tls.get(r.client)?.allowInsecure) : null;
     if (o) this.#origins.get(r.client)?.add(o);
   }
 
@@ -253,36 +313,50 @@ export class Plugin {
     const out = await this.#invoke(
       (call) => this.#withArgs([cfg], ([p]) => this.#ex.zb_client_new(call, p, cfg.length)),
       (payload) => JSON.parse(dec.decode(payload)));
-    // This host trusts the module's resolved configuration for the allowed
-    // origins (the Go host resolves the configuration itself): the REST
-    // address's, and for OAUTH the token URL's or the discovery document's
-    // (then the token endpoint's it names, once read: #learn).
-    const cfgOut = out.config;
-    const urls = [cfgOut.rest_address];
-    if (cfgOut.auth_strategy === 'OAUTH') urls.push(cfgOut.authorization_server_url, out.discovery_url);
-    const origins = new Set(urls.filter(Boolean).map(originOf).filter(Boolean));
-    this.#origins.set(out.client, origins);
+    // The module says what to enforce (wasm/ABI.md, zb_client_new): the
+    // origins, the discovery URL whose answer names one more, and the TLS
+    // settings, whose files this host reads. It trusts the module for them.
+    let agent;
+    try {
+      agent = await tlsAgent(out.tls || {});
+    } catch (e) {
+      this.#ex.zb_client_close(out.client);
+      throw e;
+    }
+    this.#origins.set(out.client, new Set(out.origins));
+    this.#tls.set(out.client, { agent, allowInsecure: Boolean(out.tls?.allow_insecure_http) });
     if (out.discovery_url) this.#discovery.set(out.client, out.discovery_url);
-    return new Client(this, out.client, (fn, decode) => this.#invoke(fn, decode), this.#ex, (parts, fn) => this.#withArgs(parts, fn));
+    const forget = () => {
+      this.#origins.delete(out.client);
+      this.#discovery.delete(out.client);
+      this.#tls.get(out.client)?.agent.destroy();
+      this.#tls.delete(out.client);
+    };
+    return new Client(this, out.client, (fn, decode) => this.#invoke(fn, decode), this.#ex, (parts, fn) => this.#withArgs(parts, fn), forget);
   }
+
+  /** The origins client may reach now: those zb_client_new named, and a learned token endpoint's. */
+  originsOf(client) { return new Set(this.#origins.get(client.handle)); }
 
   close() {
     if (this.#pacer) clearInterval(this.#pacer);
     this.#pacer = null;
     for (const r of this.#reqs.values()) r.controller.abort();
     this.#reqs.clear();
+    for (const t of this.#tls.values()) t.agent.destroy();
   }
 }
 
 export class Client {
-  constructor(plugin, handle, invoke, ex, withArgs) {
+  constructor(plugin, handle, invoke, ex, withArgs, forget) {
     this.plugin = plugin;
     this.handle = handle;
     this.#invoke = invoke;
     this.#ex = ex;
     this.#withArgs = withArgs;
+    this.#forget = forget;
   }
-  #invoke; #ex; #withArgs;
+  #invoke; #ex; #withArgs; #forget;
 
   /** The access token (cached in the guest). */
   token(timeoutMs = 0) {
@@ -304,7 +378,7 @@ export class Client {
       parseResponse);
   }
 
-  close() { this.#ex.zb_client_close(this.handle); }
+  close() { this.#ex.zb_client_close(this.handle); this.#forget(); }
 }
 
 /** Decodes a zb_request result: "STATUS\n", header lines, "\n", body. */
