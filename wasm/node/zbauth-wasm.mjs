@@ -115,7 +115,7 @@ export class Plugin {
    * grant one holding only those files. Relative paths are resolved
    * against the guest's PWD, or else the first preopen.
    */
-  static async load(path, { env = {}, preopens = {} } = {}) {
+  static async load(path, { env = {}, preopens = {}, onTokenReport = null } = {}) {
     const bytes = await readFile(path);
     const p = new Plugin();
     const wasi = new WASI({ version: 'preview1', env, args: [], preopens, returnOnExit: true });
@@ -126,8 +126,13 @@ export class Plugin {
         http_abort: (req) => p.#httpAbort(req),
         call_done: (call, status, ptr, len) => p.#callDone(call, status, ptr, len),
         // A host may keep a copy of each client's cached token; this small
-        // host does not, and every token() enters the module.
-        token_report: () => {},
+        // host does not, and every token() enters the module. onTokenReport
+        // (client handle, token, fresh_ms, usable_ms) observes the reports.
+        token_report: (client, ptr, len, freshMs, usableMs) => {
+          if (!onTokenReport) return;
+          const v = p.#view(ptr, len);
+          onTokenReport(client, v ? dec.decode(v) : null, freshMs, usableMs);
+        },
       },
     });
     wasi.initialize(instance); // runs _initialize: the Go runtime starts
