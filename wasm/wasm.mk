@@ -25,7 +25,7 @@ $(WASM_MODULE): $(WASM_SOURCES)
 	@size=$$(stat -c %s $@); echo "zbauth.wasm: $$size bytes (target: at most $(WASM_MAX_BYTES))"; \
 	  if [ $$size -gt $(WASM_MAX_BYTES) ]; then echo "warning: zbauth.wasm is above the 4 MiB target"; fi
 
-test-wasm: $(WASM_MODULE) $(ZBAUTH) ## Wasm plugin: Go host tests (wazero) and a second runtime (node:wasi)
+test-wasm: $(WASM_MODULE) $(ZBAUTH) deps-openssl ## Wasm plugin: Go host tests (wazero) and a second runtime (node:wasi)
 	@echo "== Wasm guest vet (wasip1)"
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest
 	GOOS=wasip1 GOARCH=wasm $(GO) vet -tags zbauth_testexports ./wasm/guest

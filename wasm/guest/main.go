@@ -300,8 +300,9 @@ func recoverExport(call int32, op string) {
 func zbABIVersion() int32 { return abiVersion }
 
 // zb_client_new(call, cfg_ptr, cfg_len): parse the config JSON and create a
-// client. Result payload: {"client":N,"config":{...resolved, redacted...}},
-// and "discovery_url" when the token endpoint is found by discovery.
+// client. Result payload: wire.ClientNew, {"client":N,"config":{...resolved,
+// redacted...},"origins":[...],"tls":{...}}, and "discovery_url" when the
+// token endpoint is found by discovery.
 //
 //go:wasmexport zb_client_new
 func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
@@ -335,14 +336,16 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	clients = append(clients, c)
 	reported = append(reported, last)
 	known = append(known, redact.NewScrubber(c.Config().Secrets()...))
-	out := append([]byte(`{"client":`+itoa(int64(h))+`,"config":`), resolved...)
-	if rc := c.Config(); rc.AuthStrategy == core.AuthOAuth && rc.DiscoveryURL() != "" {
-		// A host that trusts this payload for the origins learns the token
-		// endpoint's from the answer to exactly this URL (wasm/ABI.md).
-		u, _ := jsonx.Marshal(rc.DiscoveryURL())
-		out = append(append(out, `,"discovery_url":`...), u...)
+	// What the host enforces comes from the core's resolution, here, so a
+	// host never re-derives it from key names (wasm/ABI.md, zb_client_new).
+	res := wire.ClientNew{Client: h, Config: resolved}
+	res.Origins, res.DiscoveryURL, res.TLS = wire.Policy(c.Config())
+	out, err := jsonx.Marshal(res)
+	if err != nil {
+		finish(call, nil, nil, &core.Error{Kind: core.KindInternal, Op: "config", Msg: "cannot encode the result", Err: err})
+		return busy()
 	}
-	finish(call, append(out, '}'), nil, nil)
+	finish(call, out, nil, nil)
 	return busy()
 }
 
@@ -510,5 +513,3 @@ func zbStep() int32 {
 	quiesce()
 	return busy()
 }
-
-func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -32,6 +32,7 @@ type Client struct {
 	// discovery): a 200 answer to a request for exactly it makes its
 	// token_endpoint's origin reachable too (learned).
 	discovery string
+	tls       wire.TLS         // the TLS settings tr applies, as resolved by the host
 	scrub     *redact.Scrubber // its secret and recent tokens (see redact)
 	token     tokenCopy        // the guest core's cached token, as last reported
 
@@ -72,17 +73,7 @@ func (p *Plugin) NewClient(ctx context.Context, cfg []byte) (*Client, error) {
 	} else {
 		secrets = rc.Secrets()
 		c.timeout = rc.Timeout
-		urls := []string{rc.RESTAddress}
-		if rc.AuthStrategy == core.AuthOAuth {
-			// Under discovery the token URL is empty: the document says it.
-			c.discovery = rc.DiscoveryURL()
-			urls = append(urls, rc.AuthorizationServerURL, c.discovery)
-		}
-		for _, u := range urls {
-			if o, ok := originOf(u); ok && !slices.Contains(c.origins, o) {
-				c.origins = append(c.origins, o)
-			}
-		}
+		c.origins, c.discovery, c.tls = wire.Policy(rc)
 		c.files = credentialPaths(rc, p.wd)
 		if c.tr, err = core.NewHTTPTransport(rc); err != nil {
 			return nil, err
@@ -133,11 +124,18 @@ func (c *Client) attach(in *instance) error {
 		e, _ := decodeError("config", in.syncStatus, in.syncPayload)
 		return e
 	}
-	var out struct {
-		Client int32 `json:"client"`
-	}
+	var out wire.ClientNew
 	if jsonx.Unmarshal(in.syncPayload, &out) != nil || out.Client <= 0 {
 		return &core.Error{Kind: core.KindInternal, Op: "config", Msg: "the plugin answered zb_client_new with a malformed payload"}
+	}
+	// The host enforces its own resolution (it builds the transport from
+	// it, and a module must not widen its own reach); the guest's must say
+	// the same, or the two resolve differently and neither is trusted.
+	if c.tr != nil && (!slices.Equal(out.Origins, c.origins) || out.DiscoveryURL != c.discovery || out.TLS != c.tls) {
+		in.clients[out.Client] = c
+		c.gen, c.handle = in.gen, out.Client
+		c.detach()
+		return &core.Error{Kind: core.KindInternal, Op: "config", Msg: "the plugin's origins or TLS settings differ from the host's resolution of the same configuration"}
 	}
 	in.clients[out.Client] = c
 	c.gen, c.handle = in.gen, out.Client
@@ -207,7 +205,7 @@ func (c *Client) learn(h *httpCall, resp *core.Response) {
 	if err != nil {
 		return
 	}
-	if o, ok := originOf(d.TokenEndpoint); ok && !slices.Contains(c.origins, o) && !slices.Contains(c.learned, o) {
+	if o, ok := wire.LearnedOrigin(d.TokenEndpoint, c.tls.AllowInsecureHTTP); ok && !slices.Contains(c.origins, o) && !slices.Contains(c.learned, o) {
 		c.learned = append(c.learned, o)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -231,31 +229,7 @@ func isTimeout(err error) bool {
 
 // originOf returns scheme://host:port of an absolute http(s) URL, with the
 // default port made explicit, or false.
-func originOf(raw string) (string, bool) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
-		return "", false
-	}
-	scheme := strings.ToLower(u.Scheme)
-	port := u.Port()
-	switch scheme {
-	case "http":
-		if port == "" {
-			port = "80"
-		}
-	case "https":
-		if port == "" {
-			port = "443"
-		}
-	default:
-		return "", false
-	}
-	host := strings.ToLower(u.Hostname())
-	if host == "" {
-		return "", false
-	}
-	return scheme + "://" + net.JoinHostPort(host, port), true
-}
+func originOf(raw string) (string, bool) { return wire.Origin(raw) }
 
 // parseResponsePayload decodes a zb_request result: "STATUS\n", header
 // lines, an empty line, the body (copied).

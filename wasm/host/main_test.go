@@ -91,6 +91,10 @@ func runTests(m *testing.M) int {
 		return fail(err)
 	}
 	defer testCache.Close(context.Background())
+	// The package's examples (example_test.go) find the module and its
+	// precompiled code as a program would, by name.
+	os.Setenv("ZBAUTH_WASM", prodPath)
+	os.Setenv("ZBAUTH_WASM_CACHE", testCacheDir)
 	return m.Run()
 }
 

@@ -1,20 +1,25 @@
 // A second host for zbauth.wasm, written from wasm/ABI.md alone: Node's
 // built-in WASI (node:wasi) runs the module, and the zbauth_host imports
-// are implemented here with Node's fetch. It proves that the ABI does not
-// depend on wazero or Go, and it is small on purpose: no memory limit and
-// no watchdog (see wasm/host for a complete host). A trap discards the
-// instance: the calls in progress fail with INTERNAL, and the next call
-// runs on a new instance with the clients recreated (their tokens lost).
+// are implemented here with node:http and node:https. It proves that the
+// ABI does not depend on wazero or Go, and it is small on purpose: no
+// memory limit and no watchdog (see wasm/host for a complete host). A trap
+// discards the instance: the calls in progress fail with INTERNAL, and the
+// next call runs on a new instance with the clients recreated (their
+// tokens lost).
 //
 // JavaScript is single-threaded and the module's exports never block, so
 // the request/response state machine maps onto promises: an operation
 // export returns at once; the HTTP requests it issued are performed with
-// fetch while the event loop runs; each answer is delivered with
+// node:http(s) while the event loop runs; each answer is delivered with
 // zb_http_done, during which the guest finishes operations and reports
 // them through call_done.
 
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { WASI } from 'node:wasi';
+import zlib from 'node:zlib';
 
 export const ABI_VERSION = 2;
 export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT', 'TIMEOUT', 'INTERNAL'];
@@ -22,6 +27,8 @@ export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT
 const START_OK = 0, START_REFUSED = 1, START_INVALID = 2, START_SHUTTING_DOWN = 4;
 const FAIL_TRANSPORT = 1, FAIL_TIMEOUT = 2, FAIL_TOO_LARGE = 3;
 const STEP_INTERVAL_MS = 5;
+const DEFAULT_MAX_BODY = 16 << 20; // the core's default max_body_bytes
+const DEFAULT_HTTP_TIMEOUT_MS = 5 * 60_000; // when http_start gives none
 
 /** An error reported by the plugin: kind is the core.Kind number. */
 export class ZbauthError extends Error {
@@ -51,27 +58,56 @@ function originOf(raw) {
   return `${u.protocol}//${u.hostname.toLowerCase()}:${port}`;
 }
 
-// The body of res as it arrives, or null once it passes limit bytes (then
-// the rest is not read). A declared Content-Length above limit is refused
-// unread; a smaller one is not trusted either.
-async function readLimited(res, limit) {
-  if (Number(res.headers.get('content-length')) > limit) {
-    await res.body?.cancel().catch(() => {});
-    return null;
+function isLoopback(host) {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+// The origin a discovery document's token endpoint adds (wasm/ABI.md,
+// zb_client_new): none for plain http:// to a host that is not loopback
+// unless allow_insecure_http, as the core refuses that endpoint.
+function learnedOrigin(raw, allowInsecure) {
+  const o = originOf(raw);
+  if (!o || allowInsecure || !o.startsWith('http:')) return o;
+  return isLoopback(new URL(raw).hostname) ? o : null;
+}
+
+// The response head as "Name: value\n" lines, the first value of a
+// repeated name only (the guest canonicalises names).
+function headLines(raw, decoded = false) {
+  const seen = new Set();
+  let out = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    if (seen.has(k) || /[\r\n]/.test(raw[i + 1])) continue;
+    // A body this host decoded goes to the guest without the encoded
+    // body's Content-Encoding and Content-Length.
+    if (decoded && (k === 'content-encoding' || k === 'content-length')) continue;
+    seen.add(k);
+    out += `${raw[i]}: ${raw[i + 1]}\n`;
   }
-  const chunks = [];
-  let n = 0;
-  if (res.body) {
-    for await (const chunk of res.body) { // leaving the loop cancels the stream
-      n += chunk.length;
-      if (n > limit) return null;
-      chunks.push(chunk);
+  return out;
+}
+
+// A per-client agent holding the client's resolved TLS settings (the
+// tls object of zb_client_new's result), read from the host's files: the
+// CA is added to Node's default roots, the certificate and key are offered
+// for mutual TLS. It serves every https:// origin of that client.
+async function tlsAgent(t) {
+  const opts = { keepAlive: true };
+  const read = async (path, field) => {
+    try { return await readFile(path); } catch (e) {
+      throw new ZbauthError({ kind: 2, code: 'CONFIG', op: 'config', fields: [field], message: `zbauth: config: cannot read ${field}: ${e.code || 'error'}` });
     }
+  };
+  if (t.ca_certificate_path) opts.ca = [...tls.rootCertificates, (await read(t.ca_certificate_path, 'ca_certificate_path')).toString()];
+  if (t.client_certificate_path) {
+    opts.cert = await read(t.client_certificate_path, 'client_certificate_path');
+    opts.key = await read(t.client_key_path, 'client_key_path');
   }
-  const body = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) { body.set(c, off); off += c.length; }
-  return body;
+  try { return new https.Agent(opts); } catch (e) {
+    throw new ZbauthError({ kind: 2, code: 'CONFIG', op: 'config', message: `zbauth: config: cannot use the TLS files: ${e.code || e.message}` });
+  }
 }
 
 export class Plugin {
@@ -88,10 +124,11 @@ export class Plugin {
    * descriptor the guest's stderr goes to (the process's by default): the
    * Go runtime's crash report before a trap, which may quote a secret.
    */
-  static async load(path, { env = {}, preopens = {}, stderr } = {}) {
+  static async load(path, { env = {}, preopens = {}, stderr, onTokenReport = null } = {}) {
     const p = new Plugin();
     p.#module = await WebAssembly.compile(await readFile(path));
     p.#wasiOptions = { version: 'preview1', env, args: [], preopens, returnOnExit: true, ...(stderr !== undefined && { stderr }) };
+    p.#onTokenReport = onTokenReport;
     p.#instantiate();
     return p;
   }
@@ -107,8 +144,13 @@ export class Plugin {
         http_abort: (req) => p.#httpAbort(req),
         call_done: (call, status, ptr, len) => p.#callDone(call, status, ptr, len),
         // A host may keep a copy of each client's cached token; this small
-        // host does not, and every token() enters the module.
-        token_report: () => {},
+        // host does not, and every token() enters the module. onTokenReport
+        // (client handle, token, fresh_ms, usable_ms) observes the reports.
+        token_report: (client, ptr, len, freshMs, usableMs) => {
+          if (!p.#onTokenReport) return;
+          const v = p.#view(ptr, len);
+          p.#onTokenReport(client, v ? dec.decode(v) : null, freshMs, usableMs);
+        },
       },
     });
     wasi.initialize(instance); // runs _initialize: the Go runtime starts
@@ -120,17 +162,20 @@ export class Plugin {
 
   #module;
   #wasiOptions;
+  #onTokenReport;
   #ex;                  // the live instance's exports; null after a trap
-  #live = new Map();    // Client → its config JSON, to recreate it after a trap
+  #live = new Map();    // Client → {cfg: its config JSON, tls}, to recreate it after a trap
   #nextCall = 0;
   #calls = new Map();   // call id → {resolve, reject, decode}
   #reqs = new Map();    // req id → {client, method, url, headers, body, maxBody, timeoutMs, controller}
   #started = [];        // accepted during the current export
   #origins = new Map(); // guest client handle → Set of origins
   #discovery = new Map(); // guest client handle → its discovery document's URL
+  #tls = new Map();     // guest client handle → {agent, allowInsecure}
   #pacer = null;
   #closed = false;      // shutting down: http_start answers 4
-  stats = { httpRequests: 0, refused: 0, aborted: 0, instances: 0, traps: 0 };
+  // bodyBytes: response body bytes received
+  stats = { httpRequests: 0, refused: 0, aborted: 0, instances: 0, traps: 0, bodyBytes: 0 };
 
   // --- memory ---------------------------------------------------------
   #view(ptr, len) {
@@ -230,8 +275,10 @@ export class Plugin {
     this.#instantiate();
     this.#origins.clear();
     this.#discovery.clear();
-    for (const [client, cfg] of this.#live) {
+    this.#tls.clear();
+    for (const [client, { cfg, tls }] of this.#live) {
       try { client.handle = this.#clientNew(cfg).client; } catch { client.handle = 0; }
+      if (client.handle) this.#tls.set(client.handle, tls);
     }
   }
 
@@ -251,11 +298,7 @@ export class Plugin {
     // origins (the Go host resolves the configuration itself): the REST
     // address's, and for OAUTH the token URL's or the discovery document's
     // (then the token endpoint's it names, once read: #learn).
-    const cfgOut = out.config;
-    const urls = [cfgOut.rest_address];
-    if (cfgOut.auth_strategy === 'OAUTH') urls.push(cfgOut.authorization_server_url, out.discovery_url);
-    const origins = new Set(urls.filter(Boolean).map(originOf).filter(Boolean));
-    this.#origins.set(out.client, origins);
+    this.#origins.set(out.client, new Set(out.origins));
     if (out.discovery_url) this.#discovery.set(out.client, out.discovery_url);
     return out;
   }
@@ -304,26 +347,7 @@ export class Plugin {
 
   // --- HTTP -----------------------------------------------------------
   async #perform(r) {
-    const signals = [r.controller.signal];
-    if (r.timeoutMs > 0) signals.push(AbortSignal.timeout(r.timeoutMs));
-    let status, headerLines, body, fail;
-    try {
-      const res = await fetch(r.url, {
-        method: r.method, headers: r.headers, body: r.body, redirect: 'manual', signal: AbortSignal.any(signals),
-      });
-      const limit = r.maxBody > 0 ? r.maxBody : 16 << 20;
-      body = await readLimited(res, limit);
-      if (!body) fail = [FAIL_TOO_LARGE, `response body exceeds the size limit (> ${limit} bytes)`];
-      status = res.status;
-      // fetch decodes a compressed body itself: the guest gets it decoded,
-      // without the encoded body's Content-Encoding and Content-Length.
-      const decoded = res.headers.has('content-encoding');
-      headerLines = [...res.headers].filter(([k]) => !decoded || (k !== 'content-encoding' && k !== 'content-length'))
-        .map(([k, v]) => `${k}: ${v}\n`).join(''); // the guest canonicalises names
-    } catch (e) {
-      const timeout = e.name === 'TimeoutError' || e.name === 'AbortError';
-      fail = [timeout ? FAIL_TIMEOUT : FAIL_TRANSPORT, String(e.cause?.message || e.message)];
-    }
+    const { status, head: headerLines, body, fail } = await this.#exchange(r);
     if (!this.#reqs.has(r.id)) return; // aborted by the guest meanwhile
     this.#reqs.delete(r.id);
     if (!fail) this.#learn(r, status, body);
@@ -339,13 +363,63 @@ export class Plugin {
     } catch {} // a trap: #trapped failed the calls
   }
 
+  // One exchange with node:http(s), never following redirects. The body
+  // is read as it arrives and the connection dropped as soon as it passes
+  // the limit (a declared Content-Length above it is refused unread).
+  #exchange(r) {
+    const limit = r.maxBody > 0 ? r.maxBody : DEFAULT_MAX_BODY;
+    const tooLarge = { fail: [FAIL_TOO_LARGE, `response body exceeds the size limit (> ${limit} bytes)`] };
+    return new Promise((resolve) => {
+      let req, timer;
+      const onAbort = () => { req?.destroy(); finish({ fail: [FAIL_TRANSPORT, 'aborted'] }); };
+      const finish = (v) => {
+        clearTimeout(timer);
+        r.controller.signal.removeEventListener('abort', onAbort);
+        resolve(v); // later calls are no-ops
+      };
+      let u;
+      try { u = new URL(r.url); } catch { finish({ fail: [FAIL_TRANSPORT, 'invalid URL'] }); return; }
+      const headers = { ...r.headers };
+      if (r.body) headers['Content-Length'] = String(r.body.length);
+      // As Go's net/http does: ask for gzip, and decode it here.
+      if (!Object.keys(headers).some((k) => k.toLowerCase() === 'accept-encoding')) headers['Accept-Encoding'] = 'gzip';
+      const agent = u.protocol === 'https:' ? this.#tls.get(r.client)?.agent : undefined;
+      try {
+        req = (u.protocol === 'https:' ? https : http).request(u, { method: r.method, headers, agent }, (res) => {
+          const gzip = /^\s*(x-)?gzip\s*$/i.test(res.headers['content-encoding'] || '');
+          if (!gzip && Number(res.headers['content-length']) > limit) { req.destroy(); finish(tooLarge); return; }
+          // The limit counts decoded bytes: a small compressed body may
+          // expand without bound.
+          const src = gzip ? res.pipe(zlib.createGunzip()) : res;
+          const chunks = [];
+          let n = 0;
+          res.on('data', (c) => { this.stats.bodyBytes += c.length; });
+          src.on('data', (c) => {
+            n += c.length;
+            if (n > limit) { req.destroy(); finish(tooLarge); return; }
+            chunks.push(c);
+          });
+          src.on('end', () => finish({ status: res.statusCode, head: headLines(res.rawHeaders, gzip), body: new Uint8Array(Buffer.concat(chunks, n)) }));
+          src.on('error', (e) => finish({ fail: [FAIL_TRANSPORT, String(e.message)] }));
+          if (gzip) res.on('error', (e) => finish({ fail: [FAIL_TRANSPORT, String(e.message)] }));
+          res.on('aborted', () => finish({ fail: [FAIL_TRANSPORT, 'connection closed before the end of the body'] }));
+        });
+      } catch (e) { finish({ fail: [FAIL_TRANSPORT, String(e.message)] }); return; }
+      req.on('error', (e) => finish({ fail: [FAIL_TRANSPORT, String(e.message)] }));
+      const ms = r.timeoutMs > 0 ? r.timeoutMs : DEFAULT_HTTP_TIMEOUT_MS;
+      timer = setTimeout(() => { req.destroy(); finish({ fail: [FAIL_TIMEOUT, `no answer within ${ms} ms`] }); }, ms);
+      r.controller.signal.addEventListener('abort', onAbort);
+      req.end(r.body ? Buffer.from(r.body) : undefined);
+    });
+  }
+
   // The answer to the guest's request for exactly its client's discovery
   // document makes the token_endpoint it names reachable for that client.
   #learn(r, status, body) {
     if (status !== 200 || r.method !== 'GET' || this.#discovery.get(r.client) !== r.url) return;
     let doc;
     try { doc = JSON.parse(dec.decode(body)); } catch { return; }
-    const o = typeof doc?.token_endpoint === 'string' ? originOf(doc.token_endpoint) : null;
+    const o = typeof doc?.token_endpoint === 'string' ? learnedOrigin(doc.token_endpoint, this.#tls.get(r.client)?.allowInsecure) : null;
     if (o) this.#origins.get(r.client)?.add(o);
   }
 
@@ -354,16 +428,36 @@ export class Plugin {
   async newClient(config = {}) {
     const cfg = enc.encode(typeof config === 'string' ? config : JSON.stringify(config));
     const out = this.#run(() => this.#clientNew(cfg));
+    // The module says what to enforce (wasm/ABI.md, zb_client_new): the
+    // origins, the discovery URL whose answer names one more, and the TLS
+    // settings, whose files this host reads. It trusts the module for them.
+    let tls;
+    try {
+      tls = { agent: await tlsAgent(out.tls || {}), allowInsecure: Boolean(out.tls?.allow_insecure_http) };
+    } catch (e) {
+      this.#origins.delete(out.client);
+      this.#discovery.delete(out.client);
+      try { this.#after(this.#run((ex) => ex.zb_client_close(out.client))); } catch {}
+      throw e;
+    }
+    this.#tls.set(out.client, tls);
     const client = new Client(this, out.client, (fn, decode) => this.#invoke(fn, decode),
       (parts, fn) => this.#withArgs(parts, fn), (c) => this.#closeClient(c));
-    this.#live.set(client, cfg);
+    this.#live.set(client, { cfg, tls });
     return client;
   }
 
+  /** The origins client may reach now: those zb_client_new named, and a learned token endpoint's. */
+  originsOf(client) { return new Set(this.#origins.get(client.handle)); }
+
   #closeClient(client) {
-    if (!this.#live.delete(client)) return;
+    const live = this.#live.get(client);
+    if (!live) return;
+    this.#live.delete(client);
     this.#origins.delete(client.handle);
     this.#discovery.delete(client.handle);
+    this.#tls.delete(client.handle);
+    live.tls.agent?.destroy();
     if (this.#ex) try { this.#after(this.#run((ex) => ex.zb_client_close(client.handle))); } catch {}
   }
 
@@ -383,6 +477,7 @@ export class Plugin {
     this.#pacer = null;
     for (const r of this.#reqs.values()) r.controller.abort();
     this.#reqs.clear();
+    for (const t of this.#tls.values()) t.agent.destroy();
   }
 }
 

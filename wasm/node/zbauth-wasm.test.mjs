@@ -7,8 +7,12 @@
 // become the guest's environment, and ZBAUTH_DEV_URL reaches its controls.
 
 import assert from 'node:assert/strict';
-import { openSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { Plugin, ZbauthError } from './zbauth-wasm.mjs';
@@ -94,8 +98,10 @@ test('an endless REST body is cut off at max_body_bytes, not read to its end', a
   await new Promise((resolve) => api.listen(0, '127.0.0.1', resolve));
   try {
     const client = await plugin.newClient({ rest_address: `http://127.0.0.1:${api.address().port}`, max_body_bytes: 1 << 20 });
+    const before = plugin.stats.bodyBytes;
     await assert.rejects(client.topology(), (e) => e.kindName === 'TRANSPORT' && /size limit/.test(e.message));
     assert.ok(written < 64 << 20, `the server wrote ${written >> 20} MiB before the host hung up`);
+    assert.ok(plugin.stats.bodyBytes - before < 2 << 20, `the host read ${plugin.stats.bodyBytes - before} body bytes`);
     client.close();
   } finally {
     api.closeAllConnections();
@@ -220,6 +226,112 @@ test('private_key_jwt: the key files through preopens, none without', async () =
   }
 });
 
+// TLS (wasm/ABI.md, zb_client_new's "tls"): the host reads the files and
+// applies them to every origin. A private CA (made with the openssl CLI,
+// which `make test-wasm` installs) signs an HTTPS front for the dev cluster
+// on 127.0.0.1 and a client certificate; token endpoint and REST API are
+// both reached through it.
+const pki = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zbauth-node-tls-'));
+  const f = (n) => join(dir, n);
+  const ossl = (...a) => execFileSync('openssl', a, { stdio: 'pipe' });
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=zbauth node test CA', '-keyout', f('ca.key'), '-out', f('ca.pem'));
+  const issue = (name, ext) => {
+    writeFileSync(f(`${name}.ext`), ext);
+    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`,
+      '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+    ossl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+      '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+  };
+  issue('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  issue('client', 'extendedKeyUsage=clientAuth\n');
+  return { dir, f };
+};
+
+// httpsFront serves the dev cluster over HTTPS with the server certificate;
+// with mtls it requires a client certificate signed by the CA.
+const httpsFront = async ({ f }, mtls) => {
+  const target = new URL(devURL);
+  const srv = https.createServer({
+    key: readFileSync(f('server.key')), cert: readFileSync(f('server.pem')),
+    ca: readFileSync(f('ca.pem')), requestCert: mtls, rejectUnauthorized: mtls,
+  }, (req, res) => {
+    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const url = `https://127.0.0.1:${srv.address().port}`;
+  return { url, close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(resolve); }) };
+};
+
+test('TLS: a private CA through ca_certificate_path, mutual TLS through the client certificate', async () => {
+  await dev('/_dev/reset', { method: 'POST' });
+  const p = pki();
+  const tokenPath = new URL(process.env.ZEEBE_AUTHORIZATION_SERVER_URL).pathname;
+  for (const mtls of [false, true]) {
+    const front = await httpsFront(p, mtls);
+    try {
+      const base = { authorization_server_url: front.url + tokenPath, rest_address: front.url };
+      // Without the CA the server's certificate is not trusted, on the
+      // first origin reached (the token endpoint).
+      const untrusted = await plugin.newClient(base);
+      await assert.rejects(untrusted.topology(), (e) => e.kindName === 'TRANSPORT' && /certificate/i.test(e.message));
+      untrusted.close();
+
+      const withCA = await plugin.newClient({ ...base, ca_certificate_path: p.f('ca.pem') });
+      if (mtls) {
+        // The server wants a client certificate: the CA alone is not enough.
+        await assert.rejects(withCA.topology(), (e) => e.kindName === 'TRANSPORT');
+      } else {
+        assert.equal((await withCA.topology()).brokers.length, 3);
+      }
+      withCA.close();
+
+      const client = await plugin.newClient({ ...base, ca_certificate_path: p.f('ca.pem'),
+        client_certificate_path: p.f('client.pem'), client_key_path: p.f('client.key') });
+      assert.equal((await client.topology()).brokers.length, 3);
+      assert.match(await client.token(), /\./);
+      client.close();
+    } finally {
+      await front.close();
+    }
+  }
+  // A TLS file the host cannot read is a CONFIG error at newClient.
+  await assert.rejects(plugin.newClient({ ca_certificate_path: p.f('missing.pem') }),
+    (e) => e.kindName === 'CONFIG' && /ca_certificate_path/.test(e.message));
+  rmSync(p.dir, { recursive: true, force: true });
+});
+
+test('zb_client_new names the origins and the TLS settings the host enforces', async () => {
+  const client = await plugin.newClient({ rest_address: 'https://API.example:443/base', authorization_server_url: 'https://login.example/oauth/token', ca_certificate_path: '/nonexistent-is-not-read-by-the-guest' })
+    .catch((e) => e);
+  // The host reads the CA: a missing file fails here, after the guest
+  // accepted the configuration.
+  assert.ok(client instanceof ZbauthError && client.kindName === 'CONFIG');
+  const ok = await plugin.newClient({ rest_address: 'https://API.example/base', authorization_server_url: 'https://login.example:8443/oauth/token' });
+  assert.deepEqual([...plugin.originsOf(ok)], ['https://api.example:443', 'https://login.example:8443']);
+  ok.close();
+});
+
+test('a 64 MiB body with a Content-Length over max_body is refused unread', async () => {
+  await dev('/_dev/reset', { method: 'POST' });
+  await dev('/_dev/faults', { method: 'POST', body: JSON.stringify({ target: 'api', body_bytes: 64 << 20 }) });
+  const client = await plugin.newClient({ max_body_bytes: 1 << 20 });
+  const before = plugin.stats.bodyBytes;
+  const t0 = performance.now();
+  await assert.rejects(client.topology(), (e) => e.kindName === 'TRANSPORT' && /size limit/.test(e.message));
+  const read = plugin.stats.bodyBytes - before;
+  assert.ok(read < 2 << 20, `the host read ${read} body bytes`);
+  assert.ok(performance.now() - t0 < 5000);
+  client.close();
+  await dev('/_dev/reset', { method: 'POST' });
+});
+
 test('a refusal by the host ends the call at once, with its reason', async () => {
   await devConfig({});
   const p = await Plugin.load(wasmPath, { env: guestEnv });
@@ -230,7 +342,7 @@ test('a refusal by the host ends the call at once, with its reason', async () =>
   await assert.rejects(client.token(3000), (e) => e.kindName === 'TRANSPORT' && /the host is shutting down/.test(e.message));
   const ms = performance.now() - start;
   assert.ok(ms < 500, `the refusal was reported after ${ms} ms`);
-  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1, aborted: 0, instances: 1, traps: 0 }); // one http_start, refused, never retried
+  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1, aborted: 0, instances: 1, traps: 0, bodyBytes: 0 }); // one http_start, refused, never retried
   assert.equal((await stats()).token_requests, before);
 });
 

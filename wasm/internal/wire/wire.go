@@ -5,9 +5,15 @@
 package wire
 
 import (
+	"encoding/json"
+	"net"
+	"net/url"
+	"slices"
 	"strings"
 
+	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/errjson"
+	"github.com/zbauth/zbauth/internal/urlx"
 )
 
 // ABIVersion is zb_abi_version's answer. Bump it on any incompatible
@@ -56,4 +62,95 @@ type Response struct {
 	Status int               `json:"status"`
 	Header map[string]string `json:"header"`
 	Body   []byte            `json:"body"` // base64 in JSON
+}
+
+// ClientNew is zb_client_new's result payload (ABI.md, zb_client_new):
+// the handle, the resolved configuration (secrets redacted), and what the
+// host enforces for the client, computed by the guest with the core's own
+// resolution so that a host never re-derives policy from key names.
+type ClientNew struct {
+	Client int32           `json:"client"`
+	Config json.RawMessage `json:"config"`
+	// Origins are the configured origins the client may reach (Origins).
+	Origins []string `json:"origins"`
+	// DiscoveryURL is the OpenID discovery document's URL when an OAUTH
+	// client finds its token endpoint by discovery: the answer to exactly
+	// this request teaches the host one more origin (LearnedOrigin).
+	DiscoveryURL string `json:"discovery_url,omitempty"`
+	// TLS is what the host's HTTP stack applies to every origin.
+	TLS TLS `json:"tls"`
+}
+
+// TLS is the resolved transport settings of a client that the host, not
+// the guest, applies: the files are read by the host, from its own file
+// system, on every connection the client makes (token endpoint,
+// discovery, REST), as core.NewHTTPTransport does.
+type TLS struct {
+	CACertificatePath     string `json:"ca_certificate_path,omitempty"`     // PEM CAs added to the system roots
+	ClientCertificatePath string `json:"client_certificate_path,omitempty"` // PEM certificate for mutual TLS
+	ClientKeyPath         string `json:"client_key_path,omitempty"`         // its PEM key
+	AllowInsecureHTTP     bool   `json:"allow_insecure_http"`               // plain http:// to a non-loopback host may be learned
+}
+
+// Policy is what the host enforces for the resolved configuration rc.
+func Policy(rc core.Config) (origins []string, discoveryURL string, t TLS) {
+	urls := []string{rc.RESTAddress}
+	if rc.AuthStrategy == core.AuthOAuth {
+		// Under discovery the token URL is empty: the document names it.
+		discoveryURL = rc.DiscoveryURL()
+		urls = append(urls, rc.AuthorizationServerURL, discoveryURL)
+	}
+	origins = []string{}
+	for _, u := range urls {
+		if o, ok := Origin(u); ok && !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
+	return origins, discoveryURL, TLS{
+		CACertificatePath: rc.CACertificatePath, ClientCertificatePath: rc.ClientCertificatePath,
+		ClientKeyPath: rc.ClientKeyPath, AllowInsecureHTTP: rc.AllowInsecureHTTP,
+	}
+}
+
+// LearnedOrigin is the origin a discovery document's token endpoint adds,
+// or false: not an absolute http(s) URL, or plain http:// to a host that
+// is not loopback without allowInsecure (the core refuses that endpoint).
+func LearnedOrigin(tokenEndpoint string, allowInsecure bool) (string, bool) {
+	o, ok := Origin(tokenEndpoint)
+	if !ok {
+		return "", false
+	}
+	if u, _ := url.Parse(tokenEndpoint); !allowInsecure && strings.EqualFold(u.Scheme, "http") && !urlx.IsLoopbackHost(u.Hostname()) {
+		return "", false
+	}
+	return o, true
+}
+
+// Origin returns scheme://host:port of an absolute http(s) URL, with the
+// default port made explicit and the host lower-cased, or false (no host,
+// user info, another scheme).
+func Origin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch scheme {
+	case "http":
+		if port == "" {
+			port = "80"
+		}
+	case "https":
+		if port == "" {
+			port = "443"
+		}
+	default:
+		return "", false
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", false
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), true
 }
