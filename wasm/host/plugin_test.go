@@ -64,8 +64,8 @@ func TestTokenTopologyRequest(t *testing.T) {
 	if ps := p.Stats(); ps.HTTPRequests != 4 || ps.Refused != 0 || ps.GuestFaults != 0 {
 		t.Fatalf("plugin stats %+v", ps)
 	}
-	// Nothing lingers in the guest: no goroutine, so no pacer either.
-	if ps := p.Stats(); ps.LiveGoroutine != 0 || ps.InFlight != 0 {
+	// Nothing lingers in the guest: no goroutine, so no wake-up either.
+	if ps := p.Stats(); ps.Wake != -1 || ps.InFlight != 0 {
 		t.Fatalf("after the calls: %+v", ps)
 	}
 }
