@@ -14,12 +14,11 @@
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT', 'TIMEOUT', 'INTERNAL'];
 
 const START_OK = 0, START_REFUSED = 1, START_INVALID = 2;
 const FAIL_TRANSPORT = 1, FAIL_TIMEOUT = 2, FAIL_TOO_LARGE = 3;
-const STEP_INTERVAL_MS = 5;
 
 /** An error reported by the plugin: kind is the core.Kind number. */
 export class ZbauthError extends Error {
@@ -85,7 +84,8 @@ export class Plugin {
    * against the guest's PWD, or else the first preopen.
    */
   static async load(path, { env = {}, preopens = {} } = {}) {
-    const bytes = await readFile(path);
+    const bytes = path instanceof Uint8Array ? path : await readFile(path); // a path, or the module's bytes
+
     const p = new Plugin();
     const wasi = new WASI({ version: 'preview1', env, args: [], preopens, returnOnExit: true });
     const { instance } = await WebAssembly.instantiate(bytes, {
@@ -100,9 +100,13 @@ export class Plugin {
       },
     });
     wasi.initialize(instance); // runs _initialize: the Go runtime starts
-    p.#ex = instance.exports;
+    // Every export call is counted (stats.exportCalls): an idle instance makes none.
+    p.#ex = {};
+    for (const [name, v] of Object.entries(instance.exports)) {
+      p.#ex[name] = typeof v !== 'function' ? v : (...a) => { p.stats.exportCalls++; return v(...a); };
+    }
     const v = p.#ex.zb_abi_version();
-    if (v !== ABI_VERSION) throw new Error(`zbauth.wasm speaks ABI ${v}, this host ${ABI_VERSION}`);
+    if (v !== ABI_VERSION) throw new Error(`zbauth.wasm speaks ABI version ${v}, this host ${ABI_VERSION}`);
     return p;
   }
 
@@ -113,8 +117,8 @@ export class Plugin {
   #started = [];        // accepted during the current export
   #origins = new Map(); // guest client handle → Set of origins
   #discovery = new Map(); // guest client handle → its discovery document's URL
-  #pacer = null;
-  stats = { httpRequests: 0, refused: 0 };
+  #wakeTimer = null;
+  stats = { httpRequests: 0, refused: 0, exportCalls: 0, steps: 0 };
 
   // --- memory ---------------------------------------------------------
   #view(ptr, len) {
@@ -142,18 +146,24 @@ export class Plugin {
   }
 
   // --- driving --------------------------------------------------------
-  /** After every export that runs guest goroutines. */
-  #after(busy) {
+  /**
+   * After every driving export: start the HTTP requests it issued, and call
+   * zb_step when the delay it returned (ms until the guest's next timer;
+   * -1: none) has passed. Guest time only passes inside exports; an HTTP
+   * answer or a new call before then replaces the wake-up.
+   */
+  #after(delay) {
     const started = this.#started;
     this.#started = [];
     for (const r of started) this.#perform(r);
-    if (busy > 0 && !this.#pacer) {
-      // Guest timers only advance inside exports: step while goroutines live.
-      this.#pacer = setInterval(() => {
-        const b = this.#ex.zb_step();
-        this.#after(b);
-        if (b === 0) { clearInterval(this.#pacer); this.#pacer = null; }
-      }, STEP_INTERVAL_MS);
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = null;
+    if (delay >= 0) {
+      this.#wakeTimer = setTimeout(() => {
+        this.#wakeTimer = null;
+        this.stats.steps++;
+        this.#after(this.#ex.zb_step());
+      }, delay);
     }
   }
 
@@ -267,8 +277,8 @@ export class Plugin {
   }
 
   close() {
-    if (this.#pacer) clearInterval(this.#pacer);
-    this.#pacer = null;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = null;
     for (const r of this.#reqs.values()) r.controller.abort();
     this.#reqs.clear();
   }
