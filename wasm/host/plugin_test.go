@@ -325,7 +325,7 @@ func Test401Retry(t *testing.T) {
 	}
 	cl.RevokeAll()
 	// 401 → the guest drops the token, fetches a new one (after the core's
-	// one-second rate limit: a guest timer the host's pacer lets fire) and
+	// one-second rate limit: a guest timer the host wakes the guest for) and
 	// retries once.
 	if _, err := c.Topology(ctx); err != nil {
 		t.Fatal(err)
