@@ -132,8 +132,12 @@ func init() {
 func busy() int32 { return int32(runtime.NumGoroutine() - baseGoroutines) }
 
 // ranAt is when quiesce last began to run the scheduler: every timer due
-// by then has fired.
-var ranAt time.Time
+// by then has fired. unfinished is set when quiesce stopped at its bound
+// with goroutines still runnable.
+var (
+	ranAt      time.Time
+	unfinished bool
+)
 
 // pollNet is the delay a driving export returns when goroutines are alive
 // but neither a noted deadline nor an HTTP answer will wake them: a timer
@@ -150,6 +154,10 @@ func wake() int32 {
 	if busy() <= 0 {
 		wakeup.Reset()
 		return -1
+	}
+	if unfinished {
+		unfinished = false
+		return 0
 	}
 	d, ok := wakeup.Next(ranAt, time.Now())
 	if !ok {
@@ -170,13 +178,14 @@ func wake() int32 {
 // this goroutine behind every runnable one, so when it comes back they
 // have all run until they blocked again; the first one also fires every
 // timer due by then. The bound only guards against a goroutine that spins;
-// wake then asks the host to call again.
+// wake then asks the host to call again at once.
 func quiesce() {
 	if busy() == 0 {
 		return
 	}
 	ranAt = time.Now()
-	for idle, rounds := 0, 0; idle < 2 && rounds < 10000; rounds++ {
+	idle := 0
+	for rounds := 0; idle < 2 && rounds < 10000; rounds++ {
 		p, g := progress, runtime.NumGoroutine()
 		runtime.Gosched()
 		if progress == p && runtime.NumGoroutine() == g {
@@ -185,6 +194,7 @@ func quiesce() {
 			idle = 0
 		}
 	}
+	unfinished = idle < 2
 }
 
 // opCall is one running operation.
