@@ -13,6 +13,7 @@ import (
 
 	"github.com/zbauth/zbauth/internal/jsonx"
 	"github.com/zbauth/zbauth/internal/tokenrule"
+	"github.com/zbauth/zbauth/internal/wakeup"
 )
 
 // DefaultMaxBody caps how much of a REST API response is read.
@@ -230,6 +231,7 @@ func (c *Client) fetchToken(ctx context.Context) (*tokenState, error) {
 			return nil, err // no time left for another attempt
 		}
 		t := time.NewTimer(wait)
+		wakeup.Note(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -496,6 +498,7 @@ func (c *Client) send(ctx context.Context, op, method, u string, body []byte, au
 		h["Content-Type"] = "application/json"
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	wakeup.Note(c.cfg.Timeout)
 	defer cancel()
 	resp, err := c.tr.RoundTrip(rctx, &Request{Method: method, URL: u, Header: h, Body: body, MaxBody: c.maxBody})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/zbauth/zbauth/internal/flight"
 	"github.com/zbauth/zbauth/internal/jsonx"
 	"github.com/zbauth/zbauth/internal/tokenrule"
+	"github.com/zbauth/zbauth/internal/wakeup"
 )
 
 // maxTokenBody caps how much of a token endpoint response is read.
@@ -285,6 +286,7 @@ func (s *tokenSource) startFlight(waiter bool) (*flight.Flight[string], string) 
 func (s *tokenSource) run(f *flight.Flight[string], delay time.Duration) {
 	if delay > 0 {
 		timer := time.NewTimer(delay)
+		wakeup.Note(delay) // the Wasm guest's host must call in by then
 		select {
 		case <-timer.C:
 		case <-s.ctx.Done():
@@ -296,6 +298,7 @@ func (s *tokenSource) run(f *flight.Flight[string], delay time.Duration) {
 	if s.ctx.Err() == nil {
 		s.paced(time.Now(), 0)
 		ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+		wakeup.Note(s.timeout)
 		tok, err = s.fetch(ctx)
 		cancel()
 	}

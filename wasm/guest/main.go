@@ -42,6 +42,7 @@ import (
 	"github.com/zbauth/zbauth/internal/jsonx"
 	"github.com/zbauth/zbauth/internal/redact"
 	"github.com/zbauth/zbauth/internal/tokenrule"
+	"github.com/zbauth/zbauth/internal/wakeup"
 	"github.com/zbauth/zbauth/wasm/internal/wire"
 )
 
@@ -127,23 +128,64 @@ func init() {
 	state.reqs = map[int32]*pendingHTTP{}
 }
 
-// busy is what every driving export returns: how many guest goroutines
-// are alive besides the export's own. While it is above zero the host must
-// call zb_step again from time to time, because some of them may be waiting
-// on a guest timer (a retry back-off, the token rate limit, a deadline),
-// and guest time only passes while an export runs.
+// busy is how many guest goroutines are alive besides the export's own.
 func busy() int32 { return int32(runtime.NumGoroutine() - baseGoroutines) }
+
+// ranAt is when quiesce last began to run the scheduler: every timer due
+// by then has fired. unfinished is set when quiesce stopped at its bound
+// with goroutines still runnable.
+var (
+	ranAt      time.Time
+	unfinished bool
+)
+
+// pollNet is the delay a driving export returns when goroutines are alive
+// but neither a noted deadline nor an HTTP answer will wake them: a timer
+// the core forgot to note must never hang a host.
+const pollNet = 10 * time.Millisecond
+
+// wake is what every driving export returns (wasm/ABI.md, section 2): the
+// milliseconds until the guest's next timer is due, 0 when the host should
+// call zb_step again at once, -1 when only an HTTP answer (or a new call)
+// can make progress. Guest time only passes inside exports, so the host
+// sleeps exactly that long. With no goroutine left nothing waits on a
+// timer, and the fast path reads no clock.
+func wake() int32 {
+	if busy() <= 0 {
+		wakeup.Reset()
+		return -1
+	}
+	if unfinished {
+		unfinished = false
+		return 0
+	}
+	d, ok := wakeup.Next(ranAt, time.Now())
+	if !ok {
+		state.mu.Lock()
+		waiting := len(state.reqs) > 0
+		state.mu.Unlock()
+		if waiting {
+			return -1
+		}
+		d = pollNet
+	}
+	// Rounded up: a host that wakes early only calls again.
+	return int32(min((d+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
+}
 
 // quiesce runs the other goroutines until none of them can proceed: it
 // yields until two yields in a row changed nothing observable. A yield puts
 // this goroutine behind every runnable one, so when it comes back they
-// have all run until they blocked again. The bound only guards against a
-// goroutine that spins; the host's periodic zb_step picks up any remainder.
+// have all run until they blocked again; the first one also fires every
+// timer due by then. The bound only guards against a goroutine that spins;
+// wake then asks the host to call again at once.
 func quiesce() {
 	if busy() == 0 {
 		return
 	}
-	for idle, rounds := 0, 0; idle < 2 && rounds < 10000; rounds++ {
+	ranAt = time.Now()
+	idle := 0
+	for rounds := 0; idle < 2 && rounds < 10000; rounds++ {
 		p, g := progress, runtime.NumGoroutine()
 		runtime.Gosched()
 		if progress == p && runtime.NumGoroutine() == g {
@@ -152,6 +194,7 @@ func quiesce() {
 			idle = 0
 		}
 	}
+	unfinished = idle < 2
 }
 
 // opCall is one running operation.
@@ -170,6 +213,7 @@ func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
 	if timeoutMS > 0 {
 		var c2 context.CancelFunc
 		ctx, c2 = context.WithTimeout(ctx, msDuration(timeoutMS))
+		wakeup.Note(msDuration(timeoutMS))
 		c1 := cancel
 		cancel = func() { c2(); c1() }
 	}
@@ -305,20 +349,20 @@ func zbABIVersion() int32 { return abiVersion }
 // token endpoint is found by discovery.
 //
 //go:wasmexport zb_client_new
-func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
+func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) int32 {
 	defer recoverExport(call, "config")
 	if badCall(call, "config") {
-		return busy()
+		return wake()
 	}
 	cfgJSON, ok := borrow(cfgPtr, cfgLen)
 	if !ok {
 		finish(call, nil, nil, badBuffer("config"))
-		return busy()
+		return wake()
 	}
 	cfg, err := core.ParseConfigJSON(cfgJSON)
 	if err != nil {
 		finish(call, nil, nil, err)
-		return busy()
+		return wake()
 	}
 	h := int32(len(clients))
 	// The host keeps a copy of the cached token (wasm/ABI.md, token_report).
@@ -330,7 +374,7 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 		}).(core.Option))
 	if err != nil {
 		finish(call, nil, nil, err)
-		return busy()
+		return wake()
 	}
 	resolved, _ := c.Config().MarshalJSON()
 	clients = append(clients, c)
@@ -343,10 +387,10 @@ func zbClientNew(call int32, cfgPtr uint32, cfgLen int32) (b int32) {
 	out, err := jsonx.Marshal(res)
 	if err != nil {
 		finish(call, nil, nil, &core.Error{Kind: core.KindInternal, Op: "config", Msg: "cannot encode the result", Err: err})
-		return busy()
+		return wake()
 	}
 	finish(call, out, nil, nil)
-	return busy()
+	return wake()
 }
 
 // zb_client_close(client): close a client and forget its handle. Calls of
@@ -361,7 +405,7 @@ func zbClientClose(client int32) int32 {
 		c.Close()
 		quiesce()
 	}
-	return busy()
+	return wake()
 }
 
 // zb_token(call, client, timeout_ms): result payload is the access token.
@@ -370,12 +414,12 @@ func zbClientClose(client int32) int32 {
 func zbToken(call, client, timeoutMS int32) int32 {
 	defer recoverExport(call, "token")
 	if badCall(call, "token") {
-		return busy()
+		return wake()
 	}
 	c := lookupClient(client)
 	if c == nil {
 		finish(call, nil, nil, badClient("token"))
-		return busy()
+		return wake()
 	}
 	n := runtime.NumGoroutine()
 	// TryToken never waits: a cached token (or a remembered refusal) comes
@@ -392,12 +436,10 @@ func zbToken(call, client, timeoutMS int32) int32 {
 		} else {
 			finish(call, nil, nil, err)
 		}
-		if m := runtime.NumGoroutine(); m != n {
+		if runtime.NumGoroutine() != n {
 			quiesce()
-		} else {
-			return int32(m - baseGoroutines)
 		}
-		return busy()
+		return wake()
 	}
 	startOp(call, "token", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
 		tok, err := c.Token(ctx)
@@ -406,7 +448,7 @@ func zbToken(call, client, timeoutMS int32) int32 {
 		}
 		return []byte(tok), nil, err
 	})
-	return busy()
+	return wake()
 }
 
 // zb_topology(call, client, timeout_ms): result payload is the topology
@@ -416,12 +458,12 @@ func zbToken(call, client, timeoutMS int32) int32 {
 func zbTopology(call, client, timeoutMS int32) int32 {
 	defer recoverExport(call, "topology")
 	if badCall(call, "topology") {
-		return busy()
+		return wake()
 	}
 	c := lookupClient(client)
 	if c == nil {
 		finish(call, nil, nil, badClient("topology"))
-		return busy()
+		return wake()
 	}
 	startOp(call, "topology", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
 		b, err := c.TopologyJSON(ctx)
@@ -430,7 +472,7 @@ func zbTopology(call, client, timeoutMS int32) int32 {
 		}
 		return b, nil, nil
 	})
-	return busy()
+	return wake()
 }
 
 // zb_request(call, client, timeout_ms, method, path, body): an
@@ -441,12 +483,12 @@ func zbTopology(call, client, timeoutMS int32) int32 {
 func zbRequest(call, client, timeoutMS int32, methodPtr uint32, methodLen int32, pathPtr uint32, pathLen int32, bodyPtr uint32, bodyLen int32) int32 {
 	defer recoverExport(call, "request")
 	if badCall(call, "request") {
-		return busy()
+		return wake()
 	}
 	c := lookupClient(client)
 	if c == nil {
 		finish(call, nil, nil, badClient("request"))
-		return busy()
+		return wake()
 	}
 	method, ok1 := borrow(methodPtr, methodLen)
 	path, ok2 := borrow(pathPtr, pathLen)
@@ -459,7 +501,7 @@ func zbRequest(call, client, timeoutMS int32, methodPtr uint32, methodLen int32,
 	}
 	if !ok1 || !ok2 || !ok3 {
 		finish(call, nil, nil, badBuffer("request"))
-		return busy()
+		return wake()
 	}
 	m, p := string(method), string(path)
 	startOp(call, "request", timeoutMS, func(ctx context.Context) ([]byte, *core.Response, error) {
@@ -469,7 +511,7 @@ func zbRequest(call, client, timeoutMS int32, methodPtr uint32, methodLen int32,
 		}
 		return encodeResponse(resp), nil, nil
 	})
-	return busy()
+	return wake()
 }
 
 // encodeResponse is the zb_request result: "STATUS\n", the headers as
@@ -502,7 +544,7 @@ func zbCancel(call int32) int32 {
 		progress++
 		quiesce()
 	}
-	return busy()
+	return wake()
 }
 
 // zb_step(): run the guest's goroutines (and due timers) until quiescent.
@@ -511,5 +553,5 @@ func zbCancel(call int32) int32 {
 func zbStep() int32 {
 	defer recoverExport(0, "step")
 	quiesce()
-	return busy()
+	return wake()
 }

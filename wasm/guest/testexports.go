@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/zbauth/zbauth/core"
 )
@@ -26,7 +27,7 @@ func zbtestRaw(call, client int32, urlPtr uint32, urlLen int32) int32 {
 	u, ok := borrow(urlPtr, urlLen)
 	if !ok {
 		finish(call, nil, nil, badBuffer("raw"))
-		return busy()
+		return wake()
 	}
 	target := string(u)
 	startOp(call, "raw", 0, func(ctx context.Context) ([]byte, *core.Response, error) {
@@ -36,7 +37,7 @@ func zbtestRaw(call, client int32, urlPtr uint32, urlLen int32) int32 {
 		}
 		return resp.Body, nil, nil
 	})
-	return busy()
+	return wake()
 }
 
 // zbtest_forge(call, what): call a host import with a forged pointer or
@@ -69,7 +70,7 @@ func zbtestPanic(call int32) int32 {
 	startOp(call, "panic", 0, func(context.Context) ([]byte, *core.Response, error) {
 		panic("test panic inside an operation")
 	})
-	return busy()
+	return wake()
 }
 
 // zbtest_panic_text(call, text_ptr, text_len): like zbtest_panic, with the
@@ -82,13 +83,13 @@ func zbtestPanicText(call int32, textPtr uint32, textLen int32) int32 {
 	b, ok := borrow(textPtr, textLen)
 	if !ok {
 		finish(call, nil, nil, badBuffer("panic"))
-		return busy()
+		return wake()
 	}
 	text := string(b)
 	startOp(call, "panic", 0, func(context.Context) ([]byte, *core.Response, error) {
 		panic(text)
 	})
-	return busy()
+	return wake()
 }
 
 // zbtest_trap_text(text_ptr, text_len): like zbtest_trap, with the panic
@@ -101,7 +102,7 @@ func zbtestTrapText(textPtr uint32, textLen int32) int32 {
 	text := string(b)
 	go func() { panic(text) }()
 	quiesce()
-	return busy()
+	return wake()
 }
 
 // zbtest_trap(): a panic on a goroutine nobody recovers: the Go runtime
@@ -111,7 +112,7 @@ func zbtestTrapText(textPtr uint32, textLen int32) int32 {
 func zbtestTrap() int32 {
 	go func() { panic("test panic on an unrecovered goroutine") }()
 	quiesce()
-	return busy()
+	return wake()
 }
 
 // zbtest_spin(): never returns (for the host's export watchdog).
@@ -128,7 +129,7 @@ func zbtestSpin() int32 {
 //
 //go:wasmexport zbtest_silent
 func zbtestSilent(call int32) int32 {
-	return busy()
+	return wake()
 }
 
 // zbtest_file(call, op, path_ptr, path_len): what the guest can do with a
@@ -143,7 +144,7 @@ func zbtestFile(call, op int32, pathPtr uint32, pathLen int32) int32 {
 	b, ok := borrow(pathPtr, pathLen)
 	if !ok {
 		finish(call, nil, nil, badBuffer("file"))
-		return busy()
+		return wake()
 	}
 	path := string(b)
 	var out []byte
@@ -173,5 +174,19 @@ func zbtestFile(call, op int32, pathPtr uint32, pathLen int32) int32 {
 	} else {
 		finish(call, out, nil, nil)
 	}
-	return busy()
+	return wake()
+}
+
+// zbtest_unnoted(call): an operation that sleeps 300 ms on a timer the
+// guest never notes (a core timer missing its wakeup.Note): the guest's
+// poll keeps the host calling in, so the operation still ends.
+//
+//go:wasmexport zbtest_unnoted
+func zbtestUnnoted(call int32) int32 {
+	defer recoverExport(call, "unnoted")
+	startOp(call, "unnoted", 0, func(context.Context) ([]byte, *core.Response, error) {
+		time.Sleep(300 * time.Millisecond)
+		return []byte("slept"), nil, nil
+	})
+	return wake()
 }

@@ -197,12 +197,12 @@ func deliver(req int32, rep httpReply) int32 {
 	delete(state.reqs, req)
 	state.mu.Unlock()
 	if p == nil {
-		return busy() // aborted or unknown: ignore
+		return wake() // aborted or unknown: ignore
 	}
 	p.done <- rep
 	progress++
 	quiesce()
-	return busy()
+	return wake()
 }
 
 // zb_http_done(req, status, head_ptr, head_len, body_ptr, body_len): the

@@ -190,23 +190,3 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
-
-// TestStepWhileWaiting: while a guest goroutine waits on the host with no
-// timer at all (zbtest_raw has no deadline), the pacer keeps stepping the
-// guest; the Go runtime must not take that for a deadlock ("all
-// goroutines are asleep"), because no export ever blocks.
-func TestStepWhileWaiting(t *testing.T) {
-	cl := cluster(t, devcluster.Options{})
-	p := load(t, testModule, WithStepInterval(2*time.Millisecond))
-	c := newClient(t, p, configFor(cl, ""))
-	cl.AddFault(devcluster.Fault{Target: "api", DelayMS: 1000, Status: 418, Body: "teapot", Times: 1})
-	body, err := rawGet(c, cl.URL()+"/v2/echo")
-	if err != nil || string(body) != "teapot" {
-		t.Fatalf("got %q, %v", body, err)
-	}
-	st := p.Stats()
-	if st.StepsByPacer < 5 || st.Traps != 0 {
-		t.Fatalf("stats %+v: want many pacer steps and no trap", st)
-	}
-	t.Logf("%d pacer steps while the request was in flight", st.StepsByPacer)
-}

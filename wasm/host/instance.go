@@ -41,8 +41,9 @@ type instance struct {
 	clients   map[int32]*Client     // guest client handle → host client
 	scratch   uint32                // a zb_alloc buffer reused for arguments
 	scratchN  uint32                // its size
-	busy      int32                 // live guest goroutines after the last export
-	pacing    bool                  // a pacer goroutine is stepping this instance
+	wake      int32                 // the last driving export's answer: ms until the guest's next timer, -1 none
+	wakeTimer *time.Timer           // calls zb_step when that delay has passed; nil: none pending
+	wakeSeq   uint64                // numbers the wake-ups: a superseded one does nothing
 	dead      error                 // set when discarded
 	enteredAt atomic.Int64          // when the running export began, ns since p.epoch (never 0); 0 outside
 	halted    atomic.Pointer[error] // why halt stopped the instance; nil: it did not
@@ -52,7 +53,7 @@ type instKey struct{}
 
 func newInstance(p *Plugin, gen uint64) *instance {
 	in := &instance{
-		p: p, gen: gen,
+		p: p, gen: gen, wake: -1,
 		calls:   map[int32]*waiter{},
 		reqs:    map[int32]*httpCall{},
 		clients: map[int32]*Client{},
@@ -117,6 +118,7 @@ func (in *instance) callRaw(f api.Function, args ...uint64) (uint64, error) {
 		default:
 		}
 	}
+	p.stats.ExportCalls++
 	err := f.CallWithStack(in.ctx, st)
 	if p.opts.exportTimeout > 0 {
 		in.enteredAt.Store(0)
@@ -129,48 +131,52 @@ func (in *instance) callRaw(f api.Function, args ...uint64) (uint64, error) {
 	return st[0], nil
 }
 
-// drive calls an export that runs guest goroutines (it returns the number
-// still alive), then launches the HTTP requests the guest issued during
-// the call and makes sure a pacer steps the guest while goroutines live.
+// drive calls a driving export, launches the HTTP requests the guest
+// issued during the call and arranges to call zb_step when the delay the
+// export returned has passed (guest time only passes inside exports; an
+// HTTP answer or another call may come first, and then replaces it).
 // p.mu must be held.
 func (in *instance) drive(f api.Function, args ...uint64) error {
 	r, err := in.callRaw(f, args...)
 	if err != nil {
 		return err
 	}
-	in.busy = int32(r)
 	for _, h := range in.started {
 		go in.p.runHTTP(in, h)
 	}
 	clear(in.started)
 	in.started = in.started[:0]
-	if in.busy > 0 && !in.pacing {
-		in.pacing = true
-		go in.p.pace(in)
-	}
+	in.schedule(int32(r))
 	return nil
 }
 
-// pace steps in every StepInterval while guest goroutines are alive, so
-// that guest timers fire (guest time only passes inside exports).
-func (p *Plugin) pace(in *instance) {
-	t := time.NewTicker(p.opts.step)
-	defer t.Stop()
-	for range t.C {
-		p.mu.Lock()
-		if in.dead != nil || p.inst != in {
-			in.pacing = false
-			p.mu.Unlock()
-			return
-		}
-		p.stats.StepsByPacer++
-		if in.drive(in.f.step) != nil || in.busy == 0 {
-			in.pacing = false
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
+// schedule arms the wake-up for a driving export's answer ms: -1 none,
+// otherwise zb_step in ms milliseconds. p.mu must be held.
+func (in *instance) schedule(ms int32) {
+	in.wake = ms
+	in.wakeSeq++
+	if in.wakeTimer != nil {
+		in.wakeTimer.Stop()
+		in.wakeTimer = nil
 	}
+	if ms < 0 || in.dead != nil {
+		return
+	}
+	seq := in.wakeSeq
+	in.wakeTimer = time.AfterFunc(time.Duration(ms)*time.Millisecond, func() { in.p.wakeGuest(in, seq) })
+}
+
+// wakeGuest calls zb_step for the wake-up seq, unless a later export
+// replaced it or the instance is gone.
+func (p *Plugin) wakeGuest(in *instance, seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if in.dead != nil || p.inst != in || in.wakeSeq != seq {
+		return
+	}
+	in.wakeTimer = nil
+	p.stats.Steps++
+	in.drive(in.f.step)
 }
 
 // discard fails everything pending on in with err and closes the module.
@@ -180,6 +186,7 @@ func (in *instance) discard(err error) {
 		return
 	}
 	in.dead = err
+	in.schedule(-1)
 	// The clients' tokens went with the instance: a client attached to the
 	// next one asks its guest again.
 	for _, c := range in.clients {

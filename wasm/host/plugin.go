@@ -22,9 +22,10 @@
 // happens in host goroutines with the mutex released: 16 goroutines asking
 // for a token wait together on the core's single token request instead of
 // queueing behind each other's network waits. Goroutines in the guest run
-// only while an export runs, so the host steps the guest (zb_step) every
-// StepInterval while guest goroutines are alive, which lets guest timers
-// (retry back-off, the token rate limit, deadlines) fire.
+// only while an export runs: every driving export answers how long until
+// the guest's next timer (retry back-off, the token rate limit, deadlines)
+// is due, and the host calls zb_step exactly then, unless an HTTP answer or
+// another call comes first. An idle instance costs no export calls.
 //
 // Every entry point honours its ctx: a caller waiting for the lock, or for
 // the guest's answer, gives up when ctx ends (TIMEOUT).
@@ -78,7 +79,6 @@ const (
 	DefaultMaxResponseBody = core.DefaultMaxBody
 	DefaultMaxRequestBody  = 64 << 20
 	DefaultMaxInFlight     = 256
-	DefaultStepInterval    = 5 * time.Millisecond
 	DefaultExportTimeout   = time.Minute // see WithExportTimeout
 	DefaultHTTPTimeout     = 5 * time.Minute
 )
@@ -91,7 +91,6 @@ type options struct {
 	maxResponseBody int64
 	maxRequestBody  int64
 	maxInFlight     int
-	step            time.Duration
 	exportTimeout   time.Duration
 	httpTimeout     time.Duration
 	cache           wazero.CompilationCache
@@ -117,10 +116,6 @@ func WithMaxRequestBody(n int64) Option { return func(o *options) { o.maxRequest
 // WithMaxInFlight caps the HTTP requests one instance may have in flight
 // (default 256); beyond it http_start answers "busy".
 func WithMaxInFlight(n int) Option { return func(o *options) { o.maxInFlight = n } }
-
-// WithStepInterval sets how often the host steps a guest that has live
-// goroutines (default 5 ms): the latency added to guest timers.
-func WithStepInterval(d time.Duration) Option { return func(o *options) { o.step = d } }
 
 // WithExportTimeout sets the watchdog's bound (default one minute; d <= 0
 // turns the watchdog off). An export call that runs longer than d, or
@@ -211,16 +206,17 @@ type Plugin struct {
 
 // Stats are counters for tests and monitoring.
 type Stats struct {
-	Instances     int // instances created (1 + replacements)
-	Traps         int // instances discarded after a trap
-	HTTPRequests  int // requests the guest asked for and the host accepted
-	Refused       int // requests refused (origin, malformed, too many)
-	Aborted       int // accepted requests the guest aborted (http_abort): its caller left
-	GuestFaults   int // invalid pointers or lengths passed by the guest
-	StepsByPacer  int // zb_step calls made for guest timers
-	InFlight      int // requests being performed now
-	LiveGoroutine int // guest goroutines alive after the last export
-	TokenCalls    int // zb_token calls: a token Client.Token could not answer from its copy
+	Instances    int // instances created (1 + replacements)
+	Traps        int // instances discarded after a trap
+	HTTPRequests int // requests the guest asked for and the host accepted
+	Refused      int // requests refused (origin, malformed, too many)
+	Aborted      int // accepted requests the guest aborted (http_abort): its caller left
+	GuestFaults  int // invalid pointers or lengths passed by the guest
+	Steps        int // zb_step calls made when the delay the guest asked for had passed
+	ExportCalls  int // calls into the module, of every export
+	InFlight     int // requests being performed now
+	Wake         int // the last driving export's answer: ms until the guest's next timer, -1 none
+	TokenCalls   int // zb_token calls: a token Client.Token could not answer from its copy
 }
 
 // Load compiles the module wasm, checks that it has every export and
@@ -233,17 +229,14 @@ func Load(ctx context.Context, wasm []byte, opts ...Option) (*Plugin, error) {
 	o := options{
 		memoryLimit: DefaultMemoryLimit, maxResponseBody: DefaultMaxResponseBody,
 		maxRequestBody: DefaultMaxRequestBody, maxInFlight: DefaultMaxInFlight,
-		step: DefaultStepInterval, exportTimeout: DefaultExportTimeout,
-		httpTimeout: DefaultHTTPTimeout, stderr: os.Stderr,
+		exportTimeout: DefaultExportTimeout,
+		httpTimeout:   DefaultHTTPTimeout, stderr: os.Stderr,
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.env == nil {
 		o.env = envSnapshot()
-	}
-	if o.step <= 0 {
-		o.step = DefaultStepInterval
 	}
 	if o.maxResponseBody <= 0 {
 		o.maxResponseBody = DefaultMaxResponseBody
@@ -368,9 +361,10 @@ func (p *Plugin) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats
+	s.Wake = -1
 	if in := p.inst; in != nil {
 		s.InFlight = len(in.reqs)
-		s.LiveGoroutine = int(in.busy)
+		s.Wake = int(in.wake)
 	}
 	return s
 }

@@ -64,8 +64,8 @@ func TestTokenTopologyRequest(t *testing.T) {
 	if ps := p.Stats(); ps.HTTPRequests != 4 || ps.Refused != 0 || ps.GuestFaults != 0 {
 		t.Fatalf("plugin stats %+v", ps)
 	}
-	// Nothing lingers in the guest: no goroutine, so no pacer either.
-	if ps := p.Stats(); ps.LiveGoroutine != 0 || ps.InFlight != 0 {
+	// Nothing lingers in the guest: no goroutine, so no wake-up either.
+	if ps := p.Stats(); ps.Wake != -1 || ps.InFlight != 0 {
 		t.Fatalf("after the calls: %+v", ps)
 	}
 }
@@ -325,7 +325,7 @@ func Test401Retry(t *testing.T) {
 	}
 	cl.RevokeAll()
 	// 401 → the guest drops the token, fetches a new one (after the core's
-	// one-second rate limit: a guest timer the host's pacer lets fire) and
+	// one-second rate limit: a guest timer the host wakes the guest for) and
 	// retries once.
 	if _, err := c.Topology(ctx); err != nil {
 		t.Fatal(err)

@@ -21,12 +21,11 @@ import tls from 'node:tls';
 import { WASI } from 'node:wasi';
 import zlib from 'node:zlib';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT', 'TIMEOUT', 'INTERNAL'];
 
 const START_OK = 0, START_REFUSED = 1, START_INVALID = 2, START_SHUTTING_DOWN = 4;
 const FAIL_TRANSPORT = 1, FAIL_TIMEOUT = 2, FAIL_TOO_LARGE = 3;
-const STEP_INTERVAL_MS = 5;
 const DEFAULT_MAX_BODY = 16 << 20; // the core's default max_body_bytes
 const DEFAULT_HTTP_TIMEOUT_MS = 5 * 60_000; // when http_start gives none
 
@@ -126,7 +125,7 @@ export class Plugin {
    */
   static async load(path, { env = {}, preopens = {}, stderr, onTokenReport = null } = {}) {
     const p = new Plugin();
-    p.#module = await WebAssembly.compile(await readFile(path));
+    p.#module = await WebAssembly.compile(path instanceof Uint8Array ? path : await readFile(path)); // a path, or the bytes
     p.#wasiOptions = { version: 'preview1', env, args: [], preopens, returnOnExit: true, ...(stderr !== undefined && { stderr }) };
     p.#onTokenReport = onTokenReport;
     p.#instantiate();
@@ -154,9 +153,14 @@ export class Plugin {
       },
     });
     wasi.initialize(instance); // runs _initialize: the Go runtime starts
-    const v = instance.exports.zb_abi_version();
-    if (v !== ABI_VERSION) throw new Error(`zbauth.wasm speaks ABI ${v}, this host ${ABI_VERSION}`);
-    this.#ex = instance.exports;
+    // Every export call is counted (stats.exportCalls): an idle instance makes none.
+    const ex = {};
+    for (const [name, v] of Object.entries(instance.exports)) {
+      ex[name] = typeof v !== 'function' ? v : (...a) => { this.stats.exportCalls++; return v(...a); };
+    }
+    const v = ex.zb_abi_version();
+    if (v !== ABI_VERSION) throw new Error(`zbauth.wasm speaks ABI version ${v}, this host ${ABI_VERSION}`);
+    this.#ex = ex;
     this.stats.instances++;
   }
 
@@ -172,10 +176,10 @@ export class Plugin {
   #origins = new Map(); // guest client handle → Set of origins
   #discovery = new Map(); // guest client handle → its discovery document's URL
   #tls = new Map();     // guest client handle → {agent, allowInsecure}
-  #pacer = null;
+  #wakeTimer = null;
   #closed = false;      // shutting down: http_start answers 4
   // bodyBytes: response body bytes received
-  stats = { httpRequests: 0, refused: 0, aborted: 0, instances: 0, traps: 0, bodyBytes: 0 };
+  stats = { httpRequests: 0, refused: 0, aborted: 0, instances: 0, traps: 0, bodyBytes: 0, exportCalls: 0, steps: 0 };
 
   // --- memory ---------------------------------------------------------
   #view(ptr, len) {
@@ -205,19 +209,26 @@ export class Plugin {
   }
 
   // --- driving --------------------------------------------------------
-  /** After every export that runs guest goroutines. */
-  #after(busy) {
+  /**
+   * After every driving export: start the HTTP requests it issued, and call
+   * zb_step when the delay it returned (ms until the guest's next timer;
+   * -1: none) has passed. Guest time only passes inside exports; an HTTP
+   * answer or a new call before then replaces the wake-up.
+   */
+  #after(delay) {
     const started = this.#started;
     this.#started = [];
     for (const r of started) this.#perform(r);
-    if (busy > 0 && !this.#pacer) {
-      // Guest timers only advance inside exports: step while goroutines live.
-      this.#pacer = setInterval(() => {
-        let b;
-        try { b = this.#run((ex) => ex.zb_step()); } catch { return; } // a trap: handled
-        this.#after(b);
-        if (b === 0) { clearInterval(this.#pacer); this.#pacer = null; }
-      }, STEP_INTERVAL_MS);
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = null;
+    if (delay >= 0) {
+      this.#wakeTimer = setTimeout(() => {
+        this.#wakeTimer = null;
+        this.stats.steps++;
+        let w;
+        try { w = this.#run((ex) => ex.zb_step()); } catch { return; } // a trap: handled
+        this.#after(w);
+      }, delay);
     }
   }
 
@@ -258,7 +269,8 @@ export class Plugin {
       kind: 7, code: 'INTERNAL', op: 'plugin',
       message: `zbauth: plugin: the plugin instance trapped and was discarded; the next call starts a new one: ${e?.message || e}`,
     });
-    if (this.#pacer) { clearInterval(this.#pacer); this.#pacer = null; }
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = null;
     for (const r of this.#reqs.values()) r.controller.abort();
     this.#reqs.clear();
     this.#started = [];
@@ -473,8 +485,8 @@ export class Plugin {
   /** Shuts down: requests in flight are aborted, new ones refused (4). */
   close() {
     this.#closed = true;
-    if (this.#pacer) clearInterval(this.#pacer);
-    this.#pacer = null;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = null;
     for (const r of this.#reqs.values()) r.controller.abort();
     this.#reqs.clear();
     for (const t of this.#tls.values()) t.agent.destroy();

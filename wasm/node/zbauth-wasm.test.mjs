@@ -342,7 +342,8 @@ test('a refusal by the host ends the call at once, with its reason', async () =>
   await assert.rejects(client.token(3000), (e) => e.kindName === 'TRANSPORT' && /the host is shutting down/.test(e.message));
   const ms = performance.now() - start;
   assert.ok(ms < 500, `the refusal was reported after ${ms} ms`);
-  assert.deepEqual(p.stats, { httpRequests: 0, refused: 1, aborted: 0, instances: 1, traps: 0, bodyBytes: 0 }); // one http_start, refused, never retried
+  const { httpRequests, refused, aborted, instances, traps } = p.stats;
+  assert.deepEqual({ httpRequests, refused, aborted, instances, traps }, { httpRequests: 0, refused: 1, aborted: 0, instances: 1, traps: 0 }); // one http_start, refused, never retried
   assert.equal((await stats()).token_requests, before);
 });
 
@@ -410,4 +411,63 @@ test('a compressed response reaches the guest decoded, without Content-Encoding'
   } finally {
     await api.close();
   }
+});
+
+// Driving exports return the delay until the guest's next timer (ABI v3):
+// the host sleeps exactly that long, or until an HTTP answer arrives.
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('an idle client with a cached token makes no export calls', async () => {
+  await dev('/_dev/reset', { method: 'POST' });
+  const client = await plugin.newClient({});
+  await client.token();
+  await client.topology();
+  const before = plugin.stats.exportCalls;
+  await sleep(2000);
+  assert.equal(plugin.stats.exportCalls - before, 0, 'export calls over 2 s of idleness');
+  await client.token();
+  assert.equal((await stats()).token_requests, 1);
+  client.close();
+});
+
+test('waiting on a slow token endpoint costs no calls; a back-off wakes the guest on time', async () => {
+  await dev('/_dev/reset', { method: 'POST' });
+  await dev('/_dev/faults', { method: 'POST', body: JSON.stringify({ target: 'token', delay_ms: 1500, times: 1 }) });
+  const client = await plugin.newClient({});
+  let calls = plugin.stats.exportCalls, steps = plugin.stats.steps;
+  let t0 = Date.now();
+  await client.token();
+  assert.ok(Date.now() - t0 >= 1400, 'the token came before the endpoint answered');
+  assert.ok(plugin.stats.exportCalls - calls <= 6, `${plugin.stats.exportCalls - calls} export calls while waiting`);
+  assert.equal(plugin.stats.steps - steps, 0);
+  client.close();
+
+  // 503 with Retry-After: 1: the core retries a second later, on a guest timer.
+  await dev('/_dev/reset', { method: 'POST' });
+  await dev('/_dev/faults', { method: 'POST', body: JSON.stringify({ target: 'token', status: 503, retry_after: '1', times: 1 }) });
+  const c2 = await plugin.newClient({});
+  steps = plugin.stats.steps;
+  t0 = Date.now();
+  await c2.token();
+  const took = Date.now() - t0;
+  assert.ok(took >= 950 && took < 3000, `the retry came after ${took} ms`);
+  const n = plugin.stats.steps - steps;
+  assert.ok(n >= 1 && n <= 4, `${n} zb_step calls for one back-off timer`);
+  assert.equal((await stats()).token_requests, 2);
+  c2.close();
+});
+
+test('a module speaking another ABI version is refused, naming both', async () => {
+  // A hand-encoded module: _initialize, zb_abi_version() = 2, a memory.
+  const str = (s) => [s.length, ...new TextEncoder().encode(s)];
+  const section = (id, body) => [id, body.length, ...body];
+  const bytes = new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [2, 0x60, 0, 0, 0x60, 0, 1, 0x7f]),
+    ...section(3, [2, 0, 1]),
+    ...section(5, [1, 0, 1]),
+    ...section(7, [3, ...str('_initialize'), 0, 0, ...str('zb_abi_version'), 0, 1, ...str('memory'), 2, 0]),
+    ...section(10, [2, 2, 0, 0x0b, 4, 0, 0x41, 2, 0x0b]),
+  ]);
+  await assert.rejects(Plugin.load(bytes), /ABI version 2, this host 3/);
 });

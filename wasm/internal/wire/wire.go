@@ -18,7 +18,7 @@ import (
 
 // ABIVersion is zb_abi_version's answer. Bump it on any incompatible
 // change to the exports, imports or payloads.
-const ABIVersion = 2
+const ABIVersion = 3
 
 // zb_http_start results.
 const (
