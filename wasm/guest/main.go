@@ -132,7 +132,42 @@ func init() {
 // call zb_step again from time to time, because some of them may be waiting
 // on a guest timer (a retry back-off, the token rate limit, a deadline),
 // and guest time only passes while an export runs.
-func busy() int32 { return int32(runtime.NumGoroutine() - baseGoroutines) }
+func busy() int32 { return int32(runtime.NumGoroutine() - baseGoroutines - len(idleWorkers)) }
+
+// idleWorkers holds the operation goroutines waiting for their next
+// operation. A goroutine starts with a small stack, and a core call grows
+// it by copying (each frame's pointers adjusted) every time; a worker that
+// is reused keeps its grown stack, so an operation starts without that
+// cost. Idle workers wait on their channel, need no timer and are not
+// counted as busy. Only exports and workers touch the slice, never across
+// a blocking point.
+var idleWorkers []chan func()
+
+// maxIdleWorkers bounds the workers kept; a burst of operations beyond it
+// ends its extra goroutines when they finish.
+const maxIdleWorkers = 4
+
+// runOp runs fn on an idle worker, or on a new one.
+func runOp(fn func()) {
+	if n := len(idleWorkers); n > 0 {
+		w := idleWorkers[n-1]
+		idleWorkers = idleWorkers[:n-1]
+		w <- fn // buffered: the worker takes it when it runs next
+		return
+	}
+	go worker(make(chan func(), 1), fn)
+}
+
+func worker(w chan func(), fn func()) {
+	for {
+		fn()
+		if len(idleWorkers) >= maxIdleWorkers {
+			return
+		}
+		idleWorkers = append(idleWorkers, w)
+		fn = <-w
+	}
+}
 
 // quiesce runs the other goroutines until none of them can proceed: it
 // yields until two yields in a row changed nothing observable. A yield puts
@@ -182,7 +217,7 @@ func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
 	}
 	state.calls[call] = &opCall{cancel: cancel}
 	state.mu.Unlock()
-	go func() {
+	runOp(func() {
 		var payload []byte
 		var resp *core.Response
 		var err error
@@ -199,7 +234,7 @@ func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
 		state.mu.Unlock()
 		cancel()
 		finish(call, payload, resp, err)
-	}()
+	})
 	quiesce()
 }
 
