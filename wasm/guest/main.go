@@ -181,13 +181,26 @@ func quiesce() {
 	for idle, rounds := 0, 0; idle < 2 && rounds < 10000; rounds++ {
 		p, g := progress, runtime.NumGoroutine()
 		runtime.Gosched()
+		b := busy()
+		if b == 0 {
+			return // nothing alive can run: no second look needed
+		}
 		if progress == p && runtime.NumGoroutine() == g {
 			idle++
+			if b == hostWaits {
+				return // a quiet yield, and every live goroutine waits for the host
+			}
 		} else {
 			idle = 0
 		}
 	}
 }
+
+// hostWaits counts goroutines parked in RoundTrip for the host's answer.
+// A delivery takes its goroutine off at once (it is then runnable, not
+// waiting), so the count never includes a goroutine that can run, except
+// one whose context just ended; quiesce only trusts it after a quiet yield.
+var hostWaits int32
 
 // opCall is one running operation.
 type opCall struct {
@@ -201,12 +214,14 @@ type payloadFunc func(ctx context.Context) ([]byte, *core.Response, error)
 // startOp runs fn for call on its own goroutine and quiesces; the result
 // reaches the host through call_done, possibly before startOp returns.
 func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
+	// One context, not a timeout on top of a cancel: each layer is a
+	// cancelCtx to propagate and tear down on every call.
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if timeoutMS > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, msDuration(timeoutMS))
-		c1 := cancel
-		cancel = func() { c2(); c1() }
+		ctx, cancel = context.WithTimeout(context.Background(), msDuration(timeoutMS))
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
 	}
 	state.mu.Lock()
 	if _, dup := state.calls[call]; dup {
