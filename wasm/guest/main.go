@@ -164,6 +164,7 @@ func worker(w chan func(), fn func()) {
 		if len(idleWorkers) >= maxIdleWorkers {
 			return
 		}
+		fn = nil // the finished operation's closure must not stay reachable
 		idleWorkers = append(idleWorkers, w)
 		fn = <-w
 	}
