@@ -128,8 +128,45 @@ func init() {
 	state.reqs = map[int32]*pendingHTTP{}
 }
 
-// busy is how many guest goroutines are alive besides the export's own.
-func busy() int32 { return int32(runtime.NumGoroutine() - baseGoroutines) }
+// busy is how many guest goroutines are alive besides the export's own
+// and the idle workers (which wait on their channel and need no timer).
+func busy() int32 { return int32(runtime.NumGoroutine() - baseGoroutines - len(idleWorkers)) }
+
+// idleWorkers holds the operation goroutines waiting for their next
+// operation. A goroutine starts with a small stack, and a core call grows
+// it by copying (each frame's pointers adjusted) every time; a worker that
+// is reused keeps its grown stack, so an operation starts without that
+// cost. Idle workers wait on their channel, need no timer and are not
+// counted as busy. Only exports and workers touch the slice, never across
+// a blocking point.
+var idleWorkers []chan func()
+
+// maxIdleWorkers bounds the workers kept; a burst of operations beyond it
+// ends its extra goroutines when they finish.
+const maxIdleWorkers = 4
+
+// runOp runs fn on an idle worker, or on a new one.
+func runOp(fn func()) {
+	if n := len(idleWorkers); n > 0 {
+		w := idleWorkers[n-1]
+		idleWorkers = idleWorkers[:n-1]
+		w <- fn // buffered: the worker takes it when it runs next
+		return
+	}
+	go worker(make(chan func(), 1), fn)
+}
+
+func worker(w chan func(), fn func()) {
+	for {
+		fn()
+		if len(idleWorkers) >= maxIdleWorkers {
+			return
+		}
+		fn = nil // the finished operation's closure must not stay reachable
+		idleWorkers = append(idleWorkers, w)
+		fn = <-w
+	}
+}
 
 // ranAt is when quiesce last began to run the scheduler: every timer due
 // by then has fired. unfinished is set when quiesce stopped at its bound
@@ -188,14 +225,27 @@ func quiesce() {
 	for rounds := 0; idle < 2 && rounds < 10000; rounds++ {
 		p, g := progress, runtime.NumGoroutine()
 		runtime.Gosched()
+		b := busy()
+		if b == 0 {
+			return // nothing alive can run: no second look needed
+		}
 		if progress == p && runtime.NumGoroutine() == g {
 			idle++
+			if b == hostWaits {
+				return // a quiet yield, and every live goroutine waits for the host
+			}
 		} else {
 			idle = 0
 		}
 	}
 	unfinished = idle < 2
 }
+
+// hostWaits counts goroutines parked in RoundTrip for the host's answer.
+// A delivery takes its goroutine off at once (it is then runnable, not
+// waiting), so the count never includes a goroutine that can run, except
+// one whose context just ended; quiesce only trusts it after a quiet yield.
+var hostWaits int32
 
 // opCall is one running operation.
 type opCall struct {
@@ -209,13 +259,15 @@ type payloadFunc func(ctx context.Context) ([]byte, *core.Response, error)
 // startOp runs fn for call on its own goroutine and quiesces; the result
 // reaches the host through call_done, possibly before startOp returns.
 func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
+	// One context, not a timeout on top of a cancel: each layer is a
+	// cancelCtx to propagate and tear down on every call.
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if timeoutMS > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, msDuration(timeoutMS))
+		ctx, cancel = context.WithTimeout(context.Background(), msDuration(timeoutMS))
 		wakeup.Note(msDuration(timeoutMS))
-		c1 := cancel
-		cancel = func() { c2(); c1() }
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
 	}
 	state.mu.Lock()
 	if _, dup := state.calls[call]; dup {
@@ -226,7 +278,7 @@ func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
 	}
 	state.calls[call] = &opCall{cancel: cancel}
 	state.mu.Unlock()
-	go func() {
+	runOp(func() {
 		var payload []byte
 		var resp *core.Response
 		var err error
@@ -243,7 +295,7 @@ func startOp(call int32, op string, timeoutMS int32, fn payloadFunc) {
 		state.mu.Unlock()
 		cancel()
 		finish(call, payload, resp, err)
-	}()
+	})
 	quiesce()
 }
 

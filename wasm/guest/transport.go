@@ -24,7 +24,17 @@ type hostTransport struct{ client int32 }
 
 // pendingHTTP is one request the host is performing.
 type pendingHTTP struct {
-	done chan httpReply // buffered: delivery never blocks the export
+	done    chan httpReply // buffered: delivery never blocks the export
+	waiting bool           // counted in hostWaits
+}
+
+// stopWaiting takes p's goroutine out of hostWaits. Whoever removes p
+// from state.reqs calls it.
+func (p *pendingHTTP) stopWaiting() {
+	if p.waiting {
+		p.waiting = false
+		hostWaits--
+	}
 }
 
 type httpReply struct {
@@ -73,12 +83,15 @@ func (t hostTransport) RoundTrip(ctx context.Context, r *core.Request) (*core.Re
 		forget(id)
 		return nil, startError(rc)
 	}
+	p.waiting = true
+	hostWaits++
 	select {
 	case rep := <-p.done:
 		return rep.resp, rep.err
 	case <-ctx.Done():
 		if forget(id) {
 			hostHTTPAbort(id)
+			p.stopWaiting()
 		}
 		progress++
 		return nil, contextError(r, ctx.Err())
@@ -111,17 +124,29 @@ func requestHead(r *core.Request) ([]byte, error) {
 	b := make([]byte, 0, n)
 	b = append(append(append(append(b, r.Method...), ' '), r.URL...), '\n')
 	b = wire.AppendHeaderLines(b, r.Header) // refused below when it left any out
-	for _, s := range []string{r.Method, r.URL} {
-		if strings.ContainsAny(s, " \r\n") {
-			return nil, &hostError{msg: "the request line contains white space or a line break"}
-		}
+	if hasByte(r.Method, " \r\n") || hasByte(r.URL, " \r\n") {
+		return nil, &hostError{msg: "the request line contains white space or a line break"}
 	}
 	for k, v := range r.Header {
-		if strings.ContainsAny(k, ": \r\n") || strings.ContainsAny(v, "\r\n") {
+		if hasByte(k, ": \r\n") || hasByte(v, "\r\n") {
 			return nil, &hostError{msg: "a request header contains a line break"}
 		}
 	}
 	return b, nil
+}
+
+// hasByte reports whether s contains any byte of set (ASCII). A plain
+// loop: strings.ContainsAny builds a lookup table on every call, on the
+// path of every request.
+func hasByte(s, set string) bool {
+	for i := 0; i < len(s); i++ {
+		for j := 0; j < len(set); j++ {
+			if s[i] == set[j] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parseHeaderLines decodes "Name: value\n" lines. Names are put in
@@ -199,6 +224,7 @@ func deliver(req int32, rep httpReply) int32 {
 	if p == nil {
 		return wake() // aborted or unknown: ignore
 	}
+	p.stopWaiting()
 	p.done <- rep
 	progress++
 	quiesce()
