@@ -270,6 +270,8 @@ func zbHTTPFail(req, code int32, msgPtr uint32, msgLen int32) int32 {
 		e.timeout = true
 	case wire.FailTooLarge:
 		e.wrapped = core.ErrBodyTooLarge
+	case wire.FailTLS:
+		e.wrapped = core.ErrTLS
 	}
 	return deliver(req, httpReply{err: e})
 }

@@ -204,6 +204,8 @@ func (p *Plugin) runHTTP(in *instance, h *httpCall) {
 		switch {
 		case errors.Is(err, core.ErrBodyTooLarge):
 			code = wire.FailTooLarge
+		case errors.Is(err, core.ErrTLS):
+			code = wire.FailTLS
 		case h.ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 			code = wire.FailTimeout
 		}

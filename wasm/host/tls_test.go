@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/zbauth/zbauth/core"
 	"github.com/zbauth/zbauth/internal/devcluster"
@@ -42,8 +43,13 @@ func TestTLSFilesOnEveryOrigin(t *testing.T) {
 	ctx := context.Background()
 
 	untrusted := newClient(t, p, cfg(""))
+	before, t0 := p.Stats().HTTPRequests, time.Now()
 	if _, err := untrusted.Topology(ctx); err == nil || asCoreError(t, err).Kind != core.KindTransport {
 		t.Fatalf("without the CA: %v, want a TRANSPORT error", err)
+	}
+	// A TLS failure is final (zb_http_fail code 4): one request, no back-off.
+	if n, d := p.Stats().HTTPRequests-before, time.Since(t0); n != 1 || d > 900*time.Millisecond {
+		t.Fatalf("the TLS failure took %d requests and %v, want 1 at once", n, d)
 	}
 	tokens := cl.Stats().TokenRequests
 

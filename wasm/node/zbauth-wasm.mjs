@@ -25,7 +25,9 @@ export const ABI_VERSION = 3;
 export const KIND_NAMES = ['OK', 'ARGUMENT', 'CONFIG', 'AUTH', 'API', 'TRANSPORT', 'TIMEOUT', 'INTERNAL'];
 
 const START_OK = 0, START_REFUSED = 1, START_INVALID = 2, START_SHUTTING_DOWN = 4;
-const FAIL_TRANSPORT = 1, FAIL_TIMEOUT = 2, FAIL_TOO_LARGE = 3;
+const FAIL_TRANSPORT = 1, FAIL_TIMEOUT = 2, FAIL_TOO_LARGE = 3, FAIL_TLS = 4;
+// Node's error codes for a failed TLS handshake: final, as in the core.
+const isTLSError = (e) => /CERT|SSL|TLS|SIGNATURE|UNABLE_TO|ERR_OSSL/.test(String(e?.code || ''));
 const DEFAULT_MAX_BODY = 16 << 20; // the core's default max_body_bytes
 const DEFAULT_HTTP_TIMEOUT_MS = 5 * 60_000; // when http_start gives none
 
@@ -417,7 +419,7 @@ export class Plugin {
           res.on('aborted', () => finish({ fail: [FAIL_TRANSPORT, 'connection closed before the end of the body'] }));
         });
       } catch (e) { finish({ fail: [FAIL_TRANSPORT, String(e.message)] }); return; }
-      req.on('error', (e) => finish({ fail: [FAIL_TRANSPORT, String(e.message)] }));
+      req.on('error', (e) => finish({ fail: [isTLSError(e) ? FAIL_TLS : FAIL_TRANSPORT, String(e.message)] }));
       const ms = r.timeoutMs > 0 ? r.timeoutMs : DEFAULT_HTTP_TIMEOUT_MS;
       timer = setTimeout(() => { req.destroy(); finish({ fail: [FAIL_TIMEOUT, `no answer within ${ms} ms`] }); }, ms);
       r.controller.signal.addEventListener('abort', onAbort);

@@ -280,7 +280,11 @@ test('TLS: a private CA through ca_certificate_path, mutual TLS through the clie
       // Without the CA the server's certificate is not trusted, on the
       // first origin reached (the token endpoint).
       const untrusted = await plugin.newClient(base);
+      const requests = plugin.stats.httpRequests, t0 = performance.now();
       await assert.rejects(untrusted.topology(), (e) => e.kindName === 'TRANSPORT' && /certificate/i.test(e.message));
+      // A TLS failure is final (zb_http_fail code 4): one request, no back-off.
+      assert.equal(plugin.stats.httpRequests - requests, 1);
+      assert.ok(performance.now() - t0 < 900, `the TLS failure took ${performance.now() - t0} ms`);
       untrusted.close();
 
       const withCA = await plugin.newClient({ ...base, ca_certificate_path: p.f('ca.pem') });

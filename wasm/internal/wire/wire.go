@@ -34,6 +34,10 @@ const (
 	FailTransport = 1
 	FailTimeout   = 2
 	FailTooLarge  = 3
+	// FailTLS: the TLS handshake failed (an untrusted or invalid
+	// certificate, a refused client certificate). Final: retrying cannot
+	// help, so the core does not.
+	FailTLS = 4
 )
 
 // AppendHeaderLines appends h to b as "Name: value\n" lines, leaving out
