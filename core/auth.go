@@ -113,8 +113,7 @@ func (c *Client) doStatic(ctx context.Context, op, method, u string, body []byte
 		what := map[string]string{AuthBasic: "the Basic credentials (basic_auth_username / basic_auth_password)",
 			AuthBearer: "the bearer token (oauth_token)", AuthNone: "a request without credentials: set an auth strategy"}
 		e := apiError(op, resp, redactorWith(c.red, c.static))
-		e.(*Error).Kind = KindAuth
-		e.(*Error).Msg = "REST API rejected " + what[c.cfg.AuthStrategy]
+		e.Kind, e.Msg = KindAuth, "REST API rejected "+what[c.cfg.AuthStrategy]
 		return resp, e
 	}
 	if resp.Status >= 400 {

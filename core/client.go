@@ -547,7 +547,7 @@ func validMethod(m string) bool {
 	return true
 }
 
-func apiError(op string, resp *Response, red redactor) error {
+func apiError(op string, resp *Response, red redactor) *Error {
 	e := &Error{Kind: KindAPI, Op: op, Msg: "REST API returned an error", Status: resp.Status}
 	if p := parseProblem(resp.Body); p != nil {
 		p.Type = red.text(p.Type, 500)

@@ -47,7 +47,7 @@ class Client:
             ``"BEARER"`` (``oauth_token`` on every call, never refreshed) or
             ``"NONE"`` (no ``Authorization`` header); case-insensitive.
             Unset: OAUTH when a client id is set, BASIC when a Basic user
-            name is.
+            name is, BEARER when only ``oauth_token`` is.
         client_id: the OAuth2 client id.
         client_secret: the client secret.
         authorization_server_url: the token endpoint.
